@@ -1,0 +1,6 @@
+"""One conformance suite per record kind, run against every connector (vdirsyncer-style).
+
+A connector's test module subclasses :class:`MailConformance` / :class:`CalendarConformance`
+and provides a ``harness`` fixture: a small object that can put data into the real server
+(or contract fake) behind the connector, the way the provider itself would.
+"""
