@@ -1,0 +1,57 @@
+"""Where syncd keeps things (XDG base directories), in one place."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+APP = "syncd"
+
+
+def _xdg(env: str, default: str) -> Path:
+    value = os.environ.get(env)
+    base = Path(value) if value and Path(value).is_absolute() else Path.home() / default
+    return base / APP
+
+
+def config_dir() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config")
+
+
+def data_dir() -> Path:
+    return _xdg("XDG_DATA_HOME", ".local/share")
+
+
+def state_dir() -> Path:
+    """Tokens, token caches, the daemon lock: private, 0700."""
+    return _xdg("XDG_STATE_HOME", ".local/state")
+
+
+def default_config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{data_dir() / 'syncd.db'}"
+
+
+def account_state_dir(account: str) -> Path:
+    path = state_dir() / "accounts" / account
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def defaults_dir() -> Path:
+    """The shipped config/ folder: example config and draft templates.
+
+    Installed, it is the ``syncd.defaults`` package (see setup.py); from a source checkout
+    it is the repository's config/ folder.
+    """
+    try:
+        installed = resources.files("syncd.defaults")
+        if installed.is_dir():
+            return Path(str(installed))
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "config"
