@@ -107,7 +107,6 @@ def parse_ics(
     Never raises on bad input: a broken calendar or event becomes a Skip with the reason.
     """
     import icalendar
-    import recurring_ical_events
 
     result = ParsedCalendar()
     if len(data) > MAX_ICS_BYTES:
@@ -129,11 +128,15 @@ def parse_ics(
     if not events:
         return result
     try:
-        expanded = recurring_ical_events.of(cal, skip_bad_series=True).between(window_start, window_end)
-        occurrences = _bounded(expanded, source_id, result.skipped)
-    except Exception as err:
-        result.skipped.append(Skip(source_id, f"cannot expand the events: {_short(err)}"))
-        return result
+        occurrences = _expand(cal, window_start, window_end, source_id, result.skipped)
+    except Exception:
+        # One broken series must not cost the file's other events: expand series by series.
+        occurrences = []
+        for uid, single in _per_series(cal, events):
+            try:
+                occurrences += _expand(single, window_start, window_end, source_id, result.skipped)
+            except Exception as err:
+                result.skipped.append(Skip(source_id, f"event {uid[:80]}: cannot expand: {_short(err)}"))
     for component in occurrences:
         try:
             meeting = _meeting(component, source_id=source_id, calendar=calendar, default_tz=default_tz)
@@ -143,6 +146,28 @@ def parse_ics(
         if meeting is not None:
             result.meetings.append(meeting)
     return result
+
+
+def _expand(cal: object, start: datetime, end: datetime, source_id: str, skipped: list[Skip]) -> list[object]:
+    import recurring_ical_events
+
+    return _bounded(recurring_ical_events.of(cal).between(start, end), source_id, skipped)
+
+
+def _per_series(cal: object, events: list[object]) -> list[tuple[str, object]]:
+    import icalendar
+
+    timezones = list(cal.walk("VTIMEZONE"))  # type: ignore[attr-defined]
+    groups: dict[str, list[object]] = {}
+    for ev in events:
+        groups.setdefault(str(ev.get("UID") or ""), []).append(ev)  # type: ignore[attr-defined]
+    out = []
+    for uid, members in groups.items():
+        single = icalendar.Calendar()
+        for component in timezones + members:
+            single.add_component(component)
+        out.append((uid, single))
+    return out
 
 
 def _bounded(expanded: Iterable[object], source_id: str, skipped: list[Skip]) -> list[object]:
