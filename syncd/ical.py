@@ -113,30 +113,14 @@ def parse_ics(
         result.skipped.append(Skip(source_id, f"calendar file larger than {MAX_ICS_BYTES} bytes"))
         return result
     try:
-        cal = icalendar.Calendar.from_ical(data)
+        calendars = icalendar.Calendar.from_ical(data, multiple=True)  # exports may hold several
     except Exception as err:  # icalendar raises ValueError and friends on every kind of junk
         result.skipped.append(Skip(source_id, f"not a valid iCalendar file: {_short(err)}"))
         return result
 
-    events = [c for c in cal.walk("VEVENT")]
-    for ev in events:
-        uid = str(ev.get("UID") or "").strip()
-        if uid:
-            result.uids.add(uid)
-        if ev.get("RRULE") is not None or ev.get("RDATE") is not None or ev.get("RECURRENCE-ID") is not None:
-            result.recurring = True
-    if not events:
-        return result
-    try:
-        occurrences = _expand(cal, window_start, window_end, source_id, result.skipped)
-    except Exception:
-        # One broken series must not cost the file's other events: expand series by series.
-        occurrences = []
-        for uid, single in _per_series(cal, events):
-            try:
-                occurrences += _expand(single, window_start, window_end, source_id, result.skipped)
-            except Exception as err:
-                result.skipped.append(Skip(source_id, f"event {uid[:80]}: cannot expand: {_short(err)}"))
+    occurrences: list[object] = []
+    for cal in calendars:
+        occurrences += _occurrences(cal, window_start, window_end, source_id, result)
     for component in occurrences:
         try:
             meeting = _meeting(component, source_id=source_id, calendar=calendar, default_tz=default_tz)
@@ -146,6 +130,29 @@ def parse_ics(
         if meeting is not None:
             result.meetings.append(meeting)
     return result
+
+
+def _occurrences(cal: object, start: datetime, end: datetime, source_id: str, result: ParsedCalendar) -> list[object]:
+    events = list(cal.walk("VEVENT"))  # type: ignore[attr-defined]
+    for ev in events:
+        uid = str(ev.get("UID") or "").strip()
+        if uid:
+            result.uids.add(uid)
+        if ev.get("RRULE") is not None or ev.get("RDATE") is not None or ev.get("RECURRENCE-ID") is not None:
+            result.recurring = True
+    if not events:
+        return []
+    try:
+        return _expand(cal, start, end, source_id, result.skipped)
+    except Exception:
+        # One broken series must not cost the file's other events: expand series by series.
+        occurrences: list[object] = []
+        for uid, single in _per_series(cal, events):
+            try:
+                occurrences += _expand(single, start, end, source_id, result.skipped)
+            except Exception as err:
+                result.skipped.append(Skip(source_id, f"event {uid[:80]}: cannot expand: {_short(err)}"))
+        return occurrences
 
 
 def _expand(cal: object, start: datetime, end: datetime, source_id: str, skipped: list[Skip]) -> list[object]:
