@@ -32,6 +32,8 @@ from syncd.timeutil import from_db, to_db
 from syncd.warmth import tier_of
 
 OPEN = ("planned", "written")
+LAPSED_CADENCES = 4
+CHECKIN_LIFETIME_DAYS = 14  # a planned check-in not written within this is dropped
 
 
 @dataclass
@@ -146,9 +148,10 @@ def _plan_checkins(conn: Connection, config: Config, now: datetime, busy: dict[i
         last = from_db(row.last_at)
         assert last is not None
         due = last + timedelta(days=cadence)
-        expires = due + timedelta(days=max(14, cadence / 2))
-        if due > now or expires <= now or row.id in busy:
+        # Past four cadences of silence the relationship has lapsed: that is for `prune`, not a nudge.
+        if due > now or now - last > timedelta(days=LAPSED_CADENCES * cadence) or row.id in busy:
             continue
+        expires = now + timedelta(days=CHECKIN_LIFETIME_DAYS)
         key = f"checkin:{row.id}:{last.date().isoformat()}"
         if _exists(conn, key):
             continue
@@ -162,7 +165,7 @@ def _plan_checkins(conn: Connection, config: Config, now: datetime, busy: dict[i
             "days_since": (now - last).days,
         }
         _record(conn, config, key=key, kind="checkin", people=[person], variables=variables, template="checkin",
-                since=last, due=due, overdue=due + timedelta(days=max(3, cadence / 4)), expires=expires,
+                since=last, due=due, overdue=max(due, now) + timedelta(days=max(3, cadence / 4)), expires=expires,
                 now=now, meeting_id=None, account_id=thread["account_id"] if thread else None, thread=thread)
         busy[row.id] = (0, "planned")
         result.checkins += 1
