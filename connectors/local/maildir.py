@@ -16,6 +16,7 @@ import mailbox
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from syncd.headers import UnusableMessage, message_from_bytes
@@ -116,7 +117,8 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
         if raw is None:
             continue  # deleted meanwhile: nothing to keep
         try:
-            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name))
+            # No Date header: the delivery time in the file name (Maildir spec) stands in.
+            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name, fallback_date=_delivered(key)))
         except UnusableMessage as err:
             skips.append(Skip(f"{folder.name}/{name}", str(err)))
         except Exception as err:  # the stdlib parser has odd failure modes on hostile input
@@ -125,6 +127,13 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
             yield batch, skips, cursor_now(None), reset
             batch, skips, reset = [], [], False
     yield batch, skips, cursor_now(dir_stamp), reset
+
+
+def _delivered(key: str) -> datetime | None:
+    seconds = key.split(".", 1)[0]
+    if seconds.isdigit() and 0 < int(seconds) < 2**33:
+        return datetime.fromtimestamp(int(seconds), timezone.utc)
+    return None
 
 
 def _mtime(path: Path) -> int:
