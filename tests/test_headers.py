@@ -22,12 +22,12 @@ def test_every_corpus_message_parses_or_is_a_clear_skip() -> None:
         try:
             msg = message_from_bytes(path.read_bytes(), source_id=path.name, folder="corpus", fallback_date=arrived)
         except UnusableMessage as err:
-            assert str(err)
+            assert "no sender and no recipients" in str(err)  # MIME fragments, not mail
             skipped += 1
             continue
         assert msg.message_id and msg.date.tzinfo is not None
         parsed += 1
-    assert skipped <= 3 and parsed + skipped == sum(1 for p in MESSAGES if p.is_file())
+    assert skipped <= 12 and parsed + skipped == sum(1 for p in MESSAGES if p.is_file())
 
 
 def test_encoded_subject_and_missing_message_id_get_a_stable_key() -> None:
