@@ -41,6 +41,7 @@ WANTED_HEADERS: tuple[str, ...] = (
 )
 # Header fields read from whole message files (Maildir) but not worth a network round trip.
 FALLBACK_HEADERS = ("Received",)
+_READ = frozenset(h.lower() for h in WANTED_HEADERS + FALLBACK_HEADERS)
 LIST_HEADER_NAMES = (
     "list-id",
     "list-post",
@@ -51,6 +52,7 @@ LIST_HEADER_NAMES = (
 )
 
 _parser = BytesHeaderParser(policy=compat32)
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 
 
@@ -71,10 +73,35 @@ def decode_text(value: object) -> str:
         return " ".join(text.split())
 
 
+_SIMPLE_MAILBOX = re.compile(r"\s*(?:([^<>@,]*?)\s*<([^<>\s@]+@[^<>\s@]+)>|([^<>\s@]+@[^<>\s@,]+))\s*")
+_NEEDS_FULL_PARSER = re.compile(r'["(:;\\]')
+
+
+def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """The common case (`Name <a@b>, c@d`) without the full RFC 5322 parser, which is slow;
+    None when the value has quoting, comments or groups and needs the real thing."""
+    if _NEEDS_FULL_PARSER.search(value):
+        return None
+    out = []
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        m = _SIMPLE_MAILBOX.fullmatch(part)
+        if m is None:
+            return None
+        out.append((m.group(1) or "", m.group(2) or m.group(3)))
+    return out
+
+
 def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
     """Mailboxes from address header values; groups are flattened, empty groups vanish."""
     out: list[Address] = []
-    for name, addr in getaddresses([str(v) for v in values if v]):
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        if value:
+            simple = _simple_mailboxes(str(value))
+            pairs += simple if simple is not None else getaddresses([str(value)])
+    for name, addr in pairs:
         addr = addr.strip()
         if not addr or "@" not in addr:
             continue  # "undisclosed-recipients:;" and other shells with no mailbox
@@ -178,18 +205,22 @@ def message_from_bytes(
     """Build a record from a raw header block (or a whole message: the body is not read)."""
     head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw[:200_000] else raw.split(b"\n\n", 1)[0]
     msg = _parser.parsebytes(head)
-    pairs = [(k, _header_str(v)) for k, v in msg.raw_items()]
+    pairs = [(k, _header_str(v)) for k, v in msg.raw_items() if k.lower() in _READ]
     return message_from_pairs(pairs, source_id=source_id, folder=folder, fallback_date=fallback_date)
 
 
 def _header_str(value: object) -> str:
     # Raw 8-bit header bytes (RFC 6532 UTF-8, or legacy charsets) arrive surrogate-escaped
     # from the compat32 parser; turn them back into text instead of failing later.
-    text = re.sub(r"\r?\n(?=[ \t])", "", str(value)).strip()  # unfold continuation lines
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = str(value)
+    if "\n" in text:
+        text = _FOLD.sub("", text)  # unfold continuation lines
+    text = text.strip()
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return text
 
 

@@ -122,7 +122,7 @@ def parse_ics(
     occurrences: list[object] = []
     for cal in calendars:
         occurrences += _occurrences(cal, window_start, window_end, source_id, result)
-    if not result.uids and b"BEGIN:VEVENT" in (data if isinstance(data, bytes) else data.encode()):
+    if not result.uids and not result.skipped and b"BEGIN:VEVENT" in (data if isinstance(data, bytes) else data.encode()):
         result.skipped.append(Skip(source_id, "has events, but none that can be read (no UID or no valid start)"))
     for component in occurrences:
         try:
