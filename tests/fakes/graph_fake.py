@@ -139,7 +139,7 @@ class GraphFake:
         ctx.load_cert_chain(self.cert, self.key)
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
