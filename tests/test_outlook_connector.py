@@ -455,3 +455,73 @@ def test_the_calendar_window_is_the_envs_unless_overridden(harness: OutlookHarne
 def meetings_of(batches: list) -> list[Meeting]:
     return [i for b in batches for i in b.items if isinstance(i, Meeting)]
 
+
+
+def test_own_addresses_come_from_the_sign_in_and_one_cached_me_lookup(harness: OutlookHarness) -> None:
+    with harness.connector() as conn:
+        assert conn.own_addresses() == [ME]
+    with harness.connector() as conn:
+        assert conn.own_addresses() == [ME]
+    assert [r.path for r in harness.fake.graph_requests()] == ["/v1.0/me"]
+
+
+# --- end to end through the CLI ---------------------------------------------------------------------
+
+
+def test_syncd_cli_signs_in_syncs_writes_a_draft_and_reconciles_it(fake: GraphFake, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    for i in range(4):
+        fake.add_message("sentitems", raw_message(message_id=f"e2e{i}@example.com", date=now - timedelta(days=20 + i),
+                                                  to="Linus <linus@kernel.example>"))
+    fake.put_event(EventSpec(title="Kernel chat", start=now - timedelta(hours=5), end=now - timedelta(hours=4),
+                             attendees=[(ME, "accepted"), ("linus@kernel.example", "accepted")]))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"""database_url = "sqlite:///{tmp_path}/syncd.db"
+timezone = "UTC"
+[me]
+addresses = ["{ME}"]
+[followups]
+working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+working_hours = "00:00-24:00"
+[[accounts]]
+name = "{ACCOUNT}"
+kind = "outlook"
+client_id = "cid-syncd"
+authority = "{fake.authority}"
+graph_endpoint = "{fake.graph_endpoint}"
+ca_file = "{fake.cert}"
+""")
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"))
+
+    def syncd(*args: str) -> dict[str, Any] | str:
+        done = subprocess.run([sys.executable, "-m", "syncd", "--config", str(cfg), *args], env=env,
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if "--json" in args else done.stdout
+
+    fake.pending_polls = 0
+    assert "enter the code" in syncd("accounts", "reauth", ACCOUNT)
+    first = syncd("sync", "--json")
+    streams = {s["stream"]: s for s in first["accounts"][0]["streams"]}
+    assert streams["mail:sentitems"]["items"] == 4 and streams["calendar:primary"]["items"] == 1
+    assert first["followups"]["written"] == 1
+    (draft,) = fake.folder_items("drafts")
+    assert draft["toRecipients"][0]["emailAddress"]["address"] == "linus@kernel.example"
+    marker = draft["singleValueExtendedProperties"][0]["value"]
+    assert {"name": MARKER_HEADER, "value": marker} in draft["internetMessageHeaders"]
+
+    fake.move_message(draft["id"], "deleteditems")  # the user throws the draft away
+    before = len(fake.graph_requests())
+    again = syncd("sync", "--json")
+    # the ledger saw it missing (it waits a grace period before calling it dismissed), and
+    # wrote nothing again: the reconciliation cost one Graph request
+    assert again["followups"]["written"] == 0 and again["followups"]["recovered"] == 0
+    graph = [f"{r.method} {r.path}" for r in fake.graph_requests()[before:]]
+    assert sorted(graph) == sorted(["GET /v1.0/me/mailFolders/sentitems/messages/delta",
+                                    "GET /v1.0/me/mailFolders/inbox/messages/delta",
+                                    "GET /v1.0/me/calendarView/delta",
+                                    "GET /v1.0/me/mailFolders/drafts/messages"])
+    assert not fake.folder_items("drafts")

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # property set), so drafts can be found again by it in one query.
 DRAFT_PROPERTY = "String {8f0a3c1e-6b2d-4e57-9c3a-5d1e7f2b4a60} Name X-Syncd-Draft"
 CALENDAR_STREAM = "calendar:primary"
+ME_FILE = "outlook-me.json"
+ME_TTL = timedelta(days=1)
 _CURSOR_VERSION = 1
 
 Converted = tuple[list[MailMessage | Meeting], list[Skip], list[tuple[str, str]]]
@@ -244,6 +246,28 @@ class Connector(base.Connector):
             remembered.append((event_id, meeting.uid, meeting.occurrence))
         self.index.remember(remembered)
         return items, skipped, gone
+
+    # --- the user's own addresses ------------------------------------------------------------
+
+    def own_addresses(self) -> list[str]:
+        """The signed-in user's sign-in name and primary address (``GET /me``, at most daily).
+
+        The sign-in name comes from the id token (no request); the mailbox's SMTP address
+        can differ from it, so it is read from Graph once and kept in the state dir.
+        """
+        found = [a for a in [self.tokens.username()] if a and "@" in a]
+        path = self.env.state_dir / ME_FILE
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+            fresh = datetime.fromisoformat(cached["at"]) > self.env.now - ME_TTL
+            addresses = [a for a in cached["addresses"] if isinstance(a, str)]
+        except (OSError, ValueError, KeyError, TypeError):
+            fresh, addresses = False, []
+        if not fresh:
+            me = self.graph.get(self.graph.url("/me?$select=mail,userPrincipalName"))
+            addresses = [a for a in (me.get("mail"), me.get("userPrincipalName")) if isinstance(a, str) and "@" in a]
+            path.write_text(json.dumps({"at": self.env.now.isoformat(), "addresses": addresses}), encoding="utf-8")
+        return sorted({a.lower() for a in found + addresses})
 
     # --- drafts -----------------------------------------------------------------------------
 
