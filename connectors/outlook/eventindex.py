@@ -21,6 +21,7 @@ class EventIndex:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(Path(state_dir) / FILE, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a lost tail costs only look-ups, never data
         self._db.execute("CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, uid TEXT NOT NULL, occurrence TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS masters (id TEXT PRIMARY KEY, uid TEXT NOT NULL)")
 
@@ -33,7 +34,13 @@ class EventIndex:
         if not pairs:
             return
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO events (id, uid, occurrence) VALUES (?, ?, ?)", pairs)
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO events (id, uid, occurrence) VALUES (?, ?, ?)", pairs)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def master_uid(self, master_id: str) -> str | None:
         with self._lock:

@@ -429,6 +429,7 @@ def _prefer(header: str) -> dict[str, str]:
 class _Handler(BaseHTTPRequestHandler):
     fake: GraphFake
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
 
     def log_message(self, *args: Any) -> None:  # quiet
         pass
