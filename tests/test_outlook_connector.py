@@ -525,3 +525,51 @@ ca_file = "{fake.cert}"
                                     "GET /v1.0/me/calendarView/delta",
                                     "GET /v1.0/me/mailFolders/drafts/messages"])
     assert not fake.folder_items("drafts")
+
+
+# --- cursors and odd answers ------------------------------------------------------------------------
+
+
+def test_an_unreadable_cursor_means_a_full_resync(harness: OutlookHarness) -> None:
+    harness.deliver("sent", raw_message(message_id="again@example.com"))
+    with harness.connector() as conn:
+        for junk in ("not json", json.dumps({"v": 1, "link": "https://elsewhere.example/steal"}),
+                     json.dumps({"v": 1, "folder": "inbox", "link": harness.fake.graph_endpoint + "/x"})):
+            batches = list(conn.pull("mail:sentitems", junk))
+            assert batches[0].reset and "again@example.com" in {m.message_id for m in messages(batches)}
+    assert not [r for r in harness.fake.log if "elsewhere" in r.path]
+
+
+def test_a_page_of_the_wrong_shape_is_a_temporary_error(harness: OutlookHarness) -> None:
+    harness.fake.fail(200, 1, path_contains="/delta", body={"value": "not a list"})
+    with harness.connector() as conn, pytest.raises(TemporaryError, match="wrong shape"):
+        list(conn.pull("mail:sentitems", None))
+
+
+def test_a_long_retry_after_postpones_the_stream_instead_of_sleeping(harness: OutlookHarness) -> None:
+    harness.fake.fail(429, 1, retry_after="600", path_contains="/delta")
+    with harness.connector() as conn, pytest.raises(TemporaryError) as err:
+        list(conn.pull("mail:sentitems", None))
+    assert err.value.retry_after == 600
+
+
+def test_the_calendar_window_moves_on_once_half_the_future_has_passed(harness: OutlookHarness) -> None:
+    early = EventSpec(title="Soon", start=_hour(10), end=_hour(10) + timedelta(hours=1),
+                      attendees=[("grace@navy.example", "accepted")])
+    later = EventSpec(title="Later", start=_hour(45), end=_hour(45) + timedelta(hours=1),
+                      attendees=[("grace@navy.example", "accepted")])
+    harness.put_event(early)
+    harness.put_event(later)  # outside today's 30-day window
+    with harness.connector() as conn:
+        batches, cursors = pull_calendar(conn, {})
+    assert {m.uid for m in meetings_of(batches)} == {early.uid}
+    # ten days on, the same round still serves (one request, nothing new) ...
+    h10 = ConnectorEnv(state_dir=harness.env.state_dir, now=datetime.now(timezone.utc) + timedelta(days=10))
+    with Connector(ACCOUNT, harness.settings, h10) as conn:
+        assert meetings_of(list(conn.pull("calendar:primary", cursors["calendar:primary"]))) == []
+    # ... twenty days on a new round reads the moved window, which now holds "Later"
+    h20 = ConnectorEnv(state_dir=harness.env.state_dir, now=datetime.now(timezone.utc) + timedelta(days=20))
+    with Connector(ACCOUNT, harness.settings, h20) as conn:
+        batches = list(conn.pull("calendar:primary", cursors["calendar:primary"]))
+    assert {m.uid for m in meetings_of(batches)} == {early.uid, later.uid}
+    assert not any(b.reset for b in batches)

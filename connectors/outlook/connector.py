@@ -165,13 +165,15 @@ class Connector(base.Connector):
         if doc is not None:
             # The window is fixed by a round's first request. Once half the future part of it
             # has passed, begin a new round so that newly scheduled meetings come into view.
+            # That re-reads the window but is no invalid cursor, so it is not flagged reset.
             try:
                 stored_end = datetime.fromisoformat(str(doc.get("end")).replace("Z", "+00:00"))
             except ValueError:
                 doc, reset = None, True
             else:
                 if stored_end < self.env.now + (end - self.env.now) / 2:
-                    doc, reset = None, True
+                    log.info("account %s: moving the calendar window on", self.name)
+                    doc = None
         query = urlencode({"startDateTime": _utc_text(start), "endDateTime": _utc_text(end)})
         fresh = self.graph.url(f"/me/calendarView/delta?{query}")
         extra = dict(doc) if doc else {"start": _utc_text(start), "end": _utc_text(end)}

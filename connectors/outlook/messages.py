@@ -27,7 +27,7 @@ from syncd.records import MARKER_HEADER, Address, MailMessage
 BASE_SELECT = ("internetMessageId", "from", "toRecipients", "ccRecipients", "bccRecipients", "sentDateTime",
                "receivedDateTime", "subject", "conversationId")
 HEADERS_SELECT = BASE_SELECT + ("internetMessageHeaders",)
-_CONTENT = set(BASE_SELECT)
+_DATES = {"sentDateTime", "receivedDateTime"}
 
 
 def select_for(folder: str) -> tuple[str, ...]:
@@ -35,8 +35,12 @@ def select_for(folder: str) -> tuple[str, ...]:
 
 
 def is_change_notice(item: dict[str, Any]) -> bool:
-    """A deletion or a bare property change: nothing for us to record."""
-    return "@removed" in item or not (_CONTENT & item.keys())
+    """A deletion or a bare property change: nothing for us to record.
+
+    Graph sends changed messages with only the changed properties at times (reported for
+    isRead toggles); a row without either date property is such a notice, not a message.
+    """
+    return "@removed" in item or not (_DATES & item.keys())
 
 
 def parse_graph_datetime(value: Any) -> datetime | None:

@@ -85,6 +85,7 @@ class Fault:
     retry_after: str | None = None
     path_contains: str = ""
     hang: float = 0.0
+    body: Any = None  # answer this JSON instead of an error (a page of the wrong shape, say)
 
 
 @dataclass
@@ -166,9 +167,9 @@ class GraphFake:
     # --- test controls ------------------------------------------------------------------------
 
     def fail(self, status: int, times: int = 1, *, retry_after: str | None = None, path_contains: str = "",
-             hang: float = 0.0) -> None:
+             hang: float = 0.0, body: Any = None) -> None:
         with self.lock:
-            self.faults.append(Fault(status, times, retry_after, path_contains, hang))
+            self.faults.append(Fault(status, times, retry_after, path_contains, hang, body))
 
     def invalidate_delta_tokens(self) -> None:
         with self.lock:
@@ -577,6 +578,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.hang:
                 time.sleep(fault.hang)
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
+            if fault.body is not None:
+                return self._send(fault.status, fault.body, headers)
             code = {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(fault.status, "InternalServerError")
             return self._error(fault.status, code, "injected fault", headers)
         auth = self.headers.get("Authorization", "")
