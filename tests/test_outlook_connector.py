@@ -573,3 +573,20 @@ def test_the_calendar_window_moves_on_once_half_the_future_has_passed(harness: O
         batches = list(conn.pull("calendar:primary", cursors["calendar:primary"]))
     assert {m.uid for m in meetings_of(batches)} == {early.uid, later.uid}
     assert not any(b.reset for b in batches)
+
+
+def test_a_change_outside_the_window_reported_as_removed_is_not_gone(harness: OutlookHarness) -> None:
+    old = EventSpec(title="Long ago", start=_hour(-360), end=_hour(-360) + timedelta(hours=1),
+                    attendees=[("grace@navy.example", "accepted")])
+    harness.put_event(old)
+    with harness.connector() as conn:
+        batches, cursors = pull_calendar(conn, {})
+    assert old.uid in {m.uid for m in meetings_of(batches)}
+    later = ConnectorEnv(state_dir=harness.env.state_dir, now=datetime.now(timezone.utc) + timedelta(days=20))
+    with Connector(ACCOUNT, harness.settings, later) as conn:  # a new round: "Long ago" is out of view now
+        cursor = [b.cursor for b in conn.pull("calendar:primary", cursors["calendar:primary"])][-1]
+    harness.fake.retitle_event(old.uid, "Long ago (notes added)")
+    with Connector(ACCOUNT, harness.settings, later) as conn:
+        batches = list(conn.pull("calendar:primary", cursor))
+    removed = [r for r in harness.fake.graph_requests() if "$deltatoken" in r.query]
+    assert removed and [k for b in batches for k in b.gone] == [] and meetings_of(batches) == []

@@ -179,8 +179,10 @@ class Connector(base.Connector):
         extra = dict(doc) if doc else {"start": _utc_text(start), "end": _utc_text(end)}
         extra.pop("link", None)
         extra.pop("v", None)
+        window = (datetime.fromisoformat(extra["start"].replace("Z", "+00:00")),
+                  datetime.fromisoformat(extra["end"].replace("Z", "+00:00")))
         yield from self._delta(fresh_url=fresh, doc=doc, reset=reset, prefer=self._prefer('outlook.timezone="UTC"'),
-                               convert=self._convert_events, extra=extra)
+                               convert=lambda rows: self._convert_events(rows, window), extra=extra)
 
     @property
     def index(self) -> EventIndex:
@@ -218,7 +220,7 @@ class Connector(base.Connector):
                         found[master] = uid
         return found
 
-    def _convert_events(self, rows: list[Any]) -> Converted:
+    def _convert_events(self, rows: list[Any], window: tuple[datetime, datetime]) -> Converted:
         items: list[MailMessage | Meeting] = []
         skipped: list[Skip] = []
         gone: list[tuple[str, str]] = []
@@ -232,9 +234,11 @@ class Connector(base.Connector):
                 continue
             event_id = str(row.get("id", "?"))
             if "@removed" in row:
-                key = self.index.key_of(event_id)
-                if key:
-                    gone.append(key)
+                # Graph also lists events *outside* the window that changed as @removed
+                # (event: delta docs): only one we last saw inside this window is gone.
+                seen = self.index.key_of(event_id)
+                if seen and window[0] <= datetime.fromisoformat(seen[2]) < window[1]:
+                    gone.append((seen[0], seen[1]))
                 continue
             if row.get("type") == "seriesMaster":
                 continue
@@ -245,7 +249,7 @@ class Connector(base.Connector):
                 skipped.append(Skip(ref=f"calendar:{event_id}", reason=str(err)))
                 continue
             items.append(meeting)
-            remembered.append((event_id, meeting.uid, meeting.occurrence))
+            remembered.append((event_id, meeting.uid, meeting.occurrence, meeting.start.isoformat()))
         self.index.remember(remembered)
         return items, skipped, gone
 

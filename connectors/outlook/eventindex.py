@@ -22,21 +22,23 @@ class EventIndex:
         self._db = sqlite3.connect(Path(state_dir) / FILE, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # a lost tail costs only look-ups, never data
-        self._db.execute("CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, uid TEXT NOT NULL, occurrence TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, uid TEXT NOT NULL, "
+                         "occurrence TEXT NOT NULL, start TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS masters (id TEXT PRIMARY KEY, uid TEXT NOT NULL)")
 
-    def key_of(self, event_id: str) -> tuple[str, str] | None:
+    def key_of(self, event_id: str) -> tuple[str, str, str] | None:
+        """(uid, occurrence, start as UTC ISO text) of an event seen before."""
         with self._lock:
-            row = self._db.execute("SELECT uid, occurrence FROM events WHERE id = ?", (event_id,)).fetchone()
-        return (row[0], row[1]) if row else None
+            row = self._db.execute("SELECT uid, occurrence, start FROM events WHERE id = ?", (event_id,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
-    def remember(self, pairs: list[tuple[str, str, str]]) -> None:
+    def remember(self, pairs: list[tuple[str, str, str, str]]) -> None:
         if not pairs:
             return
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                self._db.executemany("INSERT OR REPLACE INTO events (id, uid, occurrence) VALUES (?, ?, ?)", pairs)
+                self._db.executemany("INSERT OR REPLACE INTO events (id, uid, occurrence, start) VALUES (?, ?, ?, ?)", pairs)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
