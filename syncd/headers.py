@@ -39,6 +39,8 @@ WANTED_HEADERS: tuple[str, ...] = (
     "X-Auto-Response-Suppress",
     MARKER_HEADER,
 )
+# Header fields read from whole message files (Maildir) but not worth a network round trip.
+FALLBACK_HEADERS = ("Received",)
 LIST_HEADER_NAMES = (
     "list-id",
     "list-post",
@@ -103,6 +105,16 @@ def parse_date(value: str | None) -> datetime | None:
     return dt
 
 
+def _received_date(values: Iterable[str]) -> datetime | None:
+    """The newest Received: stamp (its date follows the last ';'): when the mail arrived."""
+    for value in values:
+        if ";" in value:
+            found = parse_date(value.rsplit(";", 1)[1].strip())
+            if found is not None:
+                return found
+    return None
+
+
 def synthetic_message_id(*parts: str) -> str:
     """A stable key for a message that has no Message-ID (built from what it does have)."""
     digest = hashlib.sha1("\x00".join(parts).encode("utf-8", "replace")).hexdigest()[:24]
@@ -128,7 +140,7 @@ def message_from_pairs(
         return got[0] if got else None
 
     senders = parse_addresses(fields.get("from", ()))
-    date = parse_date(first("date")) or fallback_date
+    date = parse_date(first("date")) or _received_date(fields.get("received", ())) or fallback_date
     to = parse_addresses(fields.get("to", ()))
     cc = parse_addresses(fields.get("cc", ()))
     subject = decode_text(first("subject"))
@@ -155,7 +167,8 @@ def message_from_pairs(
         references=parse_message_ids(first("references"))[-20:],
         list_headers={n: decode_text(fields[n][0])[:500] for n in LIST_HEADER_NAMES if n in fields},
         thread_id=thread_id,
-        is_draft=is_draft or MARKER_HEADER.lower() in fields,
+        # Not inferred from our marker: a sent draft keeps it (Gmail does), and it is sent mail.
+        is_draft=is_draft,
     )
 
 
@@ -165,14 +178,14 @@ def message_from_bytes(
     """Build a record from a raw header block (or a whole message: the body is not read)."""
     head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw[:200_000] else raw.split(b"\n\n", 1)[0]
     msg = _parser.parsebytes(head)
-    pairs = [(k, _header_str(v)) for k, v in msg.items()]
+    pairs = [(k, _header_str(v)) for k, v in msg.raw_items()]
     return message_from_pairs(pairs, source_id=source_id, folder=folder, fallback_date=fallback_date)
 
 
 def _header_str(value: object) -> str:
     # Raw 8-bit header bytes (RFC 6532 UTF-8, or legacy charsets) arrive surrogate-escaped
     # from the compat32 parser; turn them back into text instead of failing later.
-    text = str(value)
+    text = re.sub(r"\r?\n(?=[ \t])", "", str(value)).strip()  # unfold continuation lines
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

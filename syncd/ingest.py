@@ -84,7 +84,7 @@ class Ingestor:
         if self._loaded:
             return
         self.lists = set(conn.execute(select(t.mailing_list.c.address)).scalars())
-        db_rules = IgnoreRules.build(conn.execute(select(t.ignore_rule.c.kind, t.ignore_rule.c.value)).tuples())
+        db_rules = IgnoreRules.build(conn.execute(select(t.ignore_rule.c.kind, t.ignore_rule.c.value)).all())
         self.ignore.addresses |= db_rules.addresses
         self.ignore.domains |= db_rules.domains
         self.ignore.patterns += db_rules.patterns
@@ -209,7 +209,7 @@ class Ingestor:
         for chunk in _chunks(missing):
             q = select(t.contact_address.c.address, t.contact_address.c.contact_id).where(
                 t.contact_address.c.address.in_(chunk))
-            self._contacts.update(dict(conn.execute(q).tuples().all()))
+            self._contacts.update(dict(conn.execute(q).all()))
         new = [a for a in missing if a not in self._contacts]
         if new:
             now = to_db(datetime.now().astimezone())
@@ -301,10 +301,13 @@ class Ingestor:
     def _meeting_row(self, m: Meeting, account_id: int, attendees: list[dict[str, object]]) -> dict[str, object]:
         organizer = normalise(m.organizer.email) if m.organizer else ""
         selfs = [a for a in attendees if a["is_self"]]
-        if organizer and organizer in self.me.own:
+        # Your own attendee entry wins (an organizer who declined their own meeting is not there).
+        if any(a["partstat"] == "declined" for a in selfs):
+            self_response = "declined"
+        elif organizer and organizer in self.me.own:
             self_response = "organizer"
         elif selfs:
-            self_response = str(next((a["partstat"] for a in selfs if a["address"] != organizer), selfs[0]["partstat"]))
+            self_response = str(selfs[0]["partstat"])
         else:
             self_response = "unknown"
         people = [a for a in attendees if not a["is_self"] and not a["is_resource"]]

@@ -60,13 +60,13 @@ def status(conn: Connection, config: Config, now: datetime) -> dict[str, Any]:
             "resyncs": row.resyncs,
         })
     d = t.draft
-    counts = dict(conn.execute(select(d.c.status, func.count()).group_by(d.c.status)).tuples().all())
+    counts = dict(conn.execute(select(d.c.status, func.count()).group_by(d.c.status)).all())
     due = conn.execute(select(func.count()).select_from(d).where(
         and_(d.c.status == "planned", d.c.due_at <= to_db(now)))).scalar()
     overdue = conn.execute(select(func.count()).select_from(d).where(
         and_(d.c.status.in_(("planned", "written")), d.c.overdue_at <= to_db(now)))).scalar()
     waiting = conn.execute(select(a.c.name, func.count()).join(d, d.c.account_id == a.c.id)
-                           .where(d.c.status == "written").group_by(a.c.name)).tuples().all()
+                           .where(d.c.status == "written").group_by(a.c.name)).all()
     c = t.contact
     tiers: Counter[str] = Counter()
     people = conn.execute(select(c.c.activity, c.c.reciprocity, c.c.half_life_days, c.c.scored_at).where(
