@@ -22,7 +22,7 @@ from typing import Any
 
 from syncd.headers import (LIST_HEADER_NAMES, UnusableMessage, decode_text, parse_message_ids,
                            synthetic_message_id)
-from syncd.records import MARKER_HEADER, Address, MailMessage
+from syncd.records import Address, MailMessage
 
 BASE_SELECT = ("internetMessageId", "from", "toRecipients", "ccRecipients", "bccRecipients", "sentDateTime",
                "receivedDateTime", "subject", "conversationId")
@@ -109,5 +109,6 @@ def message_from_graph(item: dict[str, Any], folder: str) -> MailMessage:
         references=parse_message_ids(headers.get("references"))[-20:],
         list_headers={n: decode_text(headers[n])[:500] for n in LIST_HEADER_NAMES if n in headers},
         thread_id=conversation if isinstance(conversation, str) else "",
-        is_draft=MARKER_HEADER.lower() in headers,
+        # Not inferred from our marker header: a sent draft keeps it, and it is sent mail.
+        is_draft=item.get("isDraft") is True,
     )
