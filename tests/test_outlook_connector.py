@@ -590,3 +590,15 @@ def test_a_change_outside_the_window_reported_as_removed_is_not_gone(harness: Ou
         batches = list(conn.pull("calendar:primary", cursor))
     removed = [r for r in harness.fake.graph_requests() if "$deltatoken" in r.query]
     assert removed and [k for b in batches for k in b.gone] == [] and meetings_of(batches) == []
+
+
+def test_a_calendar_cursor_without_its_window_means_a_full_resync(harness: OutlookHarness) -> None:
+    spec = EventSpec(title="Board", start=_hour(-2), end=_hour(-1), attendees=[("grace@navy.example", "accepted")])
+    harness.put_event(spec)
+    with harness.connector() as conn:
+        _, cursors = pull_calendar(conn, {})
+    doc = json.loads(cursors["calendar:primary"])
+    for broken in ({k: v for k, v in doc.items() if k != "start"}, dict(doc, end="someday")):
+        with harness.connector() as conn:
+            batches = list(conn.pull("calendar:primary", json.dumps(broken)))
+        assert batches[0].reset and spec.uid in {m.uid for m in meetings_of(batches)}

@@ -47,6 +47,13 @@ def _utc_text(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _parse_utc(text: str) -> datetime:
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime")
+    return dt
+
+
 def _odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -163,24 +170,22 @@ class Connector(base.Connector):
         doc, reset = self._load_cursor(cursor)
         start, end = self._window()
         if doc is not None:
-            # The window is fixed by a round's first request. Once half the future part of it
-            # has passed, begin a new round so that newly scheduled meetings come into view.
-            # That re-reads the window but is no invalid cursor, so it is not flagged reset.
             try:
-                stored_end = datetime.fromisoformat(str(doc.get("end")).replace("Z", "+00:00"))
-            except ValueError:
+                window = (_parse_utc(doc["start"]), _parse_utc(doc["end"]))
+            except (KeyError, TypeError, ValueError):
                 doc, reset = None, True
             else:
-                if stored_end < self.env.now + (end - self.env.now) / 2:
+                # The window is fixed by a round's first request. Once half the future part
+                # of it has passed, begin a new round so newly scheduled meetings come into
+                # view. That re-reads the window but is no invalid cursor: not flagged reset.
+                if window[1] < self.env.now + (end - self.env.now) / 2:
                     log.info("account %s: moving the calendar window on", self.name)
                     doc = None
-        query = urlencode({"startDateTime": _utc_text(start), "endDateTime": _utc_text(end)})
+        if doc is None:
+            window = (start.replace(microsecond=0), end.replace(microsecond=0))
+        query = urlencode({"startDateTime": _utc_text(window[0]), "endDateTime": _utc_text(window[1])})
         fresh = self.graph.url(f"/me/calendarView/delta?{query}")
-        extra = dict(doc) if doc else {"start": _utc_text(start), "end": _utc_text(end)}
-        extra.pop("link", None)
-        extra.pop("v", None)
-        window = (datetime.fromisoformat(extra["start"].replace("Z", "+00:00")),
-                  datetime.fromisoformat(extra["end"].replace("Z", "+00:00")))
+        extra = {"start": _utc_text(window[0]), "end": _utc_text(window[1])}
         yield from self._delta(fresh_url=fresh, doc=doc, reset=reset, prefer=self._prefer('outlook.timezone="UTC"'),
                                convert=lambda rows: self._convert_events(rows, window), extra=extra)
 
