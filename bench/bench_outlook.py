@@ -138,7 +138,7 @@ def main() -> None:
     import requests
 
     from connectors.base import ConnectorEnv
-    from connectors.outlook.auth import CACHE_FILE, authorize
+    from connectors.outlook.auth import authorize
     from connectors.outlook.settings import Settings
     from tests.fakes.graph_fake import GraphFake
 
