@@ -402,6 +402,7 @@ def test_a_follow_up_in_an_existing_conversation_is_a_reply_draft(harness: Outlo
     created = fake.mail.items[draft_id]
     assert created["conversationId"] == fake.mail.items[original]["conversationId"]
     assert any(r.path.endswith("/createReply") for r in fake.graph_requests())
+    assert [ep["value"] for ep in created["singleValueExtendedProperties"]] == [draft.marker]
     # with no such message in the mailbox, it is a new draft
     lone = make_draft(in_reply_to="unknown@example.com")
     with harness.connector() as conn:

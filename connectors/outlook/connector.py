@@ -302,6 +302,13 @@ class Connector(base.Connector):
         draft_id = created.get("id")
         if not isinstance(draft_id, str) or not draft_id:
             raise TemporaryError("Graph created a draft but did not return its id")
+        if original is not None:
+            # createReply's documentation promises "writeable properties" of `message`; the
+            # extended property is set again with the documented PATCH so the marker is
+            # certain to be there (idempotent: same id, same value).
+            self.graph.request("PATCH", self.graph.url(f"/me/messages/{quote(draft_id, safe='')}"),
+                               json={"singleValueExtendedProperties": message["singleValueExtendedProperties"]},
+                               prefer=prefer)
         return draft_id
 
     def _reply_target(self, draft: Draft) -> str | None:

@@ -25,6 +25,7 @@ graph (``/v1.0``):
     GET  /me/mailFolders/drafts/messages?$expand=singleValueExtendedProperties($filter=id eq '..')
     POST /me/messages                                a draft, in Drafts
     POST /me/messages/{id}/createReply               a reply draft in the same conversation
+    PATCH /me/messages/{id}                          (singleValueExtendedProperties)
     DELETE /me/messages/{id}                         moves to Deleted Items
 Faults on demand: 429/503 with Retry-After, any 5xx, a hang (client timeout), 401 once access
 tokens are expired. Every request is logged and the number in flight is tracked.
@@ -488,6 +489,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
     def _dispatch(self, method: str) -> None:
         fake = self.fake
         # Read the whole body first, whatever the answer: leftovers would poison keep-alive.
@@ -642,6 +646,15 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._json() or {}
             return self._send(201, self._strip(self._create_draft(body.get("message") or {}, original)))
         m = re.fullmatch(r"/me/messages/([^/]+)", path)
+        if method == "PATCH" and m:
+            item = fake.mail.items.get(m.group(1))
+            if item is None:
+                return self._error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            for ep in (self._json() or {}).get("singleValueExtendedProperties") or []:
+                props = [p for p in item["singleValueExtendedProperties"] if p["id"].lower() != ep["id"].lower()]
+                item["singleValueExtendedProperties"] = props + [dict(ep)]
+            fake._record(fake.mail, item["id"], item["_folder"], "upsert")
+            return self._send(200, self._strip(item))
         if method == "DELETE" and m:
             if m.group(1) not in fake.mail.items:
                 return self._error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
