@@ -603,3 +603,22 @@ def test_a_calendar_cursor_without_its_window_means_a_full_resync(harness: Outlo
         with harness.connector() as conn:
             batches = list(conn.pull("calendar:primary", json.dumps(broken)))
         assert batches[0].reset and spec.uid in {m.uid for m in meetings_of(batches)}
+
+
+def test_a_folder_that_does_not_exist_is_a_source_error(harness: OutlookHarness) -> None:
+    from connectors.base import SourceError
+
+    settings = harness.make_settings(mail_folders=["sentitems", "no-such-folder"])
+    with Connector(ACCOUNT, settings, harness.env) as conn:
+        assert [s.name for s in conn.streams()] == ["mail:sentitems", "mail:no-such-folder", "calendar:primary"]
+        with pytest.raises(SourceError, match="no-such-folder"):
+            list(conn.pull("mail:no-such-folder", None))
+        with pytest.raises(SourceError):
+            conn.pull("mail:elsewhere", None)
+
+
+def test_a_403_is_an_auth_error_naming_the_fix(harness: OutlookHarness) -> None:
+    harness.fake.fail(403, 1, path_contains="/delta")
+    with harness.connector() as conn, pytest.raises(AuthError) as err:
+        list(conn.pull("mail:sentitems", None))
+    assert err.value.fix == f"syncd accounts reauth {ACCOUNT}"

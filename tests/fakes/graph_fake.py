@@ -58,6 +58,7 @@ from tests.fakes.tls import self_signed_cert
 TENANT = "tid-1234"
 USER = "ada@example.com"
 USER_OID = "oid-ada"
+FOLDERS = {"sentitems", "inbox", "drafts", "deleteditems", "archive"}  # well-known names the fake knows
 
 _PARTSTAT_TO_GRAPH = {"accepted": "accepted", "tentative": "tentativelyAccepted", "declined": "declined",
                       "needs-action": "notResponded"}
@@ -624,6 +625,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/me":
             return self._send(200, {"id": USER_OID, "mail": USER, "userPrincipalName": USER, "displayName": "Ada Lovelace"})
         m = re.fullmatch(r"/me/mailFolders/([^/]+)/messages/delta", path)
+        if m and m.group(1) not in FOLDERS:
+            return self._error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
         if method == "GET" and (m or path == "/me/calendarView/delta"):
             return self._delta(path, q, "mail" if m else "calendar", m.group(1) if m else "calendar", page_size)
         m = re.fullmatch(r"/me/events/([^/]+)", path)
