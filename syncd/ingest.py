@@ -76,6 +76,7 @@ class Ingestor:
         self.lists: set[str] = set()
         self._contacts: dict[str, int] = {}  # normalised address -> contact id
         self._orgs: dict[str, int | None] = {}
+        self._people: dict[str, bool] = {}  # is_person answers; cleared when lists are learned
         self._loaded = False
 
     # -- setup ------------------------------------------------------------------------------
@@ -90,10 +91,17 @@ class Ingestor:
         self.ignore.patterns += db_rules.patterns
         self._loaded = True
 
+    def set_identity(self, identity: Identity) -> None:
+        self.me = identity
+        self._people.clear()
+
     def is_person(self, address: str) -> bool:
         """An address worth a contact: not ours, not a list, not a machine, not silenced."""
-        return bool(address) and address not in self.me.own and address not in self.lists \
-            and not automated_address(address) and not self.ignore.matches(address)
+        known = self._people.get(address)
+        if known is None:
+            known = self._people[address] = bool(address) and address not in self.me.own \
+                and address not in self.lists and not automated_address(address) and not self.ignore.matches(address)
+        return known
 
     # -- batches ----------------------------------------------------------------------------
 
@@ -130,6 +138,7 @@ class Ingestor:
         conn.execute(insert_ignore(conn, t.mailing_list, ["address"]),
                      [{"address": a, "list_id": i[:500], "learned_at": now} for a, i in learned.items()])
         self.lists |= set(learned)
+        self._people.clear()
         # A list we wrote to before we knew it was one: it is not a person after all.
         for chunk in _chunks(list(learned)):
             rows = conn.execute(select(t.contact_address.c.contact_id).where(t.contact_address.c.address.in_(chunk)))

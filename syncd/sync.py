@@ -162,7 +162,8 @@ def _learn_own_addresses(store: Store, connector: Connector, acc_id: int, ingest
     with store.begin() as conn:
         conn.execute(insert_ignore(conn, t.own_address, ["address"]),
                      [{"address": a, "account_id": acc_id} for a in normalised])
-    ingestor.me = Identity(own=ingestor.me.own | frozenset(normalised), internal_domains=ingestor.me.internal_domains)
+    ingestor.set_identity(Identity(own=ingestor.me.own | frozenset(normalised),
+                                   internal_domains=ingestor.me.internal_domains))
 
 
 def _sync_stream(store: Store, connector: Connector, acc_id: int, account: str, name: str, kind: str,
