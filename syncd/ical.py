@@ -151,11 +151,11 @@ def _occurrences(cal: object, start: datetime, end: datetime, source_id: str, re
     # number of occurrences and never the file's other events.
     occurrences: list[object] = []
     for uid, single in _per_series(cal, events):
-        if _too_frequent(single):
-            result.skipped.append(Skip(source_id, f"event {uid[:80]}: repeats every second or minute; "
-                                                  "that is not a meeting"))
-            continue
         try:
+            if _too_frequent(single):
+                result.skipped.append(Skip(source_id, f"event {uid[:80]}: repeats every second or minute; "
+                                                      "that is not a meeting"))
+                continue
             occurrences += _expand(single, uid, start, end, source_id, result.skipped)
         except Exception as err:
             result.skipped.append(Skip(source_id, f"event {uid[:80]}: cannot expand: {_short(err)}"))

@@ -47,3 +47,20 @@ def test_first_name_guess(name: str, address: str, expected: str) -> None:
 def test_organisation_names_from_domains() -> None:
     assert organisation_name("navy.example") == "Navy"
     assert organisation_name("mail.acme-corp.co.uk") == "Acme Corp"
+
+
+def test_the_fast_path_agrees_with_the_full_rfc5322_parser() -> None:
+    from email.utils import getaddresses
+
+    from syncd.headers import _simple_mailboxes
+
+    names = ["", "Grace Hopper", "=?utf-8?q?J=C3=B6rg?=", "Dr. No", "O'Brien", "A.B."]
+    addrs = ["grace@navy.example", "first.last+tag@sub.example.org", "x_y@z.example"]
+    for n in names:
+        for a in addrs:
+            for value in (f"{n} <{a}>" if n else a, f"{n} <{a}>, other@x.example" if n else f"{a},  other@x.example"):
+                fast = _simple_mailboxes(value)
+                assert fast is None or fast == getaddresses([value]), value
+    # quoting, comments and groups always take the full parser
+    for value in ('"Hopper, Grace" <g@n.example>', "g@n.example (Grace)", "Team: a@b.example;"):
+        assert _simple_mailboxes(value) is None
