@@ -74,6 +74,9 @@ def connect(account: str, settings: Settings) -> IMAPClient:
         raise SourceError(f"TLS with IMAP server {_where(settings)} failed ({err.reason or err}); "
                           "check port and security (\"ssl\" is usually port 993, \"starttls\" port 143)") from None
     _login(account, settings, client)
+    # Cache the capabilities the server sent with its LOGIN answer now: imaplib forgets
+    # them at the first SELECT and imapclient would then spend a CAPABILITY command.
+    client.capabilities()
     return client
 
 
