@@ -226,7 +226,7 @@ def test_a_folder_that_suddenly_lists_nothing_is_reported_not_taken_as_deletion(
 def test_every_batch_cursor_is_safe_to_resume_from(harness: ImapHarness, dovecot: Dovecot) -> None:
     from tests.servers.dovecot import sample_messages
 
-    dovecot.seed(harness.user, "Sent", sample_messages(4500))  # three FETCH chunks
+    dovecot.seed(harness.user, "Sent", sample_messages(2500))  # two FETCH chunks
     with harness.connector(read_inbox=False) as conn:
         stream = conn.streams()[0].name
         pulled = conn.pull(stream, None)
@@ -235,7 +235,7 @@ def test_every_batch_cursor_is_safe_to_resume_from(harness: ImapHarness, dovecot
     with harness.connector(read_inbox=False) as conn:
         rest = list(conn.pull(stream, first.cursor))
     ids = [m.message_id for m in first.items] + [m.message_id for m in messages(rest)]
-    assert len(ids) == len(set(ids)) == 4500
+    assert len(ids) == len(set(ids)) == 2500
 
 
 # --- drafts -----------------------------------------------------------------------------------
@@ -346,7 +346,7 @@ def test_xoauth2_login_with_a_token_command(harness: ImapHarness) -> None:
 def test_a_dropped_connection_is_retried_and_the_sync_completes(harness: ImapHarness, dovecot: Dovecot) -> None:
     from tests.servers.dovecot import sample_messages
 
-    dovecot.seed(harness.user, "Sent", sample_messages(4500))
+    dovecot.seed(harness.user, "Sent", sample_messages(2500))
     with harness.connector(read_inbox=False) as conn:
         stream = conn.streams()[0].name
         pulled = conn.pull(stream, None)
@@ -354,7 +354,7 @@ def test_a_dropped_connection_is_retried_and_the_sync_completes(harness: ImapHar
         harness.proxy.drop_all()  # the line goes dead between two FETCHes
         batches += list(pulled)
     ids = {m.message_id for m in messages(batches)}
-    assert len(ids) == 4500
+    assert len(ids) == 2500
     logins = [c for c in harness.proxy.commands_since(0) if c == "LOGIN"]
     assert len(logins) == 2
 

@@ -74,7 +74,7 @@ class Connector(BaseConnector):
         self.settings: Settings = settings
         self._session = Session(name, settings)
         self._roles: Roles | None = None
-        self._selected: tuple[int, str] | None = None  # (id of client, folder) currently EXAMINEd
+        self._selected: tuple[IMAPClient, str] | None = None  # (client, folder) currently EXAMINEd
 
     # --- folders -------------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ class Connector(BaseConnector):
             items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"]
             if c.has_capability("CONDSTORE"):
                 items.append("HIGHESTMODSEQ")
-            if self._selected is not None and self._selected == (id(c), folder):
+            if self._selected is not None and self._selected[0] is c and self._selected[1] == folder:
                 c.unselect_folder() if c.has_capability("UNSELECT") else c.close_folder()
                 self._selected = None  # STATUS on the selected folder is discouraged (RFC 3501)
             return c.folder_status(folder, items)
@@ -159,7 +159,7 @@ class Connector(BaseConnector):
 
     def _examine(self, c: IMAPClient, folder: str) -> dict[bytes, Any]:
         info = c.select_folder(folder, readonly=True)
-        self._selected = (id(c), folder)
+        self._selected = (c, folder)
         return info
 
     def _read_from(self, folder: str, stream: str, start: int, reset: bool) -> Iterator[Batch]:
@@ -189,7 +189,8 @@ class Connector(BaseConnector):
 
     def _fetch(self, folder: str, validity: int, uids: Sequence[int]) -> tuple[list[MailMessage], list[Skip]]:
         def op(c: IMAPClient) -> dict[int, dict[bytes, Any]]:
-            if self._selected != (id(c), folder):  # a reconnect lost the selection
+            if self._selected is None or self._selected[0] is not c or self._selected[1] != folder:
+                # a reconnect lost the selection
                 info = self._examine(c, folder)
                 if int(info[b"UIDVALIDITY"]) != validity:
                     raise _ValidityChanged()
