@@ -47,6 +47,7 @@ class ParsedCalendar:
     meetings: list[Meeting] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     uids: set[str] = field(default_factory=set)
+    series: set[str] = field(default_factory=set)  # UIDs of recurring series
     recurring: bool = False  # has a series, so a moving window can yield new instances
 
 
@@ -123,7 +124,8 @@ def parse_ics(
         occurrences += _occurrences(cal, window_start, window_end, source_id, result)
     for component in occurrences:
         try:
-            meeting = _meeting(component, source_id=source_id, calendar=calendar, default_tz=default_tz)
+            meeting = _meeting(component, source_id=source_id, calendar=calendar, default_tz=default_tz,
+                               series=result.series)
         except (ValueError, TypeError, AttributeError, KeyError) as err:
             result.skipped.append(Skip(source_id, f"event {str(component.get('UID', '?'))[:80]}: {_short(err)}"))
             continue
@@ -140,6 +142,7 @@ def _occurrences(cal: object, start: datetime, end: datetime, source_id: str, re
             result.uids.add(uid)
         if ev.get("RRULE") is not None or ev.get("RDATE") is not None or ev.get("RECURRENCE-ID") is not None:
             result.recurring = True
+            result.series.add(uid)
     if not events:
         return []
     try:
@@ -192,7 +195,8 @@ def _bounded(expanded: Iterable[object], source_id: str, skipped: list[Skip]) ->
     return out
 
 
-def _meeting(component: object, *, source_id: str, calendar: str, default_tz: tzinfo) -> Meeting | None:
+def _meeting(component: object, *, source_id: str, calendar: str, default_tz: tzinfo,
+             series: set[str]) -> Meeting | None:
     get = component.get  # type: ignore[attr-defined]
     uid = str(get("UID") or "").strip()
     if not uid:
@@ -217,7 +221,8 @@ def _meeting(component: object, *, source_id: str, calendar: str, default_tz: tz
     url = str(get("URL") or "") + str(get("LOCATION") or "") + str(get("X-GOOGLE-CONFERENCE") or "")
     return Meeting(
         uid=uid[:500],
-        occurrence=occurrence_key(rid.dt) if rid is not None else "",
+        # recurring_ical_events stamps a RECURRENCE-ID on single events too; only a series has occurrences
+        occurrence=occurrence_key(rid.dt) if rid is not None and uid in series else "",
         source_id=source_id,
         calendar=calendar,
         title=" ".join(str(get("SUMMARY") or "").split())[:500],
