@@ -93,3 +93,190 @@ def harness(radicale: Radicale, tmp_path: Path) -> CaldavHarness:
 
 class TestCaldavConformance(CalendarConformance):
     pass
+
+
+def _at(days: float, hour: int = 10) -> datetime:
+    base = datetime.now(timezone.utc).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return base + timedelta(days=days)
+
+
+def _pull(conn: Connector, cursor: str | None = None):
+    (stream,) = [s.name for s in conn.streams()]
+    return list(conn.pull(stream, cursor))
+
+
+def test_streams_are_named_by_calendar_display_name_and_can_be_chosen(harness: CaldavHarness) -> None:
+    harness.client.principal().make_calendar(name="Private", cal_id="private")
+    with harness.connector() as conn:
+        assert sorted(s.name for s in conn.streams()) == ["calendar:Private", "calendar:Work"]
+    with harness.connector(calendars=["Work"]) as conn:
+        assert [s.name for s in conn.streams()] == ["calendar:Work"]
+    with harness.connector(calendars=["private"]) as conn:  # the id works too
+        assert [s.name for s in conn.streams()] == ["calendar:Private"]
+
+
+def test_a_nothing_new_sync_is_one_sync_collection_report(harness: CaldavHarness) -> None:
+    harness.put_event(EventSpec(title="Standup", start=_at(-1), end=_at(-1) + timedelta(minutes=15),
+                                attendees=[("grace@navy.example", "accepted")]))
+    with harness.connector() as conn:
+        cursor = _pull(conn)[-1].cursor
+    with harness.connector() as conn:
+        conn.streams()
+        before = harness.request_count()
+        assert _pull(conn, cursor) == []
+        assert harness.request_count() - before == 1
+
+
+def test_incremental_sync_loads_only_the_changed_events(harness: CaldavHarness) -> None:
+    for i in range(5):
+        harness.put_event(EventSpec(title=f"Old {i}", start=_at(-i - 1), end=_at(-i - 1) + timedelta(hours=1)))
+    with harness.connector() as conn:
+        cursor = _pull(conn)[-1].cursor
+    new = EventSpec(title="New", start=_at(1), end=_at(1) + timedelta(hours=1), attendees=[(ME, "accepted")])
+    harness.put_event(new)
+    with harness.connector() as conn:
+        conn.streams()
+        before = harness.request_count()
+        batches = _pull(conn, cursor)
+        cost = harness.request_count() - before
+    assert [m.title for m in meetings(batches)] == ["New"]
+    assert cost == 2  # sync-collection REPORT + calendar-multiget REPORT
+
+
+def test_an_invalid_sync_token_means_a_full_resync_without_duplicates(harness: CaldavHarness) -> None:
+    series = EventSpec(title="Weekly", start=_at(-20), end=_at(-20) + timedelta(hours=1), rrule="FREQ=WEEKLY;COUNT=3")
+    single = EventSpec(title="Once", start=_at(-2), end=_at(-2) + timedelta(hours=1))
+    harness.put_event(series)
+    harness.put_event(single)
+    with harness.connector() as conn:
+        cursor = _pull(conn)[-1].cursor
+    harness.invalidate_cursors()
+    with harness.connector() as conn:
+        batches = _pull(conn, cursor)
+    keys = [(m.uid, m.occurrence) for m in meetings(batches)]
+    assert len(keys) == len(set(keys)) == 4
+    assert batches[0].reset
+
+
+def test_an_unreadable_cursor_means_a_full_resync(harness: CaldavHarness) -> None:
+    spec = EventSpec(title="Review", start=_at(-1), end=_at(-1) + timedelta(hours=1))
+    harness.put_event(spec)
+    with harness.connector() as conn:
+        batches = _pull(conn, '{"v": 1, "token": 5}')
+    assert batches[0].reset and [m.uid for m in meetings(batches)] == [spec.uid]
+
+
+def test_occurrence_keys_are_utc_recurrence_ids_and_empty_for_single_events(harness: CaldavHarness) -> None:
+    first = datetime.now(timezone.utc).replace(hour=9, minute=30, second=0, microsecond=0) - timedelta(days=14)
+    local = first.astimezone(timezone(timedelta(hours=1)))  # Europe/Paris in winter, written with TZID
+    harness.put_raw("series.ics", "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x",
+        "BEGIN:VTIMEZONE", "TZID:Fixed+01", "BEGIN:STANDARD", "DTSTART:19700101T000000",
+        "TZOFFSETFROM:+0100", "TZOFFSETTO:+0100", "END:STANDARD", "END:VTIMEZONE",
+        "BEGIN:VEVENT", "UID:series-1@example.com", "DTSTAMP:20260101T000000Z",
+        f"DTSTART;TZID=Fixed+01:{local:%Y%m%dT%H%M%S}", f"DTEND;TZID=Fixed+01:{local + timedelta(hours=1):%Y%m%dT%H%M%S}",
+        "RRULE:FREQ=WEEKLY;COUNT=3", "SUMMARY:Weekly sync",
+        f"EXDATE;TZID=Fixed+01:{local + timedelta(days=7):%Y%m%dT%H%M%S}",
+        "ORGANIZER;CN=Ada:mailto:ada@example.com",
+        "ATTENDEE;PARTSTAT=ACCEPTED;CN=Grace Hopper:mailto:grace@navy.example",
+        "END:VEVENT",
+        "BEGIN:VEVENT", "UID:series-1@example.com", "DTSTAMP:20260101T000000Z",
+        f"RECURRENCE-ID;TZID=Fixed+01:{local + timedelta(days=14):%Y%m%dT%H%M%S}",
+        f"DTSTART;TZID=Fixed+01:{local + timedelta(days=14, hours=2):%Y%m%dT%H%M%S}",
+        f"DTEND;TZID=Fixed+01:{local + timedelta(days=14, hours=3):%Y%m%dT%H%M%S}",
+        "SUMMARY:Weekly sync (moved)", "ATTENDEE;PARTSTAT=DECLINED:mailto:grace@navy.example",
+        "END:VEVENT", "END:VCALENDAR", ""]))
+    single = EventSpec(title="Once", start=_at(-1), end=_at(-1) + timedelta(hours=1))
+    harness.put_event(single)
+    with harness.connector() as conn:
+        got = {(m.uid, m.occurrence): m for m in meetings(_pull(conn))}
+    assert got[(single.uid, "")].title == "Once"
+    occ = sorted(k[1] for k in got if k[0] == "series-1@example.com")
+    assert occ == [first.isoformat(), (first + timedelta(days=14)).isoformat()]  # the EXDATE is gone
+    assert occ[0].endswith("+00:00")
+    moved = got[("series-1@example.com", (first + timedelta(days=14)).isoformat())]
+    assert moved.start == first + timedelta(days=14, hours=2) and moved.title == "Weekly sync (moved)"
+    assert [a.partstat for a in moved.attendees] == ["declined"]
+
+
+def test_the_moving_window_brings_new_occurrences_of_an_unchanged_series(harness: CaldavHarness) -> None:
+    now = datetime.now(timezone.utc)
+    weekly = EventSpec(title="Weekly", start=_at(-3), end=_at(-3) + timedelta(hours=1), rrule="FREQ=WEEKLY;COUNT=20")
+    far = EventSpec(title="Far ahead", start=_at(40), end=_at(40) + timedelta(hours=1))
+    harness.put_event(weekly)
+    harness.put_event(far)
+    with harness.connector(now=now) as conn:
+        first = _pull(conn)
+    seen = {m.start for m in meetings(first) if m.uid == weekly.uid}
+    assert far.uid not in {m.uid for m in meetings(first)}
+    with harness.connector(now=now + timedelta(days=14)) as conn:  # two weeks on, nothing edited
+        later = _pull(conn, first[-1].cursor)
+    new = [m for m in meetings(later) if m.uid == weekly.uid]
+    assert len(new) == 2 and all(m.start not in seen for m in new)
+    assert far.uid in {m.uid for m in meetings(later)}
+    with harness.connector(now=now + timedelta(days=14)) as conn:
+        assert meetings(_pull(conn, later[-1].cursor)) == []
+
+
+def test_occurrences_removed_from_a_series_are_reported_gone(harness: CaldavHarness) -> None:
+    spec = EventSpec(title="Daily", start=_at(1), end=_at(1) + timedelta(minutes=30), rrule="FREQ=DAILY;COUNT=5")
+    harness.put_event(spec)
+    with harness.connector() as conn:
+        first = _pull(conn)
+    keys = sorted(m.occurrence for m in meetings(first))
+    spec.rrule = "FREQ=DAILY;COUNT=3"  # the organiser shortened the series
+    harness.put_event(spec)
+    with harness.connector() as conn:
+        (batch,) = _pull(conn, first[-1].cursor)
+    assert sorted(batch.gone) == [(spec.uid, k) for k in keys[3:]]
+
+
+def test_without_sync_tokens_etags_find_changes_and_deletions(harness: CaldavHarness) -> None:
+    a = EventSpec(title="A", start=_at(1), end=_at(1) + timedelta(hours=1))
+    b = EventSpec(title="B", start=_at(2), end=_at(2) + timedelta(hours=1))
+    harness.put_event(a)
+    harness.put_event(b)
+    with harness.connector(use_sync_token=False) as conn:
+        cursor = _pull(conn)[-1].cursor
+    with harness.connector(use_sync_token=False) as conn:
+        assert _pull(conn, cursor) == []
+    a.title = "A (moved)"
+    harness.put_event(a)
+    harness.delete_event(b.uid)
+    with harness.connector(use_sync_token=False) as conn:
+        (batch,) = _pull(conn, cursor)
+    assert [m.title for m in batch.items] == ["A (moved)"]
+    assert batch.gone == [(b.uid, "")]
+
+
+def test_wrong_password_is_an_auth_error_that_says_so(harness: CaldavHarness) -> None:
+    wrong = harness.tmp / "wrong"
+    wrong.write_text("not-the-password\n")
+    with harness.connector(password_command=f"cat {wrong}") as conn, pytest.raises(AuthError) as err:
+        conn.streams()
+    assert "refused the password" in str(err.value) and "password_command" in err.value.fix
+    assert "not-the-password" not in str(err.value)
+
+
+def test_an_unreachable_server_is_a_temporary_error(harness: CaldavHarness) -> None:
+    from tests.servers.dovecot import free_port
+
+    with harness.connector(url=f"http://127.0.0.1:{free_port()}/") as conn, pytest.raises(TemporaryError):
+        conn.streams()
+
+
+def test_a_calendar_url_can_be_given_without_discovery(harness: CaldavHarness) -> None:
+    spec = EventSpec(title="Direct", start=_at(-1), end=_at(-1) + timedelta(hours=1))
+    harness.put_event(spec)
+    with harness.connector(calendar_urls=[f"{harness.radicale.url}{harness.user}/work/"]) as conn:
+        assert [m.uid for m in meetings(_pull(conn))] == [spec.uid]
+
+
+def test_a_missing_calendar_is_a_source_error(harness: CaldavHarness) -> None:
+    with harness.connector(calendars=["Nope"]) as conn, pytest.raises(SourceError, match="Nope"):
+        conn.streams()
+
+
+def test_plain_http_is_refused_for_a_remote_server() -> None:
+    with pytest.raises(ValueError, match="https"):
+        Settings(url="http://caldav.fastmail.com/", username="ada", password_command="pass x")
