@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,10 +24,11 @@ from imapclient.imapclient import DRAFT, SEEN
 
 from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
 from connectors.base import Connector as BaseConnector
+from connectors.imap.fetch import Row, fetch_headers, header_pairs
 from connectors.imap.folders import FolderNotFound, Roles, discover, parse_list
 from connectors.imap.login import Session
 from connectors.imap.settings import Settings
-from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_bytes
+from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs
 from syncd.records import MARKER_HEADER, Draft, MailMessage, Skip
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,10 @@ class Connector(BaseConnector):
         self._session = Session(name, settings)
         self._roles: Roles | None = None
         self._selected: tuple[IMAPClient, str] | None = None  # (client, folder) currently EXAMINEd
+
+    def own_addresses(self) -> list[str]:
+        """The login name when it is an address: it is the user's own (Fastmail, Gmail, iCloud)."""
+        return [self.settings.username] if "@" in self.settings.username else []
 
     # --- folders -------------------------------------------------------------------------
 
@@ -180,51 +186,36 @@ class Connector(BaseConnector):
         if not uids:
             yield Batch([], cursor=cursor(top), reset=reset)
             return
-        for first in range(0, len(uids), CHUNK):
-            chunk = uids[first:first + CHUNK]
-            items, skipped = self._fetch(folder, validity, chunk)
-            last = first + CHUNK >= len(uids)
-            yield Batch(items, cursor=cursor(max(chunk[-1], top) if last else chunk[-1]),
-                        skipped=skipped, reset=reset and first == 0)
+        chunks = [uids[i:i + CHUNK] for i in range(0, len(uids), CHUNK)]
+        # While the caller stores one chunk, the next one is already on its way: the server's
+        # and the network's time hide behind our parsing and the database's. One worker, one
+        # chunk ahead, so memory stays at two chunks; the session lock keeps the IMAP
+        # connection to one thread at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as pool:
+            ahead = pool.submit(self._fetch_rows, folder, validity, chunks[0])
+            for n, chunk in enumerate(chunks):
+                try:
+                    rows = ahead.result()
+                except _ValidityChanged:
+                    raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
+                                         "it will be read again from the start") from None
+                last = n + 1 == len(chunks)
+                if not last:
+                    ahead = pool.submit(self._fetch_rows, folder, validity, chunks[n + 1])
+                items, skipped = _records(rows, chunk, folder, validity)
+                yield Batch(items, cursor=cursor(max(chunk[-1], top) if last else chunk[-1]),
+                            skipped=skipped, reset=reset and n == 0)
 
-    def _fetch(self, folder: str, validity: int, uids: Sequence[int]) -> tuple[list[MailMessage], list[Skip]]:
-        def op(c: IMAPClient) -> dict[int, dict[bytes, Any]]:
+    def _fetch_rows(self, folder: str, validity: int, uids: Sequence[int]) -> dict[int, Row]:
+        def op(c: IMAPClient) -> dict[int, Row]:
             if self._selected is None or self._selected[0] is not c or self._selected[1] != folder:
-                # a reconnect lost the selection
+                # a reconnect (or a draft lookup) changed the selection
                 info = self._examine(c, folder)
                 if int(info[b"UIDVALIDITY"]) != validity:
                     raise _ValidityChanged()
-            return c.fetch(list(uids), ["FLAGS", HEADER_ITEM])
+            return fetch_headers(c, uids, HEADER_ITEM)
 
-        try:
-            rows = self._session.run(op)
-        except _ValidityChanged:
-            raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
-                                 "it will be read again from the start") from None
-        items: list[MailMessage] = []
-        skipped: list[Skip] = []
-        for uid in uids:
-            row = rows.get(uid)
-            if row is None:
-                continue  # expunged since the SEARCH
-            header = _header_block(row)
-            ref = f"{folder} UID {uid}"
-            if header is None:
-                skipped.append(Skip(ref, "the server returned no header block for this message"))
-                continue
-            try:
-                msg = message_from_bytes(header, source_id=f"{validity}:{uid}", folder=folder)
-            except UnusableMessage as err:
-                skipped.append(Skip(ref, str(err)))
-                continue
-            except (ValueError, TypeError, LookupError, UnicodeError) as err:  # the email package on junk
-                skipped.append(Skip(ref, f"unreadable header block ({type(err).__name__})"))
-                continue
-            # A draft is what carries the \Draft flag; a sent copy of one of our drafts keeps
-            # our marker header but is real sent mail.
-            msg.is_draft = DRAFT in row.get(b"FLAGS", ())
-            items.append(msg)
-        return items, skipped
+        return self._session.run(op)
 
     # --- drafts --------------------------------------------------------------------------
 
@@ -284,6 +275,33 @@ class Connector(BaseConnector):
 
     def close(self) -> None:
         self._session.close()
+
+
+def _records(rows: dict[int, Row], uids: Sequence[int], folder: str, validity: int) -> tuple[list[MailMessage], list[Skip]]:
+    items: list[MailMessage] = []
+    skipped: list[Skip] = []
+    for uid in uids:
+        row = rows.get(uid)
+        if row is None:
+            continue  # expunged since the SEARCH
+        flags, header = row
+        ref = f"{folder} UID {uid}"
+        if header is None:
+            skipped.append(Skip(ref, "the server returned no header block for this message"))
+            continue
+        try:
+            msg = message_from_pairs(header_pairs(header), source_id=f"{validity}:{uid}", folder=folder)
+        except UnusableMessage as err:
+            skipped.append(Skip(ref, str(err)))
+            continue
+        except (ValueError, TypeError, LookupError, UnicodeError) as err:  # the email package on junk
+            skipped.append(Skip(ref, f"unreadable header block ({type(err).__name__})"))
+            continue
+        # A draft is what carries the \Draft flag; a sent copy of one of our drafts keeps
+        # our marker header but is real sent mail.
+        msg.is_draft = any(f.lower() == b"\\draft" for f in flags)
+        items.append(msg)
+    return items, skipped
 
 
 def _header_block(row: dict[bytes, Any]) -> bytes | None:

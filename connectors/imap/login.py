@@ -7,6 +7,7 @@ from __future__ import annotations
 import imaplib
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -133,6 +134,7 @@ class Session:
         self.settings = settings
         self._client: IMAPClient | None = None
         self._sleep = sleep
+        self._lock = threading.RLock()  # one IMAP conversation at a time (the prefetch thread)
 
     def client(self) -> IMAPClient:
         if self._client is None:
@@ -140,6 +142,10 @@ class Session:
         return self._client
 
     def run(self, op: Callable[[IMAPClient], T]) -> T:
+        with self._lock:
+            return self._run(op)
+
+    def _run(self, op: Callable[[IMAPClient], T]) -> T:
         delay = self.settings.retry_delay
         attempt = 0
         while True:
