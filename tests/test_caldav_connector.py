@@ -20,15 +20,11 @@ from connectors.caldav.connector import Connector
 from connectors.caldav.settings import Settings
 from tests.conformance.calendar import CalendarConformance, CalendarHarness, meetings, pull_all
 from tests.conformance.samples import ME, EventSpec, spec_to_ics
+from tests.servers.dovecot import Dovecot
+from tests.servers.fixtures import dovecot, radicale  # noqa: F401 - fixtures
 from tests.servers.radicale import Radicale
 
 pytestmark = pytest.mark.radicale
-
-
-@pytest.fixture(scope="module")
-def radicale() -> Iterator[Radicale]:
-    with Radicale() as server:
-        yield server
 
 
 class CaldavHarness(CalendarHarness):
@@ -280,3 +276,71 @@ def test_a_missing_calendar_is_a_source_error(harness: CaldavHarness) -> None:
 def test_plain_http_is_refused_for_a_remote_server() -> None:
     with pytest.raises(ValueError, match="https"):
         Settings(url="http://caldav.fastmail.com/", username="ada", password_command="pass x")
+
+
+# --- end to end, through the CLI ---------------------------------------------------------------
+
+
+def test_syncd_cli_syncs_imap_and_caldav_and_a_refused_password_stops_only_its_account(
+    harness: CaldavHarness, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from imapclient import IMAPClient
+
+    from tests.conformance.samples import raw_message
+
+    harness.put_event(EventSpec(title="Compiler review", start=_at(-2), end=_at(-2) + timedelta(hours=1),
+                                attendees=[(ME, "accepted"), ("grace@navy.example", "accepted")]))
+    dovecot.set_users({"ada@example.com": "right"})
+    mail = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False)
+    mail.login("ada@example.com", "right")
+    mail.append("Sent", raw_message(message_id="cli@example.com", to="Linus <linus@kernel.example>"))
+    mail.logout()
+    (tmp_path / "wrong").write_text("wrong\n")
+    config = tmp_path / "syncd.toml"
+
+    def write(imap_secret: str) -> None:
+        config.write_text(f"""\
+database_url = "sqlite:///{tmp_path}/syncd.db"
+[me]
+addresses = ["{ME}"]
+[[accounts]]
+name = "mail"
+kind = "imap"
+host = "127.0.0.1"
+port = {dovecot.port}
+security = "plain"
+username = "ada@example.com"
+password_command = "cat {tmp_path / imap_secret}"
+[[accounts]]
+name = "calendar"
+kind = "caldav"
+url = "{harness.radicale.url}"
+username = "{harness.user}"
+password_command = "cat {harness.password_file}"
+""")
+
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"))
+
+    def sync() -> dict[str, dict]:
+        done = subprocess.run([sys.executable, "-m", "syncd", "--config", str(config), "sync", "--json"],
+                              env=env, capture_output=True, text=True, timeout=120)
+        return {a["account"]: a for a in json.loads(done.stdout)["accounts"]}
+
+    write("wrong")
+    outcome = sync()
+    assert outcome["mail"]["error_kind"] == "auth" and "refused the password" in outcome["mail"]["error"]
+    assert "password_command" in outcome["mail"]["fix"]
+    assert outcome["calendar"]["ok"] and sum(s["items"] for s in outcome["calendar"]["streams"]) == 1
+
+    (tmp_path / "right").write_text("right\n")
+    write("right")
+    outcome = sync()
+    assert outcome["mail"]["ok"] and {s["stream"]: s["items"] for s in outcome["mail"]["streams"]} == {
+        "mail:Sent": 1, "mail:INBOX": 0}
+    assert sum(s["items"] for s in outcome["calendar"]["streams"]) == 0  # nothing new there

@@ -21,15 +21,10 @@ from connectors.imap.connector import Connector
 from connectors.imap.settings import Settings
 from tests.conformance.mail import MailConformance, MailHarness, Role, make_draft, messages, pull_all
 from tests.conformance.samples import raw_message
-from tests.servers.dovecot import CountingProxy, Dovecot
+from tests.servers.fixtures import dovecot  # noqa: F401 - a fixture
+from tests.servers.dovecot import CountingProxy, Dovecot, sample_messages
 
 pytestmark = pytest.mark.dovecot
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    with Dovecot() as server:
-        yield server
 
 
 @pytest.fixture()
@@ -224,8 +219,6 @@ def test_a_folder_that_suddenly_lists_nothing_is_reported_not_taken_as_deletion(
 
 
 def test_every_batch_cursor_is_safe_to_resume_from(harness: ImapHarness, dovecot: Dovecot) -> None:
-    from tests.servers.dovecot import sample_messages
-
     dovecot.seed(harness.user, "Sent", sample_messages(2500))  # two FETCH chunks
     with harness.connector(read_inbox=False) as conn:
         stream = conn.streams()[0].name
@@ -344,8 +337,6 @@ def test_xoauth2_login_with_a_token_command(harness: ImapHarness) -> None:
 
 
 def test_a_dropped_connection_is_retried_and_the_sync_completes(harness: ImapHarness, dovecot: Dovecot) -> None:
-    from tests.servers.dovecot import sample_messages
-
     dovecot.seed(harness.user, "Sent", sample_messages(4500))  # three FETCH chunks
     with harness.connector(read_inbox=False) as conn:
         stream = conn.streams()[0].name
