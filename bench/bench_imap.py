@@ -51,6 +51,22 @@ def bare_fetch(port: int) -> tuple[float, int]:
     return time.perf_counter() - start, n
 
 
+def connector_only(port: int, home: Path) -> float:
+    """syncd's IMAP connector alone, in this process: every batch pulled, nothing stored."""
+    from connectors.base import ConnectorEnv
+    from connectors.imap.connector import Connector
+    from connectors.imap.settings import Settings
+
+    (home / "password").write_text(PASSWORD + "\n")
+    settings = Settings(host="127.0.0.1", port=port, security="plain", username=USER,
+                        password_command=f"cat {home / 'password'}", read_inbox=False)
+    start = time.perf_counter()
+    with Connector("bench", settings, ConnectorEnv(state_dir=home)) as conn:
+        n = sum(len(b.items) for b in conn.pull("mail:Sent", None))
+    assert n > 0
+    return time.perf_counter() - start
+
+
 def write_config(folder: Path, port: int, db: Path) -> Path:
     secret = folder / "password"
     secret.write_text(PASSWORD + "\n")
@@ -110,6 +126,7 @@ def main() -> None:
         cfg = write_config(home, dovecot.port, home / "syncd.db")
         took, rss, out = run_syncd(cfg, home)
         bare2, n2 = bare_fetch(dovecot.port)
+        alone = connector_only(dovecot.port, home)
         assert n1 == n2 == args.messages, (n1, n2)
         bare = (bare1 + bare2) / 2
 
@@ -133,6 +150,7 @@ def main() -> None:
               f"{args.messages / bare:,.0f} msg/s)")
         print(f"syncd first sync (whole process): {took:.2f} s ({args.messages / took:,.0f} msg/s)")
         print(f"ratio syncd / bare:               {took / bare:.2f}  (goal <= 1.3)")
+        print(f"IMAP connector alone (no store):  {alone:.2f} s, ratio {alone / bare:.2f}")
         print(f"syncd peak RSS:                   {rss:.0f} MB  (goal <= 250)")
         print(f"nothing-new sync:                 {again:.2f} s, IMAP commands after login: {len(after)} "
               f"{after} (+LOGOUT)  (goal <= 4)")

@@ -7,18 +7,17 @@ puts events in with its own caldav client, the way a calendar app would.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import caldav
-import niquests
 import pytest
+import requests
 
 from connectors.base import AuthError, ConnectorEnv, SourceError, TemporaryError
 from connectors.caldav.connector import Connector
 from connectors.caldav.settings import Settings
-from tests.conformance.calendar import CalendarConformance, CalendarHarness, meetings, pull_all
+from tests.conformance.calendar import CalendarConformance, CalendarHarness, meetings
 from tests.conformance.samples import ME, EventSpec, spec_to_ics
 from tests.servers.dovecot import Dovecot
 from tests.servers.fixtures import dovecot, radicale  # noqa: F401 - fixtures
@@ -55,7 +54,7 @@ class CaldavHarness(CalendarHarness):
 
     def put_raw(self, name: str, ics: str) -> None:
         url = f"{self.radicale.url}{self.user}/work/{name}"
-        resp = niquests.put(url, data=ics.encode(), auth=(self.user, self.password),
+        resp = requests.put(url, data=ics.encode(), auth=(self.user, self.password),
                             headers={"Content-Type": "text/calendar"})
         assert resp.status_code in (201, 204), resp.status_code
 
@@ -252,6 +251,16 @@ def test_wrong_password_is_an_auth_error_that_says_so(harness: CaldavHarness) ->
         conn.streams()
     assert "refused the password" in str(err.value) and "password_command" in err.value.fix
     assert "not-the-password" not in str(err.value)
+
+
+def test_the_password_never_reaches_a_log_line(harness: CaldavHarness, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    harness.put_event(EventSpec(title="Quiet", start=_at(-1), end=_at(-1) + timedelta(hours=1)))
+    with harness.connector() as conn:
+        _pull(conn)
+    assert harness.password not in caplog.text
 
 
 def test_an_unreachable_server_is_a_temporary_error(harness: CaldavHarness) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -186,6 +185,21 @@ def test_uidvalidity_change_resyncs_the_folder_once_without_duplicates(harness: 
     assert batches[0].reset and not any(b.reset for b in batches[1:])
 
 
+def test_the_cursor_holds_uidvalidity_last_uid_and_highestmodseq(harness: ImapHarness) -> None:
+    import json
+
+    for i in range(3):
+        harness.deliver("sent", raw_message(message_id=f"k{i}@example.com"))
+    with harness.connector(read_inbox=False) as conn:
+        _, cursors = pull_all(conn, {})
+    state = json.loads(cursors["mail:Sent"])
+    admin = harness.admin()
+    status = admin.folder_status("Sent", ["UIDVALIDITY", "UIDNEXT", "HIGHESTMODSEQ"])
+    assert state["uidvalidity"] == status[b"UIDVALIDITY"]
+    assert state["uid"] == status[b"UIDNEXT"] - 1
+    assert state["modseq"] == status[b"HIGHESTMODSEQ"]  # Dovecot offers CONDSTORE
+
+
 def test_an_unreadable_cursor_means_a_full_resync(harness: ImapHarness) -> None:
     harness.deliver("sent", raw_message(message_id="c1@example.com"))
     with harness.connector(read_inbox=False) as conn:
@@ -259,6 +273,20 @@ def test_finding_drafts_costs_the_same_for_many_markers(harness: ImapHarness) ->
         assert harness.proxy.commands_since(start) == ["EXAMINE", "UID SEARCH", "UID FETCH"]
 
 
+def test_a_draft_the_user_marked_deleted_is_no_longer_found(harness: ImapHarness) -> None:
+    # Some clients only flag \Deleted and expunge later: that is deleted already
+    kept, deleted = make_draft(), make_draft()
+    with harness.connector() as conn:
+        conn.write_draft(kept)
+        uid = int(conn.write_draft(deleted).split(":")[1])
+    admin = harness.admin()
+    admin.select_folder("Drafts")
+    admin.add_flags([uid], [b"\\Deleted"])
+    admin.unselect_folder()
+    with harness.connector() as conn:
+        assert set(conn.find_drafts([kept.marker, deleted.marker])) == {kept.marker}
+
+
 def test_a_sent_copy_of_a_syncd_draft_counts_as_sent_mail(harness: ImapHarness) -> None:
     harness.deliver("sent", raw_message(message_id="was-a-draft@example.com", extra={"X-Syncd-Draft": "abc123"}))
     with harness.connector() as conn:
@@ -315,6 +343,14 @@ def test_wrong_password_is_an_auth_error_that_says_so(harness: ImapHarness, capl
 def test_a_failing_password_command_is_an_auth_error_naming_the_setting(harness: ImapHarness) -> None:
     with harness.connector(password_command="false") as conn, pytest.raises(AuthError, match="password_command"):
         conn.streams()
+
+
+def test_a_keyring_without_the_password_is_an_auth_error_naming_the_fix(harness: ImapHarness) -> None:
+    service = f"syncd-test-{uuid.uuid4().hex[:8]}"
+    with harness.connector(password_command=None, keyring_service=service) as conn:
+        with pytest.raises(AuthError) as err:
+            conn.streams()
+    assert "keyring" in str(err.value) + err.value.fix
 
 
 def test_the_password_never_reaches_a_log_line(harness: ImapHarness, caplog: pytest.LogCaptureFixture) -> None:

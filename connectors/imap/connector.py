@@ -127,8 +127,7 @@ class Connector(BaseConnector):
         validity = int(status[b"UIDVALIDITY"])
         messages = int(status.get(b"MESSAGES", 0))
         uidnext = int(status.get(b"UIDNEXT", 0))
-        modseq = status.get(b"HIGHESTMODSEQ")
-
+        modseq = status.get(b"HIGHESTMODSEQ")  # CONDSTORE servers: kept for flag/expunge sync
         if state is not None and messages == 0 and state.count > 0:
             # A folder that suddenly lists nothing is far more often a server glitch or a
             # misconfiguration than a user deleting everything: report it, change nothing.
@@ -146,7 +145,7 @@ class Connector(BaseConnector):
                          self.name, folder, state.uidvalidity, validity)
                 reset = True
             start = 1
-        yield from self._read_from(folder, stream, start, reset)
+        yield from self._read_from(folder, start, reset, modseq)
 
     def _status(self, folder: str) -> dict[bytes, Any]:
         def op(c: IMAPClient) -> dict[bytes, Any]:
@@ -168,7 +167,7 @@ class Connector(BaseConnector):
         self._selected = (c, folder)
         return info
 
-    def _read_from(self, folder: str, stream: str, start: int, reset: bool) -> Iterator[Batch]:
+    def _read_from(self, folder: str, start: int, reset: bool, status_modseq: Any) -> Iterator[Batch]:
         def list_new(c: IMAPClient) -> tuple[dict[bytes, Any], list[int]]:
             info = self._examine(c, folder)
             uids = c.search(["UID", f"{start}:*"])
@@ -177,7 +176,8 @@ class Connector(BaseConnector):
         info, uids = self._session.run(list_new)
         validity = int(info[b"UIDVALIDITY"])
         top = max(int(info.get(b"UIDNEXT", 1)) - 1, start - 1)  # UIDs below UIDNEXT never come back
-        modseq = info.get(b"HIGHESTMODSEQ")
+        # STATUS ran before this EXAMINE, so its value can only be older: safe to resume from
+        modseq = info.get(b"HIGHESTMODSEQ") or status_modseq
         count = int(info.get(b"EXISTS", 0))
 
         def cursor(uid: int) -> str:
