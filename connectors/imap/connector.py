@@ -145,7 +145,7 @@ class Connector(BaseConnector):
                          self.name, folder, state.uidvalidity, validity)
                 reset = True
             start = 1
-        yield from self._read_from(folder, start, reset, modseq)
+        yield from self._read_from(folder, validity, start, reset, modseq)
 
     def _status(self, folder: str) -> dict[bytes, Any]:
         def op(c: IMAPClient) -> dict[bytes, Any]:
@@ -167,14 +167,19 @@ class Connector(BaseConnector):
         self._selected = (c, folder)
         return info
 
-    def _read_from(self, folder: str, start: int, reset: bool, status_modseq: Any) -> Iterator[Batch]:
+    def _read_from(self, folder: str, validity: int, start: int, reset: bool, status_modseq: Any) -> Iterator[Batch]:
         def list_new(c: IMAPClient) -> tuple[dict[bytes, Any], list[int]]:
             info = self._examine(c, folder)
+            if int(info[b"UIDVALIDITY"]) != validity:  # changed since our STATUS: `start` means nothing
+                raise _ValidityChanged()
             uids = c.search(["UID", f"{start}:*"])
             return info, sorted(u for u in uids if u >= start)  # "n:*" always matches the last UID
 
-        info, uids = self._session.run(list_new)
-        validity = int(info[b"UIDVALIDITY"])
+        try:
+            info, uids = self._session.run(list_new)
+        except _ValidityChanged:
+            raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
+                                 "it will be read again from the start") from None
         top = max(int(info.get(b"UIDNEXT", 1)) - 1, start - 1)  # UIDs below UIDNEXT never come back
         # STATUS ran before this EXAMINE, so its value can only be older: safe to resume from
         modseq = info.get(b"HIGHESTMODSEQ") or status_modseq
