@@ -392,6 +392,13 @@ def test_an_unreachable_server_is_a_temporary_error_after_retries(harness: ImapH
         conn.streams()
 
 
+def test_a_server_that_stops_answering_times_out_and_is_retried(harness: ImapHarness) -> None:
+    harness.proxy.stall = True
+    with harness.connector(timeout=0.3, retries=1) as conn, pytest.raises(TemporaryError) as err:
+        conn.streams()
+    assert "after 2 attempts" in str(err.value) and "timeout" in str(err.value).lower()
+
+
 def test_a_broken_message_is_a_counted_skip_naming_its_uid(harness: ImapHarness) -> None:
     harness.deliver("sent", b"From: \r\nTo: \r\nSubject: =?x-unknown?q?broken?=\r\n\r\n\r\n")
     harness.deliver("sent", raw_message(message_id="ok@example.com"))

@@ -284,7 +284,8 @@ class CountingProxy:
 
     ``commands`` lists (connection number, upper-case command) for every tagged line the
     client sent; ``drop_all()`` closes every open connection as a flaky network would.
-    ``refuse`` makes new connections close at once (server unreachable).
+    ``refuse`` makes new connections close at once (server unreachable); ``stall`` accepts
+    them and then says nothing (a hung server or a dead route: the client must time out).
     """
 
     # imaplib tags are four letters and a counter, e.g. "JNAE12"
@@ -294,6 +295,7 @@ class CountingProxy:
         self.target_port = target_port
         self.commands: list[tuple[int, str]] = []
         self.refuse = False
+        self.stall = False
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
         self._server = socket.socket()
@@ -313,6 +315,10 @@ class CountingProxy:
                 return
             if self.refuse:
                 client.close()
+                continue
+            if self.stall:
+                with self._lock:
+                    self._socks.append(client)  # held open, never answered; closed by close()
                 continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
