@@ -282,6 +282,21 @@ def test_a_missing_calendar_is_a_source_error(harness: CaldavHarness) -> None:
         conn.streams()
 
 
+def test_authorize_checks_the_login_and_that_there_are_calendars(harness: CaldavHarness, radicale: Radicale) -> None:
+    from connectors.caldav.connector import authorize
+
+    env = ConnectorEnv(state_dir=harness.tmp)
+    authorize("calendar", harness.settings(), env)  # fine: logs in, finds "Work"
+    empty_user, password = f"e{uuid.uuid4().hex[:8]}", "pw-empty"
+    radicale.set_users({empty_user: password})
+    (harness.tmp / "empty").write_text(password + "\n")
+    with pytest.raises(SourceError, match="no calendars"):
+        authorize("calendar", harness.settings(username=empty_user, password_command=f"cat {harness.tmp / 'empty'}"), env)
+    (harness.tmp / "wrong").write_text("wrong\n")
+    with pytest.raises(AuthError):
+        authorize("calendar", harness.settings(password_command=f"cat {harness.tmp / 'wrong'}"), env)
+
+
 def test_plain_http_is_refused_for_a_remote_server() -> None:
     with pytest.raises(ValueError, match="https"):
         Settings(url="http://caldav.fastmail.com/", username="ada", password_command="pass x")

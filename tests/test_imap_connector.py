@@ -407,3 +407,25 @@ def test_a_broken_message_is_a_counted_skip_naming_its_uid(harness: ImapHarness)
     assert [m.message_id for m in messages(batches)] == ["ok@example.com"]
     (skip,) = [s for b in batches for s in b.skipped]
     assert skip.ref == "Sent UID 1" and skip.reason
+
+
+# --- `syncd accounts add imap` checks the login before saving ------------------------------------
+
+
+def test_accounts_add_checks_the_login_before_saving_the_account(harness: ImapHarness, cli, tmp_path: Path) -> None:
+    config = tmp_path / "syncd.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path}/syncd.db"\n[me]\naddresses = ["ada@example.com"]\n')
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope\n")
+
+    def add(secret: Path):  # type: ignore[no-untyped-def]
+        return cli("--config", str(config), "accounts", "add", "imap", "--name", "home",
+                   "--set", "host=127.0.0.1", "--set", f"port={harness.dovecot.port}", "--set", "security=plain",
+                   "--set", f"username={harness.user}", "--set", f"password_command=cat {secret}", check=False)
+
+    refused = add(wrong)
+    assert refused.returncode != 0 and "refused the password" in refused.stderr
+    assert "home" not in config.read_text()
+    accepted = add(harness.password_file)
+    assert accepted.returncode == 0, accepted.stderr
+    assert 'kind = "imap"' in config.read_text()

@@ -333,3 +333,12 @@ def _parse_dt(text: str) -> datetime:
         return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
     except ValueError:
         return datetime.max.replace(tzinfo=timezone.utc)
+
+
+def authorize(name: str, settings: Settings, env: ConnectorEnv, *, no_browser: bool = False) -> None:
+    """Check the account before it is saved (``syncd accounts add caldav``) or after a password
+    change: log in and find at least one calendar."""
+    with Connector(name, settings, env) as conn:
+        if not conn.streams():
+            raise SourceError(f"account {name!r}: no calendars found at {settings.url}; set url to your "
+                              "principal or calendar home, or list calendar_urls")

@@ -320,3 +320,12 @@ def _marker_value(block: bytes) -> str:
     text = block.decode("ascii", "replace")
     match = re.search(rf"^{re.escape(MARKER_HEADER)}:[ \t]*(\S+)", text, re.IGNORECASE | re.MULTILINE)
     return match.group(1) if match else ""
+
+
+def authorize(name: str, settings: Settings, env: ConnectorEnv, *, no_browser: bool = False) -> None:
+    """Check the account before it is saved (``syncd accounts add imap``) or after a password
+    change (``syncd accounts reauth``): log in, find Sent and Drafts. Raises the contract's
+    errors with what to fix; IMAP has no browser login, so ``no_browser`` changes nothing."""
+    with Connector(name, settings, env) as conn:
+        conn.streams()
+        conn._drafts_folder()
