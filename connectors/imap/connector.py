@@ -197,19 +197,22 @@ class Connector(BaseConnector):
         # chunk ahead, so memory stays at two chunks; the session lock keeps the IMAP
         # connection to one thread at a time.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as pool:
-            ahead = pool.submit(self._fetch_rows, folder, validity, chunks[0])
+            ahead = pool.submit(self._fetch_records, folder, validity, chunks[0])
             for n, chunk in enumerate(chunks):
                 try:
-                    rows = ahead.result()
+                    items, skipped = ahead.result()
                 except _ValidityChanged:
                     raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
                                          "it will be read again from the start") from None
                 last = n + 1 == len(chunks)
                 if not last:
-                    ahead = pool.submit(self._fetch_rows, folder, validity, chunks[n + 1])
-                items, skipped = _records(rows, chunk, folder, validity)
+                    ahead = pool.submit(self._fetch_records, folder, validity, chunks[n + 1])
                 yield Batch(items, cursor=cursor(max(chunk[-1], top) if last else chunk[-1]),
                             skipped=skipped, reset=reset and n == 0)
+
+    def _fetch_records(self, folder: str, validity: int, uids: Sequence[int]) -> tuple[list[MailMessage], list[Skip]]:
+        # Parsing here too lets it run while the caller's database work holds no GIL.
+        return _records(self._fetch_rows(folder, validity, uids), uids, folder, validity)
 
     def _fetch_rows(self, folder: str, validity: int, uids: Sequence[int]) -> dict[int, Row]:
         def op(c: IMAPClient) -> dict[int, Row]:
