@@ -31,6 +31,9 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Never block the daemon on a listener that does not read (a full queue drops the
+                # message: the next watchdog ping or status follows soon).
+                self._sock.setblocking(False)
             self._sock.sendto("\n".join(fields).encode("utf-8", "replace"), self.address)
             return True
         except OSError as err:

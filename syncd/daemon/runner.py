@@ -15,6 +15,8 @@ A failing account backs off on its own (see :func:`backoff_delay`); the others g
 from __future__ import annotations
 
 import logging
+import os
+import select
 import signal
 import threading
 import time
@@ -113,7 +115,8 @@ class Daemon:
         self.states: dict[str, AccountState] = {}
         self.followups_note = ""
         self.run_id: int | None = None
-        self._wake = threading.Event()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._signalled_stop = ""
         self._reload_requested = False
         self._active = 0
         self._active_cv = threading.Condition()
@@ -149,6 +152,8 @@ class Daemon:
         finally:
             lock.release()
             self.notifier.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def _run_locked(self) -> int:
         now = self.clock()
@@ -166,8 +171,9 @@ class Daemon:
         next_prune = self.clock() + PRUNE_EVERY
         while not self.stopping.is_set():
             timeout = min(self.beat_seconds, watchdog or self.beat_seconds, max(0.0, next_beat - time.monotonic()))
-            self._wake.wait(timeout)
-            self._wake.clear()
+            self._sleep(timeout)
+            if self._signalled_stop:
+                self.request_stop(self._signalled_stop)
             if self.stopping.is_set():
                 break
             if self._reload_requested:
@@ -184,18 +190,44 @@ class Daemon:
         return self._shutdown()
 
     def request_stop(self, reason: str) -> None:
+        """Stop soon (from any thread): running syncs end after the batch in hand."""
         self.stop_reason = self.stop_reason or reason
         self.stopping.set()
-        self._wake.set()
+        self._poke()
 
     def request_reload(self) -> None:
         self._reload_requested = True
-        self._wake.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: the main loop is awake anyway
+
+    def _sleep(self, timeout: float) -> None:
+        """Wait for the timeout, a signal, or a poke (a self-pipe: signal-safe, unlike locks)."""
+        ready, _, _ = select.select([self._wake_r], [], [], timeout)
+        if ready:
+            try:
+                while os.read(self._wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
 
     def _install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.request_stop("SIGTERM"))
-        signal.signal(signal.SIGINT, lambda *_: self.request_stop("SIGINT"))
-        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+        # Handlers only set plain attributes: taking a lock in a signal handler can deadlock
+        # against the very thread it interrupted. The wakeup fd ends the main loop's select().
+        def stop(signum: int, _frame: object) -> None:
+            self._signalled_stop = signal.Signals(signum).name
+
+        def reload(_signum: int, _frame: object) -> None:
+            self._reload_requested = True
+
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
 
     def _shutdown(self) -> int:
         log.info("stopping (%s): finishing the batches in hand", self.stop_reason)
@@ -402,8 +434,6 @@ class Daemon:
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()
 
 
