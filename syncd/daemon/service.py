@@ -89,12 +89,12 @@ class UnitPaths:
 def render_unit(p: UnitPaths | None = None) -> str:
     p = p or UnitPaths()
     # "-" before a path: a folder that does not exist (yet) does not stop the service.
-    writable = " ".join("-" + _quote_path(w) for w in dict.fromkeys(p.writable))
+    writable = " ".join(_quote_word("-" + w) for w in dict.fromkeys(p.writable))
     return TEMPLATE.format(exec_start=p.exec_start, writable=writable)
 
 
-def _quote_path(path: str) -> str:
-    return f'"{path}"' if any(c.isspace() for c in path) else path
+def _quote_word(word: str) -> str:
+    return f'"{word}"' if any(c.isspace() for c in word) else word
 
 
 def syncd_command() -> list[str]:
