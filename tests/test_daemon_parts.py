@@ -218,6 +218,7 @@ def test_running_but_an_account_failing_since_its_first_failure(store, tmp_path:
                 "sync:work", "work", at, at, outcome, error_kind="auth" if outcome == "failed" else None,
                 error="the password was refused" if outcome == "failed" else None, retry_at=at + timedelta(hours=1)))
             health.record_job(store, run, health.JobRecord("sync:home", "home", at, at, "ok", items=3))
+        health.record_job(store, run, health.JobRecord("sync:home", "home", NOW - FIVE, NOW - FIVE, "ok"))
         health.beat(store, run, NOW, "2 accounts", {"sync:home": NOW + FIVE, "sync:work": NOW + timedelta(minutes=30)})
         s = _status(store, tmp_path, NOW + timedelta(seconds=3))
         assert s["state"] == "running" and s["uptime_seconds"] == 7203 and not s["healthy"]
@@ -244,3 +245,20 @@ def test_old_job_runs_are_pruned(store) -> None:  # type: ignore[no-untyped-def]
     with store.connect() as conn:
         kept = conn.execute(text("SELECT count(*) FROM job_run")).scalar()
     assert kept == 1
+
+
+def test_an_account_whose_job_has_not_run_for_three_intervals_is_stuck(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # syncd"])
+    try:
+        run = health.start_run(store, NOW - timedelta(hours=1), 30)
+        with store.begin() as conn:
+            conn.execute(update(t.daemon_run).values(pid=daemon.pid))
+        for name, ago in (("home", FIVE), ("work", timedelta(minutes=40))):
+            health.record_job(store, run, health.JobRecord(f"sync:{name}", name, NOW - ago, NOW - ago, "ok"))
+        health.beat(store, run, NOW, "", {})
+        s = _status(store, tmp_path, NOW)
+        assert {a["account"]: a["state"] for a in s["accounts"]} == {"home": "ok", "work": "stuck"}
+        assert "account work has not run since" in s["summary"] and not s["healthy"]
+    finally:
+        daemon.kill()
+        daemon.wait()

@@ -148,9 +148,13 @@ def daemon_status(conn: Connection, config: Config, now: datetime) -> dict[str, 
             "last_heartbeat": _iso(row.beat_at), "heartbeat_age_seconds": round(age, 1),
             "stopped_at": _iso(row.stopped_at), "stop_reason": row.stop_reason, "status_line": row.summary,
         })
+    interval = timedelta(minutes=config.sync.interval_minutes)
     for acc in config.accounts:
         if acc.enabled:
-            out["accounts"].append(_job_state(conn, f"sync:{acc.name}", acc.name, next_runs))
+            item = _job_state(conn, f"sync:{acc.name}", acc.name, next_runs)
+            if out["state"] == "running" and _stuck(item, now, interval):
+                item["state"] = "stuck"  # e.g. a provider call that never returns: no run for 3 intervals
+            out["accounts"].append(item)
     out["followups"] = _job_state(conn, "followups", None, next_runs)
     out["healthy"] = out["state"] == "running" and all(a["state"] in ("ok", "pending") for a in out["accounts"])
     out["summary"] = _summary(out, now) + _next_line(out, now)
@@ -167,6 +171,12 @@ def _next_line(s: dict[str, Any], now: datetime) -> str:
             wait = (datetime.fromisoformat(a["next_run"]) - now).total_seconds()
             parts.append(f"{a['account']} in {_span(wait)}" if wait > 0 else f"{a['account']} now")
     return ("\nnext sync: " + ", ".join(parts)) if parts else ""
+
+
+def _stuck(item: dict[str, Any], now: datetime, interval: timedelta) -> bool:
+    if item["state"] != "ok" or item["last_run"] is None:
+        return False
+    return now - datetime.fromisoformat(item["last_run"]) > 3 * interval + timedelta(minutes=1)
 
 
 def _job_state(conn: Connection, job: str, account: str | None, next_runs: dict[str, str | None]) -> dict[str, Any]:
@@ -222,8 +232,12 @@ def _summary(s: dict[str, Any], now: datetime) -> str:
         return f"{head} — healthy{tail}"
     parts = []
     for a in failing:
-        since = from_db(datetime.fromisoformat(a["failing_since"])) if a["failing_since"] else None
+        stamp = a["last_run"] if a["state"] == "stuck" else a["failing_since"]
+        since = from_db(datetime.fromisoformat(stamp)) if stamp else None
         when = f" since {since.astimezone().strftime('%Y-%m-%d %H:%M')}" if since else ""
+        if a["state"] == "stuck":
+            parts.append(f"account {a['account']} has not run{when} (a provider call may hang)")
+            continue
         what = "needs you to sign in again" if a["state"] == "needs-reauth" else "failing"
         parts.append(f"account {a['account']} {what}{when} ({a['error_kind']})")
     return f"{head} but " + "; ".join(parts) + tail

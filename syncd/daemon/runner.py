@@ -397,7 +397,15 @@ class Daemon:
             self.notifier.ready(self.summary())
             return False
         old, self.config = self.config, new
+        with self._state_lock:  # `syncd accounts reauth` then a reload: try those accounts at once
+            waiting = [n for n, st in self.states.items() if st.last_kind == "auth"]
+            for n in waiting:
+                self.states.pop(n)
         self._apply_config(old, new)
+        for n in waiting:
+            job = self.scheduler.get_job(f"sync:{n}")
+            if job is not None:
+                job.modify(next_run_time=datetime.now(timezone.utc))
         log.info("config reloaded: syncing %s", ", ".join(self._enabled(new)) or "no accounts")
         self.notifier.ready(self.summary())
         self._heartbeat()
