@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Providers where dots in the local part are ignored and googlemail.com is gmail.com.
 _GMAIL = {"gmail.com", "googlemail.com"}
@@ -23,6 +24,7 @@ FREEMAIL = frozenset(
 _LOCAL_NOISE = re.compile(r"\+.*$")
 
 
+@lru_cache(maxsize=65536)  # the same few thousand addresses recur in every batch
 def normalise(address: str) -> str:
     """Canonical form of an address: lower case, no angle brackets, Gmail dots and +tags folded.
 

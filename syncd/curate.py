@@ -84,7 +84,7 @@ def remove_ignore(conn: Connection, value: str) -> int:
                                                             t.ignore_rule.c.value == value.lstrip("@")))).rowcount
     if not removed:
         raise CurateError(f"no ignore rule {value!r}")
-    rules = IgnoreRules.build(conn.execute(select(t.ignore_rule.c.kind, t.ignore_rule.c.value)).tuples())
+    rules = IgnoreRules.build(conn.execute(select(t.ignore_rule.c.kind, t.ignore_rule.c.value)).all())
     ignored = conn.execute(select(t.contact_address.c.address, t.contact_address.c.contact_id)
                            .join(t.contact, t.contact.c.id == t.contact_address.c.contact_id)
                            .where(t.contact.c.ignored.is_(True))).all()

@@ -122,6 +122,8 @@ def parse_ics(
     occurrences: list[object] = []
     for cal in calendars:
         occurrences += _occurrences(cal, window_start, window_end, source_id, result)
+    if not result.uids and not result.skipped and b"BEGIN:VEVENT" in (data if isinstance(data, bytes) else data.encode()):
+        result.skipped.append(Skip(source_id, "has events, but none that can be read (no UID or no valid start)"))
     for component in occurrences:
         try:
             meeting = _meeting(component, source_id=source_id, calendar=calendar, default_tz=default_tz,
@@ -145,23 +147,53 @@ def _occurrences(cal: object, start: datetime, end: datetime, source_id: str, re
             result.series.add(uid)
     if not events:
         return []
-    try:
-        return _expand(cal, start, end, source_id, result.skipped)
-    except Exception:
-        # One broken series must not cost the file's other events: expand series by series.
-        occurrences: list[object] = []
-        for uid, single in _per_series(cal, events):
-            try:
-                occurrences += _expand(single, start, end, source_id, result.skipped)
-            except Exception as err:
-                result.skipped.append(Skip(source_id, f"event {uid[:80]}: cannot expand: {_short(err)}"))
-        return occurrences
+    # Series by series, lazily: one hostile RRULE (every minute, forever) costs a bounded
+    # number of occurrences and never the file's other events.
+    occurrences: list[object] = []
+    for uid, single in _per_series(cal, events):
+        try:
+            if _too_frequent(single):
+                result.skipped.append(Skip(source_id, f"event {uid[:80]}: repeats every second or minute; "
+                                                      "that is not a meeting"))
+                continue
+            occurrences += _expand(single, uid, start, end, source_id, result.skipped)
+        except Exception as err:
+            result.skipped.append(Skip(source_id, f"event {uid[:80]}: cannot expand: {_short(err)}"))
+    return occurrences
 
 
-def _expand(cal: object, start: datetime, end: datetime, source_id: str, skipped: list[Skip]) -> list[object]:
+def _expand(cal: object, uid: str, start: datetime, end: datetime, source_id: str,
+            skipped: list[Skip]) -> list[object]:
     import recurring_ical_events
 
-    return _bounded(recurring_ical_events.of(cal).between(start, end), source_id, skipped)
+    out = []
+    for component in recurring_ical_events.of(cal).after(start):
+        if _start_of(component) >= end:
+            break
+        if len(out) == MAX_OCCURRENCES_PER_EVENT:
+            skipped.append(Skip(source_id, f"event {uid[:80]}: more than {MAX_OCCURRENCES_PER_EVENT} "
+                                           "occurrences in the window; the rest are ignored"))
+            break
+        out.append(component)
+    return out
+
+
+def _too_frequent(cal: object) -> bool:
+    # Expanding such a rule up to the window would walk millions of instances first.
+    for ev in cal.walk("VEVENT"):  # type: ignore[attr-defined]
+        rule = ev.get("RRULE")
+        rules = rule if isinstance(rule, list) else [rule] if rule is not None else []
+        for r in rules:
+            freq = r.get("FREQ") if hasattr(r, "get") else None
+            freq = freq[0] if isinstance(freq, list) and freq else freq
+            if str(freq or "").upper() in ("SECONDLY", "MINUTELY"):
+                return True
+    return False
+
+
+def _start_of(component: object) -> datetime:
+    dtstart = component.get("DTSTART")  # type: ignore[attr-defined]
+    return as_utc(dtstart.dt) if dtstart is not None else datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _per_series(cal: object, events: list[object]) -> list[tuple[str, object]]:
@@ -177,21 +209,6 @@ def _per_series(cal: object, events: list[object]) -> list[tuple[str, object]]:
         for component in timezones + members:
             single.add_component(component)
         out.append((uid, single))
-    return out
-
-
-def _bounded(expanded: Iterable[object], source_id: str, skipped: list[Skip]) -> list[object]:
-    per_uid: dict[str, int] = {}
-    out = []
-    for component in expanded:
-        uid = str(component.get("UID", ""))  # type: ignore[attr-defined]
-        per_uid[uid] = per_uid.get(uid, 0) + 1
-        if per_uid[uid] > MAX_OCCURRENCES_PER_EVENT:
-            if per_uid[uid] == MAX_OCCURRENCES_PER_EVENT + 1:
-                skipped.append(Skip(source_id, f"event {uid[:80]}: more than {MAX_OCCURRENCES_PER_EVENT} "
-                                               "occurrences in the window; the rest are ignored"))
-            continue
-        out.append(component)
     return out
 
 

@@ -76,6 +76,7 @@ class Ingestor:
         self.lists: set[str] = set()
         self._contacts: dict[str, int] = {}  # normalised address -> contact id
         self._orgs: dict[str, int | None] = {}
+        self._people: dict[str, bool] = {}  # is_person answers; cleared when lists are learned
         self._loaded = False
 
     # -- setup ------------------------------------------------------------------------------
@@ -84,16 +85,23 @@ class Ingestor:
         if self._loaded:
             return
         self.lists = set(conn.execute(select(t.mailing_list.c.address)).scalars())
-        db_rules = IgnoreRules.build(conn.execute(select(t.ignore_rule.c.kind, t.ignore_rule.c.value)).tuples())
+        db_rules = IgnoreRules.build(conn.execute(select(t.ignore_rule.c.kind, t.ignore_rule.c.value)).all())
         self.ignore.addresses |= db_rules.addresses
         self.ignore.domains |= db_rules.domains
         self.ignore.patterns += db_rules.patterns
         self._loaded = True
 
+    def set_identity(self, identity: Identity) -> None:
+        self.me = identity
+        self._people.clear()
+
     def is_person(self, address: str) -> bool:
         """An address worth a contact: not ours, not a list, not a machine, not silenced."""
-        return bool(address) and address not in self.me.own and address not in self.lists \
-            and not automated_address(address) and not self.ignore.matches(address)
+        known = self._people.get(address)
+        if known is None:
+            known = self._people[address] = bool(address) and address not in self.me.own \
+                and address not in self.lists and not automated_address(address) and not self.ignore.matches(address)
+        return known
 
     # -- batches ----------------------------------------------------------------------------
 
@@ -130,6 +138,7 @@ class Ingestor:
         conn.execute(insert_ignore(conn, t.mailing_list, ["address"]),
                      [{"address": a, "list_id": i[:500], "learned_at": now} for a, i in learned.items()])
         self.lists |= set(learned)
+        self._people.clear()
         # A list we wrote to before we knew it was one: it is not a person after all.
         for chunk in _chunks(list(learned)):
             rows = conn.execute(select(t.contact_address.c.contact_id).where(t.contact_address.c.address.in_(chunk)))
@@ -209,7 +218,7 @@ class Ingestor:
         for chunk in _chunks(missing):
             q = select(t.contact_address.c.address, t.contact_address.c.contact_id).where(
                 t.contact_address.c.address.in_(chunk))
-            self._contacts.update(dict(conn.execute(q).tuples().all()))
+            self._contacts.update(dict(conn.execute(q).all()))
         new = [a for a in missing if a not in self._contacts]
         if new:
             now = to_db(datetime.now().astimezone())
@@ -301,10 +310,13 @@ class Ingestor:
     def _meeting_row(self, m: Meeting, account_id: int, attendees: list[dict[str, object]]) -> dict[str, object]:
         organizer = normalise(m.organizer.email) if m.organizer else ""
         selfs = [a for a in attendees if a["is_self"]]
-        if organizer and organizer in self.me.own:
+        # Your own attendee entry wins (an organizer who declined their own meeting is not there).
+        if any(a["partstat"] == "declined" for a in selfs):
+            self_response = "declined"
+        elif organizer and organizer in self.me.own:
             self_response = "organizer"
         elif selfs:
-            self_response = str(next((a["partstat"] for a in selfs if a["address"] != organizer), selfs[0]["partstat"]))
+            self_response = str(selfs[0]["partstat"])
         else:
             self_response = "unknown"
         people = [a for a in attendees if not a["is_self"] and not a["is_resource"]]

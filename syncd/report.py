@@ -15,7 +15,7 @@ from syncd.addresses import normalise
 from syncd.config import Config
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
-from syncd.warmth import explain, score_at, tier_of
+from syncd.warmth import DAY, epoch_seconds, explain, score_at, score_from, tier_of
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -60,19 +60,13 @@ def status(conn: Connection, config: Config, now: datetime) -> dict[str, Any]:
             "resyncs": row.resyncs,
         })
     d = t.draft
-    counts = dict(conn.execute(select(d.c.status, func.count()).group_by(d.c.status)).tuples().all())
+    counts = dict(conn.execute(select(d.c.status, func.count()).group_by(d.c.status)).all())
     due = conn.execute(select(func.count()).select_from(d).where(
         and_(d.c.status == "planned", d.c.due_at <= to_db(now)))).scalar()
     overdue = conn.execute(select(func.count()).select_from(d).where(
         and_(d.c.status.in_(("planned", "written")), d.c.overdue_at <= to_db(now)))).scalar()
     waiting = conn.execute(select(a.c.name, func.count()).join(d, d.c.account_id == a.c.id)
-                           .where(d.c.status == "written").group_by(a.c.name)).tuples().all()
-    c = t.contact
-    tiers: Counter[str] = Counter()
-    people = conn.execute(select(c.c.activity, c.c.reciprocity, c.c.half_life_days, c.c.scored_at).where(
-        and_(c.c.ignored.is_(False), c.c.is_list.is_(False), c.c.pruned.is_(False), c.c.last_at.is_not(None))))
-    for act, rec, hl, at in people:
-        tiers[tier_of(config.warmth, score_at(config.warmth, act, rec, hl, from_db(at), now))] += 1
+                           .where(d.c.status == "written").group_by(a.c.name)).all()
     return {
         "now": now.isoformat(),
         "database": _safe_url(config.db_url),
@@ -87,8 +81,25 @@ def status(conn: Connection, config: Config, now: datetime) -> dict[str, Any]:
             "expired": counts.get("expired", 0),
             "drafts_waiting": dict(waiting),
         },
-        "contacts": {tier: tiers.get(tier, 0) for tier in ("inner", "warm", "cooling", "cold", "dormant")},
+        "contacts": tier_counts(conn, config, now),
     }
+
+
+def tier_counts(conn: Connection, config: Config, now: datetime) -> dict[str, int]:
+    """Contacts per tier now: decay applied on read, in one tight pass (status must stay fast)."""
+    c = t.contact
+    rows = conn.execute(select(c.c.activity * c.c.reciprocity, epoch_seconds(conn, c.c.scored_at),
+                               c.c.half_life_days).where(
+        and_(c.c.ignored.is_(False), c.c.is_list.is_(False), c.c.pruned.is_(False), c.c.last_at.is_not(None))))
+    params = config.warmth
+    th = params.tiers
+    bounds = (("inner", th.inner), ("warm", th.warm), ("cooling", th.cooling), ("cold", th.cold))
+    tiers: Counter[str] = Counter()
+    now_s = now.timestamp()
+    for effective, scored, hl in rows:
+        value = score_from(params, effective * 2.0 ** (-max(0.0, now_s - (scored or now_s)) / (hl * DAY)), 1.0)
+        tiers[next((name for name, bound in bounds if value >= bound), "dormant")] += 1
+    return {tier: tiers.get(tier, 0) for tier in ("inner", "warm", "cooling", "cold", "dormant")}
 
 
 def _safe_url(url: str) -> str:

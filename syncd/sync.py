@@ -42,6 +42,7 @@ class StreamOutcome:
     reset: bool = False
     error: str | None = None
     error_kind: str | None = None  # auth | temporary | source | unknown
+    retry_after: float | None = None  # the provider asked us to wait this long (seconds)
 
 
 @dataclass
@@ -129,6 +130,8 @@ def sync_account(config: Config, store: Store, account: AccountConfig, *, now: d
             result = _sync_stream(store, connector, acc_id, account.name, stream.name, stream.kind,
                                   ingestor, now, progress)
             outcome.streams.append(result)
+            if result.retry_after is not None:
+                outcome.retry_after = max(outcome.retry_after or 0.0, result.retry_after)
             if result.error_kind == "auth":  # every other stream would be refused too
                 outcome.error, outcome.error_kind = result.error, "auth"
                 break
@@ -159,7 +162,8 @@ def _learn_own_addresses(store: Store, connector: Connector, acc_id: int, ingest
     with store.begin() as conn:
         conn.execute(insert_ignore(conn, t.own_address, ["address"]),
                      [{"address": a, "account_id": acc_id} for a in normalised])
-    ingestor.me = Identity(own=ingestor.me.own | frozenset(normalised), internal_domains=ingestor.me.internal_domains)
+    ingestor.set_identity(Identity(own=ingestor.me.own | frozenset(normalised),
+                                   internal_domains=ingestor.me.internal_domains))
 
 
 def _sync_stream(store: Store, connector: Connector, acc_id: int, account: str, name: str, kind: str,
@@ -199,6 +203,8 @@ def _sync_stream(store: Store, connector: Connector, acc_id: int, account: str, 
                 progress(account, name, out.items)
     except Exception as err:  # noqa: BLE001 - sorted, recorded on the stream, shown by status
         out.error_kind, out.error, fix = classify(err)
+        if isinstance(err, TemporaryError):
+            out.retry_after = err.retry_after
         log.log(logging.ERROR if out.error_kind in ("auth", "unknown") else logging.WARNING,
                 "%s %s: %s", account, name, out.error, exc_info=out.error_kind == "unknown")
         with store.begin() as conn:

@@ -12,7 +12,7 @@ from syncd.store import schema as t
 def sync_targets(conn: Connection, config: Config) -> None:
     """Make the target tables say what the config says (the config is the source of truth)."""
     wanted = {tg.name: tg for tg in config.targets}
-    existing = dict(conn.execute(select(t.target.c.name, t.target.c.id)).tuples().all())
+    existing = dict(conn.execute(select(t.target.c.name, t.target.c.id)).all())
     for name, tid in existing.items():
         if name not in wanted:
             conn.execute(delete(t.target).where(t.target.c.id == tid))

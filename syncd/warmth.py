@@ -28,6 +28,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Float, and_, bindparam, cast, func, literal_column, select, update
 
@@ -38,8 +39,7 @@ from syncd.timeutil import from_db, to_db
 DAY = 86400.0
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     at: float  # epoch seconds
     kind: str  # sent | received | meeting
     weight: float
@@ -90,18 +90,34 @@ def decay(at: float, when: float, hl_days: float) -> float:
 
 
 def aggregate(params: Warmth, events: Sequence[Event], now: float) -> Aggregate:
-    """The stored aggregate of one contact's interactions, as of ``now``."""
-    past = [e for e in events if e.at <= now + 60]  # a clock a minute off is not "the future"
-    if not past:
+    """The stored aggregate of one contact's interactions, as of ``now``. One pass, one pow each."""
+    horizon = now + 60  # a clock a minute off is not "the future"
+    first = last = last_out = last_in = None
+    n_out = n_in = n_meet = 0
+    for e in events:
+        if e.at > horizon:
+            continue
+        if first is None or e.at < first:
+            first = e.at
+        if last is None or e.at > last:
+            last = e.at
+        if e.kind == "sent":
+            n_out += 1
+            last_out = e.at if last_out is None or e.at > last_out else last_out
+        elif e.kind == "received":
+            n_in += 1
+            last_in = e.at if last_in is None or e.at > last_in else last_in
+        else:
+            n_meet += 1
+            last_out = e.at if last_out is None or e.at > last_out else last_out
+            last_in = e.at if last_in is None or e.at > last_in else last_in
+    if first is None or last is None:
         return Aggregate(0.0, 0.0, params.half_life_days, 0.0, None, None, None, None, 0, 0, 0)
-    first = min(e.at for e in past)
-    last = max(e.at for e in past)
-    n_out = sum(1 for e in past if e.kind == "sent")
-    n_in = sum(1 for e in past if e.kind == "received")
-    n_meet = sum(1 for e in past if e.kind == "meeting")
     hl = half_life(params, first, last)
-    activity = sum(e.weight * decay(e.at, now, hl) for e in past)
-    at_last = sum(e.weight * decay(e.at, last, hl) for e in past)
+    tau = hl * DAY
+    # Decay to the last interaction first (exponents <= 0, no overflow), then to now: one factor.
+    at_last = sum(e.weight * 2.0 ** ((e.at - last) / tau) for e in events if e.at <= horizon)
+    activity = at_last * 2.0 ** (-max(0.0, now - last) / tau)
     r = reciprocity(params, n_out, n_in, n_meet)
     return Aggregate(
         activity=activity,
@@ -110,8 +126,8 @@ def aggregate(params: Warmth, events: Sequence[Event], now: float) -> Aggregate:
         standing=score_from(params, at_last, r),
         first_at=first,
         last_at=last,
-        last_out_at=max((e.at for e in past if e.kind in ("sent", "meeting")), default=None),
-        last_in_at=max((e.at for e in past if e.kind in ("received", "meeting")), default=None),
+        last_out_at=last_out,
+        last_in_at=last_in,
         n_out=n_out,
         n_in=n_in,
         n_meetings=n_meet,
@@ -130,7 +146,7 @@ def score_at(params: Warmth, activity: float, recip: float, hl_days: float,
 # --- recompute --------------------------------------------------------------------------------
 
 
-def _epoch(conn: Connection, column):  # type: ignore[no-untyped-def]
+def epoch_seconds(conn: Connection, column):  # type: ignore[no-untyped-def]
     """Interaction time as epoch seconds, computed by the database (no datetime parsing)."""
     if conn.dialect.name == "sqlite":
         return (func.julianday(column) - literal_column("2440587.5")) * literal_column("86400.0")
@@ -173,7 +189,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
         chunk = ids[k:k + step]
         lo, hi = chunk[0], chunk[-1]
         events: dict[int, list[Event]] = {cid: [] for cid in chunk}
-        q = select(i.c.contact_id, i.c.kind, i.c.weight, _epoch(conn, i.c.occurred_at)).where(
+        q = select(i.c.contact_id, i.c.kind, i.c.weight, epoch_seconds(conn, i.c.occurred_at)).where(
             and_(i.c.contact_id >= lo, i.c.contact_id <= hi))
         for cid, kind, weight, at in conn.execute(q):
             bucket = events.get(cid)

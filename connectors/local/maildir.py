@@ -16,13 +16,14 @@ import mailbox
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
 HEADER_LIMIT = 256 * 1024  # a header block larger than this is not a real mail
-WATERMARK_SLACK_NS = 2_000_000_000  # re-read the last 2 s: ctime ties and clock granularity
+WATERMARK_SLACK_NS = 2_000_000_000  # files this close below the watermark are tracked by name
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,19 @@ def _cursor(value: str | None) -> dict[str, object] | None:
 
 
 def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator[tuple[list[MailMessage], list[Skip], str, bool]]:
-    """Yield (messages, skips, cursor, reset) for what changed in ``folder`` since ``cursor``."""
+    """Yield (messages, skips, cursor, reset) for what changed in ``folder`` since ``cursor``.
+
+    The cursor holds the highest ctime read and the names read within the slack below it, so
+    files that share a clock tick with the watermark are neither missed nor read twice.
+    """
     state = _cursor(cursor)
     reset = cursor is not None and state is None  # a cursor we cannot read: start over
     dir_stamp = [_mtime(folder.path / "cur"), _mtime(folder.path / "new")]
     if state is not None and state.get("dirs") == dir_stamp:
         yield [], [], json.dumps(state), False
         return
-    watermark = int(state["wm"]) - WATERMARK_SLACK_NS if state is not None else -1  # type: ignore[call-overload]
+    high = int(state["wm"]) if state is not None else -1  # type: ignore[call-overload]
+    recent: dict[str, int] = dict(state.get("recent", {})) if state is not None else {}  # type: ignore[call-overload]
     candidates = []
     for sub in ("new", "cur"):
         with os.scandir(folder.path / sub) as it:
@@ -89,32 +95,45 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
                     ctime = entry.stat().st_ctime_ns
                 except FileNotFoundError:
                     continue  # moved or deleted while we looked
-                if ctime >= watermark:
+                if ctime >= high - WATERMARK_SLACK_NS and recent.get(entry.name) != ctime:
                     candidates.append((ctime, sub, entry.name))
     candidates.sort()
-    high = int(state["wm"]) if state is not None else 0  # type: ignore[call-overload]
     seen_keys: set[str] = set()
     batch: list[MailMessage] = []
     skips: list[Skip] = []
+
+    def cursor_now(dirs: list[int] | None) -> str:
+        keep = {n: c for n, c in recent.items() if c >= high - WATERMARK_SLACK_NS}
+        return json.dumps({"v": 1, "wm": high, "recent": keep, "dirs": dirs})
+
     for ctime, sub, name in candidates:
         key = name.split(":", 1)[0]
+        high = max(high, ctime)
+        recent[name] = ctime
         if key in seen_keys:
             continue
         seen_keys.add(key)
         raw = _read_head(folder.path, sub, name)
-        high = max(high, ctime)
         if raw is None:
             continue  # deleted meanwhile: nothing to keep
         try:
-            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name))
+            # No Date header: the delivery time in the file name (Maildir spec) stands in.
+            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name, fallback_date=_delivered(key)))
         except UnusableMessage as err:
             skips.append(Skip(f"{folder.name}/{name}", str(err)))
         except Exception as err:  # the stdlib parser has odd failure modes on hostile input
             skips.append(Skip(f"{folder.name}/{name}", f"unreadable headers ({type(err).__name__})"))
         if len(batch) + len(skips) >= batch_size:
-            yield batch, skips, json.dumps({"v": 1, "wm": high, "dirs": None}), reset
+            yield batch, skips, cursor_now(None), reset
             batch, skips, reset = [], [], False
-    yield batch, skips, json.dumps({"v": 1, "wm": high, "dirs": dir_stamp}), reset
+    yield batch, skips, cursor_now(dir_stamp), reset
+
+
+def _delivered(key: str) -> datetime | None:
+    seconds = key.split(".", 1)[0]
+    if seconds.isdigit() and 0 < int(seconds) < 2**33:
+        return datetime.fromtimestamp(int(seconds), timezone.utc)
+    return None
 
 
 def _mtime(path: Path) -> int:

@@ -15,7 +15,7 @@ class Settings(BaseModel):
     calendar: str | None = Field(None, description="folder of .ics files, searched recursively")
     drafts_folder: str = Field("Drafts", description="Maildir folder that receives drafts")
     exclude_folders: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDED))
-    batch_size: int = Field(1000, ge=1, le=100_000)
+    batch_size: int = Field(5000, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _something(self) -> Settings:

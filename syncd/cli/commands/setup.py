@@ -94,6 +94,8 @@ def _run_demo(ctx: click.Context, root: Path) -> int:
         click.echo("\nTry: syncd --config " + shlex.quote(str(config_path)) + " contact grace@navy.example --why"
                    if ctx.params.get("keep_dir") else
                    "\nKeep the data to explore it: syncd demo --keep ./syncd-demo")
+        for err in followups.errors:
+            click.echo(f"syncd: {err}", err=True)
         ok = all(o.ok for o in outcomes) and not followups.errors
         return 0 if ok else 1
     finally:
