@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text, update
+from sqlalchemy import text, update
 
 from syncd.config import parse_config
 from syncd.daemon import health
@@ -120,36 +120,16 @@ def test_sqlite_lock_lives_next_to_the_database_and_refuses_a_second_holder(tmp_
     store.close()
 
 
-def _postgres_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.postgres
-@pytest.mark.skipif(not _postgres_up(), reason="no PostgreSQL server on 127.0.0.1:5432")
-def test_postgres_lock_is_an_advisory_lock_held_on_a_connection() -> None:
-    pytest.importorskip("psycopg")
-    name = f"syncd_lock_{uuid.uuid4().hex[:8]}"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        a = open_store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-        b = open_store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-        with DaemonLock(a):
-            with pytest.raises(AlreadyRunning, match="advisory lock"):
-                DaemonLock(b).acquire()
-        with DaemonLock(b):  # released with the first daemon
-            pass
-        a.close()
-        b.close()
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+def test_postgres_lock_is_an_advisory_lock_held_on_a_connection(postgres_url: str) -> None:
+    a, b = open_store(postgres_url), open_store(postgres_url)
+    with DaemonLock(a):
+        with pytest.raises(AlreadyRunning, match="advisory lock"):
+            DaemonLock(b).acquire()
+    with DaemonLock(b):  # released with the first daemon
+        pass
+    a.close()
+    b.close()
 
 
 # --- health as `syncd status` sees it -------------------------------------------------------------
