@@ -340,3 +340,44 @@ def test_a_failing_account_backs_off_and_the_others_keep_syncing(world: World, s
     d.read_notifications()
     assert any("failing: broken (source)" in m for m in d.messages)  # STATUS= for systemctl status
     assert d.stop() == 0
+
+
+def test_an_account_that_needs_sign_in_waits_for_the_user_and_a_reload_retries_it_at_once(
+        world: World, start, tmp_path: Path) -> None:
+    """An Outlook account never signed in (the Graph contract fake behind real msal): auth errors
+    wait an hour, not an interval; after the user signs in, `systemctl reload` retries it now."""
+    from connectors.base import ConnectorEnv
+    from connectors.outlook.connector import authorize
+    from connectors.outlook.settings import Settings
+    from tests.fakes.graph_fake import GraphFake
+
+    home = world.maildir("home", 5)
+    with GraphFake(tmp_path / "fake") as fake:
+        fake.add_message("sentitems", raw_message(sender=ME, to="grace@navy.example", subject="Hello from work",
+                                                  message_id="work-1@example.com"))
+        outlook = dict(client_id="cid-syncd", authority=fake.authority, graph_endpoint=fake.graph_endpoint,
+                       ca_file=str(fake.cert), retry_base_delay=0.01, timeout=5.0, calendar=False)
+        world.write_config({"home": str(home.root)})
+        world.config.write_text(world.config.read_text() + "[[accounts]]\nname = \"work\"\nkind = \"outlook\"\n"
+                                + "".join(f"{k} = {json.dumps(v)}\n" for k, v in outlook.items()))
+        d = start()
+        d.wait_for_notification("READY=1")
+
+        def work() -> dict:
+            return next(a for a in world.status()["daemon"]["accounts"] if a["account"] == "work")
+
+        wait_until(lambda: work()["state"] == "needs-reauth", what="the auth failure")
+        state = work()
+        assert "not signed in" in state["error"]
+        retry_at = datetime.fromisoformat(state["retry_at"])
+        assert retry_at - datetime.fromisoformat(state["last_run"]) >= timedelta(minutes=59)  # not every 1.2 s
+        home.add(3)
+        wait_until(lambda: world.messages("home") == 8, what="the other account going on")
+        assert world.query("SELECT count(*) FROM job_run WHERE job = 'sync:work'") == [(1,)]
+
+        fake.pending_polls = 0
+        authorize("work", Settings(**outlook), ConnectorEnv(state_dir=world.tmp / "state" / "syncd" / "accounts" / "work"))
+        d.signal(signal.SIGHUP)
+        wait_until(lambda: work()["state"] == "ok", what="the retry after the reload")
+        assert world.messages("work") == 1
+        assert d.stop() == 0
