@@ -318,7 +318,7 @@ def test_sighup_reload_takes_new_and_removed_accounts_and_refuses_a_broken_confi
 def test_a_failing_account_backs_off_and_the_others_keep_syncing(world: World, start) -> None:
     alpha = world.maildir("alpha", 10)
     world.write_config({"alpha": str(alpha.root), "broken": str(world.tmp / "no-such-maildir")})
-    d = start()
+    d = start(journal=True)
     d.wait_for_notification("READY=1")
     wait_until(lambda: world.messages("alpha") == 10, what="alpha")
     for more in (3, 3, 3):
@@ -336,7 +336,9 @@ def test_a_failing_account_backs_off_and_the_others_keep_syncing(world: World, s
     assert "but account broken failing since" in status["summary"]
     runs = dict(world.query("SELECT job, count(*) FROM job_run GROUP BY job"))
     assert runs["sync:broken"] < runs["sync:alpha"]  # exponential backoff: it is tried less and less often
-    assert "broken: sync failed (source, attempt 1)" in d.stderr()
+    log = d.stderr()
+    assert "<3>syncd.sync: broken: account 'broken': maildir = " in log  # error priority, with the reason
+    assert "<4>syncd.daemon: broken: sync failed (source, attempt 1); next try at" in log
     d.read_notifications()
     assert any("failing: broken (source)" in m for m in d.messages)  # STATUS= for systemctl status
     assert d.stop() == 0

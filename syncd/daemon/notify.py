@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 log = logging.getLogger("syncd.daemon.notify")
 
@@ -53,7 +54,8 @@ class Notifier:
         return self.send("STOPPING=1", *([f"STATUS={_one_line(status)}"] if status else []))
 
     def reloading(self) -> bool:
-        return self.send("RELOADING=1")
+        # sd_notify(3): RELOADING=1 goes with the CLOCK_MONOTONIC time of the request.
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
 
     def close(self) -> None:
         if self._sock is not None:

@@ -107,6 +107,9 @@ class Daemon:
         self.config_path = config_path
         self.config = config
         self.store = SerialStore(store)
+        # The heartbeat bypasses the queue: a long transaction of a sync must not stall the
+        # main loop (and with it the watchdog); SQLite's busy timeout bounds the wait instead.
+        self.beat_store = store
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.stop_timeout = stop_timeout
@@ -178,7 +181,10 @@ class Daemon:
                 break
             if self._reload_requested:
                 self._reload_requested = False
-                self.reload()
+                try:
+                    self.reload()
+                except Exception:  # noqa: BLE001 - a reload gone wrong must not end the daemon
+                    log.exception("config reload failed; still running")
             if watchdog and self.healthy():
                 self.notifier.watchdog()
             if time.monotonic() >= next_beat:
@@ -256,7 +262,7 @@ class Daemon:
             return
         summary = self.summary()
         self.notifier.status(summary)
-        self._safely(health.beat, self.store, self.run_id, self.clock(), summary, self.next_runs())
+        self._safely(health.beat, self.beat_store, self.run_id, self.clock(), summary, self.next_runs())
 
     def next_runs(self) -> dict[str, datetime | None]:
         return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
@@ -341,8 +347,9 @@ class Daemon:
             retry_at = finished + backoff_delay(kind, state.failures, self.interval, outcome.retry_after)
             state.retry_at = retry_at
             self._postpone(f"sync:{name}", retry_at)
-        log.warning("%s: sync failed (%s, attempt %d): %s%s", name, kind, state.failures, error,
-                    f"; next try at {_ts(retry_at)}" if retry_at else "")
+        # The error itself was logged by the sync engine, with its context; this says what happens next.
+        log.warning("%s: sync failed (%s, attempt %d); %s", name, kind, state.failures,
+                    f"next try at {_ts(retry_at)}" if retry_at else "the streams that work keep their schedule")
         self._record(health.JobRecord(f"sync:{name}", name, started, finished, "failed", error_kind=kind,
                                       error=error, items=items, retry_at=retry_at))
 
