@@ -67,10 +67,12 @@ class World:
         box.add(count)
         return box
 
-    def write_config(self, accounts: dict[str, str], batch_size: int = 200, extra: str = "") -> None:
+    def write_config(self, accounts: dict[str, str], batch_size: int = 200, extra: str = "",
+                     database_url: str | None = None) -> None:
         """accounts: name -> maildir path (need not exist)."""
         self.accounts = dict(accounts)
-        parts = [f'database_url = "sqlite:///{self.db}"', extra, "[me]", f'addresses = ["{ME}"]',
+        url = database_url or f"sqlite:///{self.db}"
+        parts = [f'database_url = "{url}"', extra, "[me]", f'addresses = ["{ME}"]',
                  "[sync]", f"interval_minutes = {INTERVAL}",
                  "[followups]", "enabled = false"]
         for name, path in accounts.items():
@@ -278,7 +280,25 @@ def test_a_second_daemon_on_the_same_database_is_refused(world: World, start) ->
     assert second.returncode == 1
     assert f"another syncd daemon (pid {d.proc.pid}) is already running for this database" in second.stderr
     assert d.proc.poll() is None
+    d.signal(signal.SIGINT)  # Ctrl-C in a terminal: the same clean stop as SIGTERM
+    assert d.proc.wait(15) == 0
+    assert world.status()["daemon"]["stop_reason"] == "SIGINT"
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_daemon_syncs_and_a_second_one_is_refused(world: World, start, postgres_url: str) -> None:
+    alpha = world.maildir("alpha", 30)
+    world.write_config({"alpha": str(alpha.root)}, database_url=postgres_url)
+    d = start()
+    d.wait_for_notification("READY=1")
+    second = world.syncd("run", timeout=30)
+    assert second.returncode == 1 and "PostgreSQL advisory lock" in second.stderr
+    wait_until(lambda: world.status()["daemon"]["accounts"][0]["last_outcome"] == "ok", what="a sync on PostgreSQL")
+    status = world.status()
+    assert status["daemon"]["state"] == "running"
+    assert status["accounts"][0]["streams"][0]["items"] == 30
     assert d.stop() == 0
+    assert world.status()["daemon"]["state"] == "stopped"
 
 
 def test_sighup_reload_takes_new_and_removed_accounts_and_refuses_a_broken_config(world: World, start) -> None:
