@@ -122,6 +122,7 @@ class Daemon:
         self._signalled_stop = ""
         self._reload_requested = False
         self._active = 0
+        self.unfinished = 0  # jobs still stuck in a provider call when the daemon stopped
         self._active_cv = threading.Condition()
         self._state_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
@@ -149,8 +150,8 @@ class Daemon:
     def run(self) -> int:
         """Run until SIGTERM/SIGINT. Raises lock.AlreadyRunning when another daemon has the database."""
         lock = DaemonLock(self.store)
-        lock.acquire()
         try:
+            lock.acquire()
             return self._run_locked()
         finally:
             lock.release()
@@ -159,10 +160,10 @@ class Daemon:
             os.close(self._wake_w)
 
     def _run_locked(self) -> int:
+        self._install_signals()  # first: a SIGTERM during start-up is a clean stop too
         now = self.clock()
         health.prune(self.store, now)
         self.run_id = health.start_run(self.store, now, self.beat_seconds)
-        self._install_signals()
         self.scheduler.start()
         self._apply_config(None, self.config, first=True)
         accounts = ", ".join(self._enabled(self.config)) or "none"
@@ -243,7 +244,7 @@ class Daemon:
         with self._active_cv:
             while self._active and time.monotonic() < deadline:
                 self._active_cv.wait(max(0.05, deadline - time.monotonic()))
-            unfinished = self._active
+            unfinished = self.unfinished = self._active
         if unfinished:
             # Everything committed so far is kept; the job in hand resumes from its cursor next time.
             log.warning("%d job(s) still busy with their provider after %.0f s; leaving them", unfinished,

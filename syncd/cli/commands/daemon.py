@@ -26,10 +26,20 @@ def run(app: App) -> int:
 
     setup_daemon_logging(app.verbose)
     config = app.config
+    daemon = Daemon(app.config_path, config, app.store)
     try:
-        return Daemon(app.config_path, config, app.store).run()
+        code = daemon.run()
     except AlreadyRunning as err:
         raise click.ClickException(str(err)) from None
+    if daemon.unfinished:
+        # A job stuck in a provider call would hold the interpreter's exit (it joins worker
+        # threads); everything it committed is kept, so leave without waiting for it.
+        import logging
+        import os
+
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 @cli.group()
