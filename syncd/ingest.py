@@ -25,7 +25,7 @@ from syncd.config import Config
 from syncd.filters import IgnoreRules, automated_address, bulk_reason, list_addresses
 from syncd.records import Attendee, MailMessage, Meeting
 from syncd.store import schema as t
-from syncd.store.upsert import insert_ignore
+from syncd.store.upsert import bulk_insert_ignore, insert_ignore
 from syncd.timeutil import to_db
 
 CHUNK = 500  # bound for IN (...) lists
@@ -185,7 +185,7 @@ class Ingestor:
                     if self.is_person(addr):
                         weight = (self.w_to if role == "to" else self.w_cc) * size_factor(n)
                         wanted.append((addr, name, role, "sent", weight, n, msg))
-        conn.execute(insert_ignore(conn, t.message, ["message_id"]), rows)
+        bulk_insert_ignore(conn, t.message, ["message_id"], rows)
         result.messages += len(rows)
         if not wanted:
             return
@@ -203,7 +203,7 @@ class Ingestor:
             }
             for addr, _name, role, kind, weight, n, msg in wanted
         ]
-        conn.execute(insert_ignore(conn, t.interaction, ["contact_id", "source_key"]), inter)
+        bulk_insert_ignore(conn, t.interaction, ["contact_id", "source_key"], inter)
         result.touched |= {r["contact_id"] for r in inter}  # type: ignore[misc]
 
     # -- contacts ---------------------------------------------------------------------------
