@@ -403,3 +403,31 @@ def test_an_account_that_needs_sign_in_waits_for_the_user_and_a_reload_retries_i
         wait_until(lambda: work()["state"] == "ok", what="the retry after the reload")
         assert world.messages("work") == 1
         assert d.stop() == 0
+
+
+def test_sigterm_does_not_wait_long_for_a_provider_that_never_answers(world: World, start) -> None:
+    """A server that accepts the connection and then says nothing: the job in hand cannot be
+    interrupted, so the daemon records its stop and leaves after its stop timeout (10 s), exit 0."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the TCP handshake; nobody ever answers the TLS hello
+    port = silent.getsockname()[1]
+    try:
+        alpha = world.maildir("alpha", 5)
+        world.write_config({"alpha": str(alpha.root)})
+        world.config.write_text(world.config.read_text() + "[[accounts]]\nname = \"slow\"\nkind = \"outlook\"\n"
+                                f'client_id = "cid"\nauthority = "https://127.0.0.1:{port}/tenant"\n'
+                                f'graph_endpoint = "https://127.0.0.1:{port}/v1.0"\ntimeout = 600.0\ncalendar = false\n')
+        d = start()
+        d.wait_for_notification("READY=1")
+        wait_until(lambda: world.messages("alpha") == 5, what="the account that works")
+        silent.settimeout(20)
+        held, _ = silent.accept()  # the slow account's job is now inside its provider call
+        stopped_at = time.monotonic()
+        assert d.stop(timeout=30) == 0
+        assert time.monotonic() - stopped_at < 15
+        assert "1 job(s) still busy with their provider" in d.stderr()
+        assert world.status()["daemon"]["state"] == "stopped"
+        held.close()
+    finally:
+        silent.close()

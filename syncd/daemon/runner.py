@@ -103,7 +103,7 @@ def _ts(dt: datetime | None) -> str:
 
 class Daemon:
     def __init__(self, config_path: Path, config: Config, store: Store, *, notifier: Notifier | None = None,
-                 clock: Callable[[], datetime] = utcnow, stop_timeout: float = 20.0) -> None:
+                 clock: Callable[[], datetime] = utcnow, stop_timeout: float = 10.0) -> None:
         self.config_path = config_path
         self.config = config
         self.store = SerialStore(store)
