@@ -242,3 +242,39 @@ def test_an_account_whose_job_has_not_run_for_three_intervals_is_stuck(store, tm
     finally:
         daemon.kill()
         daemon.wait()
+
+
+# --- the schedule a config makes ------------------------------------------------------------------
+
+
+def test_a_reloaded_config_reschedules_added_removed_changed_accounts_and_a_new_interval(
+        store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from syncd.daemon.runner import AccountState, Daemon
+
+    def config(interval: float, accounts: dict[str, str]):  # type: ignore[no-untyped-def]
+        body = f'database_url = "sqlite:///{tmp_path / "syncd.db"}"\n[sync]\ninterval_minutes = {interval}\n'
+        for name, path in accounts.items():
+            body += f'[[accounts]]\nname = "{name}"\nkind = "local"\nmaildir = "{path}"\n'
+        return parse_config(body, tmp_path / "c.toml")
+
+    first = config(5, {"a": "/m/a", "b": "/m/b", "off": "/m/off"})
+    first = first.model_copy(update={"accounts": [*first.accounts[:2], first.accounts[2].model_copy(update={"enabled": False})]})
+    d = Daemon(tmp_path / "c.toml", first, store, notifier=Notifier(""))
+    d.scheduler.start(paused=True)  # the schedule only: nothing runs
+    try:
+        d._apply_config(None, first, first=True)
+        jobs = {j.id: j for j in d.scheduler.get_jobs()}
+        assert set(jobs) == {"sync:a", "sync:b", "followups"}  # a disabled account gets no job
+        assert all(j.max_instances == 1 and j.coalesce for j in jobs.values())
+        assert jobs["sync:a"].trigger.interval == timedelta(minutes=5) and jobs["sync:a"].trigger.jitter == 30
+
+        d.states["a"] = AccountState(failures=3, last_kind="source")
+        second = config(2, {"a": "/m/a-fixed", "c": "/m/c"})
+        d._apply_config(first, second)
+        jobs = {j.id: j for j in d.scheduler.get_jobs()}
+        assert set(jobs) == {"sync:a", "sync:c", "followups"}
+        assert {j.trigger.interval for j in jobs.values()} == {timedelta(minutes=2)}
+        assert "a" not in d.states  # a changed account starts afresh, at once
+        assert jobs["sync:a"].next_run_time <= datetime.now(timezone.utc) + timedelta(seconds=5)
+    finally:
+        d.scheduler.shutdown(wait=False)

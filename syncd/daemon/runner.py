@@ -141,8 +141,9 @@ class Daemon:
     def beat_seconds(self) -> float:
         return min(30.0, max(1.0, self.interval.total_seconds() / 2))
 
-    def _trigger(self) -> IntervalTrigger:
-        seconds = self.interval.total_seconds()
+    @staticmethod
+    def _trigger(config: Config) -> IntervalTrigger:
+        seconds = config.sync.interval_minutes * 60
         return IntervalTrigger(seconds=seconds, jitter=min(30.0, seconds * 0.1), timezone=timezone.utc)
 
     # --- the main loop -------------------------------------------------------------------------------
@@ -440,11 +441,11 @@ class Daemon:
             if name not in before and not first:
                 log.info("%s: new in the config; syncing it now", name)
             start = now + timedelta(seconds=0.2 * i) if (name not in before or changed) else None
-            self.scheduler.add_job(self.sync_job, self._trigger(), args=[name], id=f"sync:{name}",
+            self.scheduler.add_job(self.sync_job, self._trigger(new), args=[name], id=f"sync:{name}",
                                    name=f"sync {name}", replace_existing=True,
                                    **({"next_run_time": start} if start else {}))
         if first or interval_changed:
-            self.scheduler.add_job(self.followups_job, self._trigger(), id="followups", name="follow-ups",
+            self.scheduler.add_job(self.followups_job, self._trigger(new), id="followups", name="follow-ups",
                                    replace_existing=True,
                                    next_run_time=now + timedelta(seconds=0.2 * len(after) + 0.5))
 
