@@ -25,8 +25,8 @@ TEMPLATE = """\
 #   systemctl --user enable --now syncd
 [Unit]
 Description=syncd: keeps the relationships that matter warm (mail and meeting sync, follow-up drafts)
-After=network-online.target
-Wants=network-online.target
+# No After=network-online.target: a user manager cannot order against system units. Until
+# the network is up, syncs fail as temporary errors and are retried.
 
 [Service]
 Type=notify
