@@ -282,16 +282,20 @@ def targets(conn: Connection, config: Config, now: datetime) -> list[dict[str, A
 
 
 def prune_candidates(conn: Connection, config: Config, now: datetime, *, cold_days: int = 365) -> list[dict[str, Any]]:
-    """Noise: one-way (they never answered, never met), one-off, or cold for over a year."""
+    """Noise: one-way (they never answered, never met), one-off, or cold for over a year.
+
+    Someone new gets time first: one-way counts after a month, one-off after three.
+    """
     out = []
     for row in _contact_rows(conn):
         item = _summary(row, config, now)
         total = row.n_out + row.n_in + row.n_meetings
+        known_days = (now - from_db(row.first_at)).days if row.first_at else 0  # type: ignore[operator]
         reasons = []
-        if row.n_in == 0 and row.n_meetings == 0:
+        if row.n_in == 0 and row.n_meetings == 0 and known_days > 30:
             reasons.append("one-way: they never wrote back and you never met")
-        if total == 1:
-            reasons.append("one-off: a single interaction")
+        if total == 1 and known_days > 90:
+            reasons.append("one-off: a single interaction, months ago")
         if item["days_since"] is not None and item["days_since"] > cold_days and item["tier"] in ("cold", "dormant"):
             reasons.append(f"long cold: nothing for {int(item['days_since'])} days")
         if reasons and item["tier"] not in ("inner", "warm"):

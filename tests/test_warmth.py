@@ -112,3 +112,21 @@ def test_status_tier_counts_agree_with_each_contacts_tier(tmp_path: Path) -> Non
             assert counts == {t: tiers.get(t, 0) for t in counts}
     finally:
         world.close()
+
+
+def test_prune_gives_new_people_time_and_names_the_noise(tmp_path: Path) -> None:
+    from syncd import report
+
+    world = Scenario(tmp_path)
+    try:
+        world.sent("cold-pitch@vc.example", NOW - timedelta(days=200), subject="Intro")
+        world.sent("fresh@new.example", NOW - timedelta(days=2), subject="Nice to meet you")
+        mid = world.sent("friend@pal.example", NOW - timedelta(days=20), message_id="f@example.com")
+        world.received("friend@pal.example", NOW - timedelta(days=19), in_reply_to=mid)
+        world.sync()
+        with world.store.connect() as conn:
+            found = {c["address"]: c["reasons"] for c in report.prune_candidates(conn, world.config, NOW)}
+        assert set(found) == {"cold-pitch@vc.example"}
+        assert any("one-way" in r for r in found["cold-pitch@vc.example"])
+    finally:
+        world.close()

@@ -191,7 +191,8 @@ def targets(app: App, as_json: bool) -> int:
         click.echo(f"no targets; add [[targets]] tables to {app.config.path}")
     for tg in rows:
         flag = "  ← nobody warm yet" if tg["nobody_warm"] else ""
-        click.echo(f"\n{tg['target']}: {len(tg['people'])} people, {tg['warm']} warm{flag}")
+        n = len(tg["people"])
+        click.echo(f"\n{tg['target']}: {n} {'person' if n == 1 else 'people'} known, {tg['warm']} warm{flag}")
         for p in tg["people"][:10]:
             click.echo(f"  {p['warmth']:5.1f} {p['tier']:8} {p['name'] or ''} <{p['address']}>")
     return 0
