@@ -17,7 +17,8 @@ class GoogleCommon(BaseModel):
     # browser runs on another machine and you forward the port over SSH.
     oauth_port: int = Field(default=0, ge=0, le=65535)
     # For testing against a local fake of the Google APIs: the root URL that replaces
-    # https://gmail.googleapis.com/ and https://www.googleapis.com/. Leave unset.
+    # https://gmail.googleapis.com/ and https://www.googleapis.com/ (and ENDPOINT/token
+    # replaces Google's OAuth token endpoint). Leave unset.
     endpoint: str | None = None
     timeout: float = Field(default=60.0, gt=0)  # seconds per HTTP request
     max_retries: int = Field(default=6, ge=0, le=20)  # for 429, 403 rate limits, 5xx, network

@@ -25,7 +25,12 @@ class GoogleSession:
 
     @cached_property
     def creds(self) -> Credentials:
-        return self.tokens.load(self.scopes)
+        creds = self.tokens.load(self.scopes)
+        if self.settings.endpoint:
+            # google-auth always loads Google's own token endpoint from the file; a local
+            # fake serves it at ENDPOINT/token
+            creds = creds.with_token_uri(self.settings.endpoint + "token")
+        return creds
 
     def api(self, api: str, version: str, *, label: str, budget_per_minute: float, burst: float) -> GoogleApi:
         service: Any = build_service(api, version, self.creds, endpoint=self.settings.endpoint,
