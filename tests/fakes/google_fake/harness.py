@@ -17,7 +17,7 @@ from tests.fakes.google_fake.server import GoogleFake
 PARTSTAT_TO_GOOGLE = {"accepted": "accepted", "tentative": "tentative", "declined": "declined",
                       "needs-action": "needsAction"}
 # backoff in milliseconds, not seconds; quota pacing is tested on its own (test_google_quota.py)
-FAST = {"retry_base_seconds": 0.01, "timeout": 10.0, "quota_units_per_minute": 10_000_000}
+FAST = {"retry_base_seconds": 0.01, "timeout": 10.0}
 
 
 def authorize_with_fake(fake: GoogleFake, state_dir: Path, scopes: list[str]) -> dict[str, Any]:
@@ -56,7 +56,7 @@ class GmailFakeHarness(MailHarness):
 
         self.fake = fake
         self.state_dir = state_dir
-        self.settings = {"endpoint": fake.url, **FAST, **settings}
+        self.settings = {"endpoint": fake.url, **FAST, "quota_units_per_minute": 10_000_000, **settings}
         authorize_with_fake(fake, state_dir, gmail_scopes(bool(settings.get("metadata_only"))))
 
     def connector(self) -> Connector:
@@ -90,7 +90,7 @@ class GcalFakeHarness(CalendarHarness):
 
         self.fake = fake
         self.state_dir = state_dir
-        self.settings = {"endpoint": fake.url, **FAST, **settings}
+        self.settings = {"endpoint": fake.url, **FAST, "calendar_requests_per_minute": 100_000, **settings}
         authorize_with_fake(fake, state_dir, calendar_scopes())
         self._malformed = 0
 
