@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 MAX_BACKOFF = 64.0  # Google's recommended cap for truncated exponential backoff
 MAX_INLINE_WAIT = 120.0  # longer waits are the scheduler's job: raise TemporaryError instead
-_RETRY_AFTER_TEXT = re.compile(r"Retry after (\S+)")
+_RETRY_AFTER_TEXT = re.compile(r"Retry after (\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)?)")
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httplib2.HttpLib2Error, OSError, socket.timeout)
 
 
@@ -96,7 +96,7 @@ def retry_after(err: HttpError, now: Callable[[], datetime] = lambda: datetime.n
     match = _RETRY_AFTER_TEXT.search(err.content.decode("utf-8", "replace") if err.content else "")
     if match:
         try:
-            when = datetime.fromisoformat(match.group(1).rstrip(".,\""))
+            when = datetime.fromisoformat(match.group(1))
             if when.tzinfo is None:
                 when = when.replace(tzinfo=timezone.utc)
             return max(0.0, (when - now()).total_seconds())

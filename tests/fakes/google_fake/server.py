@@ -19,6 +19,7 @@ Faults on demand: :meth:`GoogleFake.fail` (any status and reason, N times) and
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import json
 import re
@@ -314,8 +315,12 @@ class GoogleFake:
 
     # -- OAuth endpoints ------------------------------------------------------------------------
 
-    def token_endpoint(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+    def token_endpoint(self, form: dict[str, list[str]], authorization: str = "") -> tuple[int, dict[str, Any]]:
         grant = form.get("grant_type", [""])[0]
+        if authorization.lower().startswith("basic "):  # client_secret_basic, as Google also accepts
+            user, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
+            form = {**form, "client_id": [urllib.parse.unquote(user)],
+                    "client_secret": [urllib.parse.unquote(password)]}
         if form.get("client_id", [""])[0] != self.client_id or form.get("client_secret", [""])[0] != self.client_secret:
             return 401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
         with self.lock:
@@ -418,7 +423,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/token" and verb == "POST":
             with fake.lock:
                 fake.log.append(Logged("oauth.token", verb, path, {}, at=time.monotonic()))
-            status, result = fake.token_endpoint(urllib.parse.parse_qs(body.decode()))
+            status, result = fake.token_endpoint(urllib.parse.parse_qs(body.decode()),
+                                                 self.headers.get("Authorization", ""))
             self._send(status, {"Content-Type": "application/json"}, json.dumps(result).encode())
             return
         if path == "/auth" and verb == "GET":
