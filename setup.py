@@ -8,6 +8,6 @@ setup(
     package_dir={"syncd.defaults": "config"},
     package_data={
         "syncd.defaults": ["*.toml", "templates/*"],
-        "syncd": ["migrations/alembic.ini", "migrations/script.py.mako"],
+        "syncd": ["migrations/*.py", "migrations/script.py.mako", "migrations/versions/*.py"],
     },
 )

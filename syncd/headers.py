@@ -39,6 +39,9 @@ WANTED_HEADERS: tuple[str, ...] = (
     "X-Auto-Response-Suppress",
     MARKER_HEADER,
 )
+# Header fields read from whole message files (Maildir) but not worth a network round trip.
+FALLBACK_HEADERS = ("Received",)
+_READ = frozenset(h.lower() for h in WANTED_HEADERS + FALLBACK_HEADERS)
 LIST_HEADER_NAMES = (
     "list-id",
     "list-post",
@@ -49,6 +52,7 @@ LIST_HEADER_NAMES = (
 )
 
 _parser = BytesHeaderParser(policy=compat32)
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 
 
@@ -69,10 +73,35 @@ def decode_text(value: object) -> str:
         return " ".join(text.split())
 
 
+_SIMPLE_MAILBOX = re.compile(r"\s*(?:([^<>@,]*?)\s*<([^<>\s@]+@[^<>\s@]+)>|([^<>\s@]+@[^<>\s@,]+))\s*")
+_NEEDS_FULL_PARSER = re.compile(r'["(:;\\]')
+
+
+def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """The common case (`Name <a@b>, c@d`) without the full RFC 5322 parser, which is slow;
+    None when the value has quoting, comments or groups and needs the real thing."""
+    if _NEEDS_FULL_PARSER.search(value):
+        return None
+    out = []
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        m = _SIMPLE_MAILBOX.fullmatch(part)
+        if m is None:
+            return None
+        out.append((m.group(1) or "", m.group(2) or m.group(3)))
+    return out
+
+
 def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
     """Mailboxes from address header values; groups are flattened, empty groups vanish."""
     out: list[Address] = []
-    for name, addr in getaddresses([str(v) for v in values if v]):
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        if value:
+            simple = _simple_mailboxes(str(value))
+            pairs += simple if simple is not None else getaddresses([str(value)])
+    for name, addr in pairs:
         addr = addr.strip()
         if not addr or "@" not in addr:
             continue  # "undisclosed-recipients:;" and other shells with no mailbox
@@ -103,6 +132,16 @@ def parse_date(value: str | None) -> datetime | None:
     return dt
 
 
+def _received_date(values: Iterable[str]) -> datetime | None:
+    """The newest Received: stamp (its date follows the last ';'): when the mail arrived."""
+    for value in values:
+        if ";" in value:
+            found = parse_date(value.rsplit(";", 1)[1].strip())
+            if found is not None:
+                return found
+    return None
+
+
 def synthetic_message_id(*parts: str) -> str:
     """A stable key for a message that has no Message-ID (built from what it does have)."""
     digest = hashlib.sha1("\x00".join(parts).encode("utf-8", "replace")).hexdigest()[:24]
@@ -128,7 +167,7 @@ def message_from_pairs(
         return got[0] if got else None
 
     senders = parse_addresses(fields.get("from", ()))
-    date = parse_date(first("date")) or fallback_date
+    date = parse_date(first("date")) or _received_date(fields.get("received", ())) or fallback_date
     to = parse_addresses(fields.get("to", ()))
     cc = parse_addresses(fields.get("cc", ()))
     subject = decode_text(first("subject"))
@@ -155,7 +194,8 @@ def message_from_pairs(
         references=parse_message_ids(first("references"))[-20:],
         list_headers={n: decode_text(fields[n][0])[:500] for n in LIST_HEADER_NAMES if n in fields},
         thread_id=thread_id,
-        is_draft=is_draft or MARKER_HEADER.lower() in fields,
+        # Not inferred from our marker: a sent draft keeps it (Gmail does), and it is sent mail.
+        is_draft=is_draft,
     )
 
 
@@ -165,7 +205,7 @@ def message_from_bytes(
     """Build a record from a raw header block (or a whole message: the body is not read)."""
     head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw[:200_000] else raw.split(b"\n\n", 1)[0]
     msg = _parser.parsebytes(head)
-    pairs = [(k, _header_str(v)) for k, v in msg.items()]
+    pairs = [(k, _header_str(v)) for k, v in msg.raw_items() if k.lower() in _READ]
     return message_from_pairs(pairs, source_id=source_id, folder=folder, fallback_date=fallback_date)
 
 
@@ -173,10 +213,14 @@ def _header_str(value: object) -> str:
     # Raw 8-bit header bytes (RFC 6532 UTF-8, or legacy charsets) arrive surrogate-escaped
     # from the compat32 parser; turn them back into text instead of failing later.
     text = str(value)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if "\n" in text:
+        text = _FOLD.sub("", text)  # unfold continuation lines
+    text = text.strip()
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return text
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 APP = "syncd"
@@ -49,9 +49,9 @@ def defaults_dir() -> Path:
     it is the repository's config/ folder.
     """
     try:
-        installed = resources.files("syncd.defaults")
-        if installed.is_dir():
-            return Path(str(installed))
+        spec = importlib.util.find_spec("syncd.defaults")
     except ModuleNotFoundError:
-        pass
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
     return Path(__file__).resolve().parent.parent / "config"

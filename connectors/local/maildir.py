@@ -1,0 +1,214 @@
+"""Reading a Maildir tree incrementally, and writing drafts into it.
+
+Layouts: Maildir++ (``.Sent``, ``.Archive.2024``, the root is INBOX) as Dovecot and mbsync
+write it, and "verbatim" sub-folders (``Sent/cur``, ``Archive/2024/cur``) as offlineimap and
+mbsync's ``SubFolders Verbatim`` write it.
+
+Incremental reads: a file's ctime changes whenever it is delivered or renamed (new -> cur,
+flag changes), so a per-folder ctime watermark finds everything new or moved; the folder's
+directory mtimes tell, with two stat calls, that nothing at all changed.
+"""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from syncd.headers import UnusableMessage, message_from_bytes
+from syncd.records import MARKER_HEADER, MailMessage, Skip
+
+HEADER_LIMIT = 256 * 1024  # a header block larger than this is not a real mail
+WATERMARK_SLACK_NS = 2_000_000_000  # files this close below the watermark are tracked by name
+
+
+@dataclass(frozen=True)
+class Folder:
+    name: str  # "INBOX", "Sent", "Archive/2024"
+    path: Path
+
+
+def discover(root: Path) -> list[Folder]:
+    """Every Maildir folder under ``root`` (a folder is a directory with cur/ and new/)."""
+    found: list[Folder] = []
+    if _is_maildir(root):
+        found.append(Folder("INBOX", root))
+    for dirpath, dirnames, _ in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("cur", "new", "tmp"))
+        here = Path(dirpath)
+        for d in dirnames:
+            path = here / d
+            if not _is_maildir(path):
+                continue
+            rel = path.relative_to(root)
+            if rel.parts and rel.parts[0].startswith(".") and len(rel.parts) == 1:
+                name = rel.parts[0][1:].replace(".", "/")  # Maildir++: .Archive.2024
+            else:
+                name = "/".join(rel.parts)
+            if any(f.name == name for f in found):  # e.g. a verbatim INBOX beside a root INBOX
+                name = "/".join(rel.parts)
+            found.append(Folder(name, path))
+    return found
+
+
+def _is_maildir(path: Path) -> bool:
+    return (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def _cursor(value: str | None) -> dict[str, object] | None:
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != 1:
+        return None
+    return data
+
+
+def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator[tuple[list[MailMessage], list[Skip], str, bool]]:
+    """Yield (messages, skips, cursor, reset) for what changed in ``folder`` since ``cursor``.
+
+    The cursor holds the highest ctime read and the names read within the slack below it, so
+    files that share a clock tick with the watermark are neither missed nor read twice.
+    """
+    state = _cursor(cursor)
+    reset = cursor is not None and state is None  # a cursor we cannot read: start over
+    dir_stamp = [_mtime(folder.path / "cur"), _mtime(folder.path / "new")]
+    if state is not None and state.get("dirs") == dir_stamp:
+        yield [], [], json.dumps(state), False
+        return
+    high = int(state["wm"]) if state is not None else -1  # type: ignore[call-overload]
+    recent: dict[str, int] = dict(state.get("recent", {})) if state is not None else {}  # type: ignore[call-overload]
+    candidates = []
+    for sub in ("new", "cur"):
+        with os.scandir(folder.path / sub) as it:
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    ctime = entry.stat().st_ctime_ns
+                except FileNotFoundError:
+                    continue  # moved or deleted while we looked
+                if ctime >= high - WATERMARK_SLACK_NS and recent.get(entry.name) != ctime:
+                    candidates.append((ctime, sub, entry.name))
+    candidates.sort()
+    seen_keys: set[str] = set()
+    batch: list[MailMessage] = []
+    skips: list[Skip] = []
+
+    def cursor_now(dirs: list[int] | None) -> str:
+        keep = {n: c for n, c in recent.items() if c >= high - WATERMARK_SLACK_NS}
+        return json.dumps({"v": 1, "wm": high, "recent": keep, "dirs": dirs})
+
+    for ctime, sub, name in candidates:
+        key = name.split(":", 1)[0]
+        high = max(high, ctime)
+        recent[name] = ctime
+        if key in seen_keys:
+            continue
+        seen_keys.add(key)
+        raw = _read_head(folder.path, sub, name)
+        if raw is None:
+            continue  # deleted meanwhile: nothing to keep
+        try:
+            # No Date header: the delivery time in the file name (Maildir spec) stands in.
+            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name, fallback_date=_delivered(key)))
+        except UnusableMessage as err:
+            skips.append(Skip(f"{folder.name}/{name}", str(err)))
+        except Exception as err:  # the stdlib parser has odd failure modes on hostile input
+            skips.append(Skip(f"{folder.name}/{name}", f"unreadable headers ({type(err).__name__})"))
+        if len(batch) + len(skips) >= batch_size:
+            yield batch, skips, cursor_now(None), reset
+            batch, skips, reset = [], [], False
+    yield batch, skips, cursor_now(dir_stamp), reset
+
+
+def _delivered(key: str) -> datetime | None:
+    seconds = key.split(".", 1)[0]
+    if seconds.isdigit() and 0 < int(seconds) < 2**33:
+        return datetime.fromtimestamp(int(seconds), timezone.utc)
+    return None
+
+
+def _mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns
+
+
+def _read_head(folder: Path, sub: str, name: str) -> bytes | None:
+    """The header block of a message file, found again if it moved between new/ and cur/."""
+    key = name.split(":", 1)[0]
+    path = folder / sub / name
+    try:
+        return _head(path)
+    except FileNotFoundError:
+        pass
+    for other in ("cur", "new"):
+        try:
+            for candidate in (folder / other).iterdir():
+                if candidate.name.split(":", 1)[0] == key:
+                    return _head(candidate)
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def _head(path: Path) -> bytes:
+    out = bytearray()
+    with open(path, "rb") as fh:
+        while len(out) < HEADER_LIMIT:
+            chunk = fh.read(16384)
+            if not chunk:
+                break
+            out += chunk
+            if b"\n\n" in out or b"\r\n\r\n" in out:
+                break
+    return bytes(out)
+
+
+# --- drafts ------------------------------------------------------------------------------------
+
+
+def drafts_path(root: Path, folder_name: str) -> Path:
+    """Where the drafts folder is, or would be created, in this tree's layout."""
+    verbatim = root / folder_name
+    plusplus = root / ("." + folder_name.replace("/", "."))
+    if _is_maildir(verbatim):
+        return verbatim
+    if _is_maildir(plusplus):
+        return plusplus
+    uses_plusplus = any(p.name.startswith(".") and _is_maildir(p) for p in root.iterdir() if p.is_dir())
+    return plusplus if uses_plusplus else verbatim
+
+
+def write_draft(folder: Path, raw: bytes) -> str:
+    box = mailbox.Maildir(folder, create=True)
+    msg = mailbox.MaildirMessage(raw)
+    msg.set_subdir("cur")
+    msg.set_flags("DS")  # Draft, Seen
+    return box.add(msg)
+
+
+def find_markers(folder: Path, markers: set[str]) -> dict[str, str]:
+    if not _is_maildir(folder):
+        return {}
+    found: dict[str, str] = {}
+    needle = MARKER_HEADER.lower().encode() + b":"
+    for sub in ("cur", "new"):
+        for path in (folder / sub).iterdir():
+            try:
+                head = _head(path)
+            except FileNotFoundError:
+                continue
+            for line in head.splitlines():
+                if line.lower().startswith(needle):
+                    marker = line.split(b":", 1)[1].strip().decode("ascii", "replace")
+                    if marker in markers:
+                        found[marker] = path.name.split(":", 1)[0]
+                    break
+    return found

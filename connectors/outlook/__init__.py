@@ -1,0 +1,1 @@
+"""Microsoft 365 / Outlook.com through Microsoft Graph, signed in with msal (device code)."""

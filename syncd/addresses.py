@@ -1,0 +1,75 @@
+"""Address normalisation: one spelling per mailbox, so one person is one contact."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Providers where dots in the local part are ignored and googlemail.com is gmail.com.
+_GMAIL = {"gmail.com", "googlemail.com"}
+
+# Free-mail domains: a person there does not belong to an organisation of that name.
+FREEMAIL = frozenset(
+    """
+    gmail.com googlemail.com outlook.com hotmail.com hotmail.co.uk hotmail.fr hotmail.de live.com
+    live.co.uk msn.com yahoo.com yahoo.co.uk yahoo.fr yahoo.de ymail.com rocketmail.com aol.com
+    icloud.com me.com mac.com proton.me protonmail.com pm.me gmx.de gmx.net gmx.com gmx.at
+    web.de t-online.de freenet.de posteo.de posteo.net mailbox.org fastmail.com fastmail.fm
+    hey.com zoho.com yandex.ru yandex.com mail.ru mail.com qq.com 163.com 126.com naver.com
+    orange.fr free.fr laposte.net wanadoo.fr libero.it virgilio.it tutanota.com tuta.io
+    comcast.net verizon.net att.net bigpond.com btinternet.com sky.com seznam.cz wp.pl o2.pl
+    """.split()
+)
+
+_LOCAL_NOISE = re.compile(r"\+.*$")
+
+
+@lru_cache(maxsize=65536)  # the same few thousand addresses recur in every batch
+def normalise(address: str) -> str:
+    """Canonical form of an address: lower case, no angle brackets, Gmail dots and +tags folded.
+
+    Returns "" for something that is not an address.
+    """
+    addr = address.strip().strip("<>").strip().lower()
+    if addr.startswith("mailto:"):
+        addr = addr[7:]
+    if addr.count("@") != 1:
+        return ""
+    local, domain = addr.split("@")
+    domain = domain.rstrip(".")
+    if not local or not domain or "." not in domain or " " in addr:
+        return ""
+    if domain in _GMAIL:
+        local = _LOCAL_NOISE.sub("", local).replace(".", "")
+        domain = "gmail.com"
+    return f"{local}@{domain}"
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2]
+
+
+def first_name_from(display_name: str, address: str) -> str:
+    """A best guess at how to greet someone: the display name's first word, else the local part."""
+    name = display_name.strip().strip('"').strip()
+    if "," in name:  # "Hopper, Grace"
+        name = name.split(",", 1)[1].strip()
+    if name and "@" not in name:
+        first = name.split()[0]
+        if first.isalpha() or "-" in first:
+            return first[:1].upper() + first[1:]
+    local = address.partition("@")[0]
+    first = re.split(r"[._\-+0-9]", local)[0]
+    return first.capitalize() if len(first) > 1 else ""
+
+
+def organisation_name(domain: str) -> str:
+    """'navy.example' -> 'Navy', 'mail.acme-corp.co.uk' -> 'Acme Corp'."""
+    labels = domain.split(".")
+    if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2:  # co.uk, com.au
+        core = labels[-3]
+    elif len(labels) >= 2:
+        core = labels[-2]
+    else:
+        core = labels[0]
+    return " ".join(part.capitalize() for part in re.split(r"[-_]", core) if part)

@@ -1,0 +1,2 @@
+"""The `syncd` command line. Each module holds a few related commands; imports stay lazy so that
+read commands like `syncd status` start fast."""

@@ -1,0 +1,139 @@
+"""The `syncd` entry point: global options, lazy config/store, exit codes, errors without tracebacks.
+
+Exit codes: 0 ok, 1 failure (including a sync where some account failed), 2 usage.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from syncd.config import Config
+    from syncd.store import Store
+
+log = logging.getLogger("syncd")
+
+
+class App:
+    """What every command needs, loaded on first use."""
+
+    def __init__(self, config_path: str | None, verbose: int) -> None:
+        self.config_path_arg = config_path
+        self.verbose = verbose
+        self._config: Config | None = None
+        self._store: Store | None = None
+
+    @property
+    def config_path(self) -> Path:
+        from syncd.config import resolve_config_path
+
+        return resolve_config_path(self.config_path_arg)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from syncd.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from syncd.store import open_store
+
+            self._store = open_store(self.config.db_url)
+        return self._store
+
+    def now(self) -> datetime:
+        from syncd.timeutil import utcnow
+
+        return utcnow()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("syncd: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if verbose < 2:  # library chatter (googleapiclient, msal, urllib3) only when debugging
+        for noisy in ("googleapiclient", "msal", "urllib3", "caldav", "imapclient", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_path", metavar="FILE", envvar=None,
+              help="Config file (default: $SYNCD_CONFIG, else ~/.config/syncd/config.toml).")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debugging).")
+@click.version_option(package_name="syncd", message="syncd %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """syncd keeps the relationships that matter warm.
+
+    It reads the mail you send and the meetings you attend, scores how warm each relationship
+    is, and writes follow-up drafts into your own mailbox. It never sends anything.
+    """
+    setup_logging(verbose)
+    ctx.obj = App(config_path, verbose)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def pass_app(f: Any) -> Any:
+    return click.pass_obj(f)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from syncd.cli import commands  # noqa: F401 - registers the commands
+
+    code = 0
+    try:
+        result = cli.main(args=argv, prog_name="syncd", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.ctx.get_help() if err.ctx else str(err))
+        code = 2
+    except click.UsageError as err:
+        err.show()
+        code = 2
+    except click.ClickException as err:
+        err.show()
+        code = err.exit_code
+    except click.exceptions.Exit as err:
+        code = err.exit_code
+    except click.Abort:
+        click.echo("syncd: aborted", err=True)
+        code = 1
+    except KeyboardInterrupt:
+        click.echo("syncd: interrupted; everything committed so far is kept", err=True)
+        code = 130
+    except Exception as err:  # noqa: BLE001 - users get a sentence, not a traceback
+        code = 1
+        message = _known_error(err)
+        if message is None:
+            log.debug("unexpected error", exc_info=True)
+            message = f"unexpected error: {type(err).__name__}: {err} (run with -vv for details)"
+        click.echo(f"syncd: {message}", err=True)
+    sys.exit(code)
+
+
+def _known_error(err: Exception) -> str | None:
+    from syncd.config import ConfigError
+    from syncd.secrets import SecretError
+    from syncd.store import StoreError
+    from syncd.templates import TemplateError
+
+    if isinstance(err, (ConfigError, StoreError, TemplateError, SecretError)):
+        return str(err)
+    return None

@@ -1,0 +1,381 @@
+"""Records to contacts and interactions.
+
+Everything here is an upsert keyed by the record's cross-account identity (Message-ID,
+iCalUID + occurrence), so re-ingesting anything is a no-op (invariant 2) and one message seen
+by three accounts is one interaction per person (Twenty and Nylas dedupe the same way).
+
+Two kinds of interaction depend on time or on other records, so they are made by
+:func:`settle` after the batches, not while a batch is ingested: a meeting counts once it has
+ended, and a received mail counts once its sender is known (a contact, or replying to mail we
+sent). Doing both in one idempotent pass makes the result independent of the order streams
+arrive in, and of where a crash interrupted the previous run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, delete, insert, select, tuple_, update
+
+from syncd.addresses import FREEMAIL, domain_of, first_name_from, normalise, organisation_name
+from syncd.config import Config
+from syncd.filters import IgnoreRules, automated_address, bulk_reason, list_addresses
+from syncd.records import Attendee, MailMessage, Meeting
+from syncd.store import schema as t
+from syncd.store.upsert import insert_ignore
+from syncd.timeutil import to_db
+
+CHUNK = 500  # bound for IN (...) lists
+
+
+def size_factor(n: int) -> float:
+    """A share of attention: 1 alone, 2/3 with two people, 1/15 among 29."""
+    return 2.0 / (max(n, 1) + 1)
+
+
+@dataclass
+class Identity:
+    """Who the user is: their addresses, and their colleagues' domains."""
+
+    own: frozenset[str]
+    internal_domains: frozenset[str]
+
+    @classmethod
+    def from_config(cls, config: Config, extra_addresses: Iterable[str] = ()) -> Identity:
+        own = {normalise(a) for a in [*config.me.addresses, *config.me.aliases, *extra_addresses]}
+        return cls(own=frozenset(a for a in own if a), internal_domains=frozenset(config.me.internal_domains))
+
+    def is_internal(self, address: str) -> bool:
+        d = domain_of(address)
+        return d in self.internal_domains or any(d.endswith("." + i) for i in self.internal_domains)
+
+
+@dataclass
+class IngestResult:
+    messages: int = 0
+    meetings: int = 0
+    touched: set[int] = field(default_factory=set)
+
+
+class Ingestor:
+    """Ingests batches within the caller's transaction. One per sync run (it caches lookups)."""
+
+    def __init__(self, config: Config, identity: Identity) -> None:
+        self.config = config
+        self.me = identity
+        w = config.warmth.weights
+        self.w_to, self.w_cc, self.w_meeting = w.sent_to, w.sent_cc, w.meeting
+        self.ignore = IgnoreRules.build(
+            [("address", a) for a in config.ignore.addresses]
+            + [("domain", d) for d in config.ignore.domains]
+            + [("pattern", p) for p in config.ignore.patterns]
+        )
+        self.lists: set[str] = set()
+        self._contacts: dict[str, int] = {}  # normalised address -> contact id
+        self._orgs: dict[str, int | None] = {}
+        self._people: dict[str, bool] = {}  # is_person answers; cleared when lists are learned
+        self._loaded = False
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def load(self, conn: Connection) -> None:
+        if self._loaded:
+            return
+        self.lists = set(conn.execute(select(t.mailing_list.c.address)).scalars())
+        db_rules = IgnoreRules.build(conn.execute(select(t.ignore_rule.c.kind, t.ignore_rule.c.value)).all())
+        self.ignore.addresses |= db_rules.addresses
+        self.ignore.domains |= db_rules.domains
+        self.ignore.patterns += db_rules.patterns
+        self._loaded = True
+
+    def set_identity(self, identity: Identity) -> None:
+        self.me = identity
+        self._people.clear()
+
+    def is_person(self, address: str) -> bool:
+        """An address worth a contact: not ours, not a list, not a machine, not silenced."""
+        known = self._people.get(address)
+        if known is None:
+            known = self._people[address] = bool(address) and address not in self.me.own \
+                and address not in self.lists and not automated_address(address) and not self.ignore.matches(address)
+        return known
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def apply(self, conn: Connection, account_id: int, items: Sequence[MailMessage | Meeting],
+              gone: Sequence[tuple[str, str]] = (), now: datetime | None = None) -> IngestResult:
+        self.load(conn)
+        result = IngestResult()
+        mails = [i for i in items if isinstance(i, MailMessage) and not i.is_draft]
+        meetings = [i for i in items if isinstance(i, Meeting)]
+        if mails:
+            self._learn_lists(conn, mails, result)
+            self._ingest_mail(conn, account_id, mails, result)
+        if meetings:
+            self._ingest_meetings(conn, account_id, meetings, result)
+        if gone and now is not None:
+            present = {m.uid for m in meetings}  # moved to another file, not deleted
+            self._mark_gone(conn, [g for g in gone if g[0] not in present], now)
+        if result.touched:
+            mark_dirty(conn, result.touched)
+        return result
+
+    # -- mail -------------------------------------------------------------------------------
+
+    def _learn_lists(self, conn: Connection, mails: Sequence[MailMessage], result: IngestResult) -> None:
+        learned: dict[str, str] = {}
+        for msg in mails:
+            if msg.list_headers:
+                for addr, list_id in list_addresses(msg):
+                    if addr not in self.lists and addr not in self.me.own:
+                        learned[addr] = list_id
+        if not learned:
+            return
+        now = to_db(datetime.now().astimezone())
+        conn.execute(insert_ignore(conn, t.mailing_list, ["address"]),
+                     [{"address": a, "list_id": i[:500], "learned_at": now} for a, i in learned.items()])
+        self.lists |= set(learned)
+        self._people.clear()
+        # A list we wrote to before we knew it was one: it is not a person after all.
+        for chunk in _chunks(list(learned)):
+            rows = conn.execute(select(t.contact_address.c.contact_id).where(t.contact_address.c.address.in_(chunk)))
+            ids = set(rows.scalars())
+            if ids:
+                conn.execute(update(t.contact).where(t.contact.c.id.in_(ids)).values(is_list=True, dirty=True))
+                conn.execute(delete(t.interaction).where(t.interaction.c.contact_id.in_(ids)))
+                result.touched |= ids
+        for addr in learned:
+            self._contacts.pop(addr, None)
+
+    def _ingest_mail(self, conn: Connection, account_id: int, mails: Sequence[MailMessage],
+                     result: IngestResult) -> None:
+        rows: list[dict[str, object]] = []
+        wanted: list[tuple[str, str, str, str, float, int, MailMessage]] = []  # (addr, name, role, ...)
+        for msg in mails:
+            sender = normalise(msg.sender.email) if msg.sender else ""
+            outbound = sender in self.me.own
+            recipients = _unique_recipients(msg, self.me.own)
+            noise = bulk_reason(msg)
+            if noise is None and not outbound and (not sender or automated_address(sender)):
+                noise = "automated sender"
+            if noise is None and not outbound and sender in self.lists:
+                noise = "mailing list"
+            rows.append({
+                "message_id": msg.message_id,
+                "account_id": account_id,
+                "folder": msg.folder[:255],
+                "direction": "out" if outbound else "in",
+                "sent_at": to_db(msg.date),
+                "subject": msg.subject[:500],
+                "sender": sender[:320],
+                "n_recipients": len(recipients),
+                "thread_id": msg.thread_id[:255],
+                "in_reply_to": (msg.in_reply_to[0] if msg.in_reply_to else "")[:500],
+                "refs": " ".join(msg.references)[-4000:],
+                "noise": noise,
+                # inbound mail is attributed later by settle(); outbound and noise never need it
+                "linked": outbound or noise is not None,
+            })
+            if outbound and noise is None:
+                n = len(recipients)
+                for addr, name, role in recipients:
+                    if self.is_person(addr):
+                        weight = (self.w_to if role == "to" else self.w_cc) * size_factor(n)
+                        wanted.append((addr, name, role, "sent", weight, n, msg))
+        conn.execute(insert_ignore(conn, t.message, ["message_id"]), rows)
+        result.messages += len(rows)
+        if not wanted:
+            return
+        ids = self.contact_ids(conn, [(a, name) for a, name, *_ in wanted])
+        inter = [
+            {
+                "contact_id": ids[addr],
+                "source_key": "m:" + msg.message_id,
+                "kind": kind,
+                "role": role,
+                "occurred_at": to_db(msg.date),
+                "group_size": n,
+                "weight": weight,
+                "summary": msg.subject[:300],
+            }
+            for addr, _name, role, kind, weight, n, msg in wanted
+        ]
+        conn.execute(insert_ignore(conn, t.interaction, ["contact_id", "source_key"]), inter)
+        result.touched |= {r["contact_id"] for r in inter}  # type: ignore[misc]
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    def contact_ids(self, conn: Connection, people: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """Contact id per normalised address, creating contacts (and organisations) as needed."""
+        names: dict[str, str] = {}
+        for addr, name in people:
+            if addr not in self._contacts and (addr not in names or (name and not names[addr])):
+                names[addr] = name
+        missing = [a for a in names if a not in self._contacts]
+        for chunk in _chunks(missing):
+            q = select(t.contact_address.c.address, t.contact_address.c.contact_id).where(
+                t.contact_address.c.address.in_(chunk))
+            self._contacts.update(dict(conn.execute(q).all()))
+        new = [a for a in missing if a not in self._contacts]
+        if new:
+            now = to_db(datetime.now().astimezone())
+            contact_rows = [{
+                "display_name": names[a][:255],
+                "first_name": first_name_from(names[a], a)[:128],
+                "org_id": self._org_id(conn, domain_of(a)),
+                "internal": self.me.is_internal(a),
+                "created_at": now,
+                "dirty": True,
+            } for a in new]
+            created = conn.execute(
+                insert(t.contact).returning(t.contact.c.id, sort_by_parameter_order=True), contact_rows
+            ).scalars().all()
+            conn.execute(insert(t.contact_address), [
+                {"address": a, "contact_id": cid, "name": names[a][:255], "created_at": now}
+                for a, cid in zip(new, created, strict=True)
+            ])
+            self._contacts.update(zip(new, created, strict=True))
+        return {a: self._contacts[a] for a in names} | {a: self._contacts[a] for a, _ in people}
+
+    def _org_id(self, conn: Connection, domain: str) -> int | None:
+        if domain in self._orgs:
+            return self._orgs[domain]
+        org_id: int | None = None
+        if domain and domain not in FREEMAIL:
+            conn.execute(insert_ignore(conn, t.organisation, ["domain"]),
+                         [{"domain": domain, "name": organisation_name(domain)}])
+            org_id = conn.execute(select(t.organisation.c.id).where(t.organisation.c.domain == domain)).scalar()
+        self._orgs[domain] = org_id
+        return org_id
+
+    # -- meetings ---------------------------------------------------------------------------
+
+    def _ingest_meetings(self, conn: Connection, account_id: int, meetings: Sequence[Meeting],
+                         result: IngestResult) -> None:
+        by_key: dict[tuple[str, str], Meeting] = {(m.uid, m.occurrence): m for m in meetings}
+        existing: dict[tuple[str, str], tuple[int, str, bool, bool]] = {}
+        keys = list(by_key)
+        for chunk in _chunks(keys):
+            q = select(t.meeting.c.uid, t.meeting.c.occurrence, t.meeting.c.id, t.meeting.c.fingerprint,
+                       t.meeting.c.recorded, t.meeting.c.gone).where(
+                tuple_(t.meeting.c.uid, t.meeting.c.occurrence).in_(chunk))
+            for uid, occ, mid, fp, recorded, was_gone in conn.execute(q):
+                existing[(uid, occ)] = (mid, fp, recorded, was_gone)
+        for key, m in by_key.items():
+            attendees = self._attendees(m)
+            row = self._meeting_row(m, account_id, attendees)
+            old = existing.get(key)
+            if old is not None and old[1] == row["fingerprint"]:
+                if old[3]:  # it came back after being reported gone
+                    conn.execute(update(t.meeting).where(t.meeting.c.id == old[0]).values(gone=False))
+                continue  # seen before, unchanged (a re-pull, or the same event in two calendars)
+            if old is None:
+                meeting_id = conn.execute(insert(t.meeting).values(**row).returning(t.meeting.c.id)).scalar_one()
+            else:
+                meeting_id = old[0]
+                conn.execute(update(t.meeting).where(t.meeting.c.id == meeting_id).values(**row, recorded=False))
+                conn.execute(delete(t.meeting_attendee).where(t.meeting_attendee.c.meeting_id == meeting_id))
+                if old[2]:  # its interactions were made from the old version: settle() remakes them
+                    result.touched |= set(conn.execute(
+                        delete(t.interaction).where(t.interaction.c.source_key == meeting_key(m.uid, m.occurrence))
+                        .returning(t.interaction.c.contact_id)).scalars())
+            if attendees:
+                conn.execute(insert(t.meeting_attendee), [
+                    {"meeting_id": meeting_id, **a} for a in attendees
+                ])
+            result.meetings += 1
+
+    def _attendees(self, m: Meeting) -> list[dict[str, object]]:
+        seen: dict[str, dict[str, object]] = {}
+        everyone: list[Attendee] = list(m.attendees)
+        if m.organizer is not None:
+            everyone.append(Attendee(email=m.organizer.email, name=m.organizer.name, partstat="accepted",
+                                     is_organizer=True))
+        for a in everyone:
+            addr = normalise(a.email)
+            if not addr or addr in seen:
+                continue
+            seen[addr] = {
+                "address": addr,
+                "name": a.name[:255],
+                "partstat": a.partstat,
+                "is_resource": a.is_resource or _looks_like_resource(addr),
+                "is_self": a.is_self or addr in self.me.own,
+            }
+        return list(seen.values())
+
+    def _meeting_row(self, m: Meeting, account_id: int, attendees: list[dict[str, object]]) -> dict[str, object]:
+        organizer = normalise(m.organizer.email) if m.organizer else ""
+        selfs = [a for a in attendees if a["is_self"]]
+        # Your own attendee entry wins (an organizer who declined their own meeting is not there).
+        if any(a["partstat"] == "declined" for a in selfs):
+            self_response = "declined"
+        elif organizer and organizer in self.me.own:
+            self_response = "organizer"
+        elif selfs:
+            self_response = str(selfs[0]["partstat"])
+        else:
+            self_response = "unknown"
+        people = [a for a in attendees if not a["is_self"] and not a["is_resource"]]
+        row: dict[str, object] = {
+            "uid": m.uid[:500],
+            "occurrence": m.occurrence[:64],
+            "calendar": m.calendar[:255],
+            "title": m.title[:500],
+            "start_at": to_db(m.start),
+            "end_at": to_db(m.end),
+            "all_day": m.all_day,
+            "status": m.status,
+            "self_response": self_response,
+            "organizer": organizer[:320],
+            "n_people": len(people),
+            "online": m.online,
+            "gone": False,
+        }
+        fp = repr(sorted(row.items())) + repr(sorted((str(a["address"]), str(a["partstat"])) for a in attendees))
+        # The account is left out: the same event seen in two calendars is unchanged.
+        row["fingerprint"] = hashlib.sha1(fp.encode()).hexdigest()
+        row["account_id"] = account_id
+        return row
+
+    def _mark_gone(self, conn: Connection, gone: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Events deleted at the provider: future occurrences stop showing; history stays."""
+        for uid, occurrence in gone:
+            cond = [t.meeting.c.uid == uid, t.meeting.c.start_at > to_db(now)]
+            if occurrence:
+                cond.append(t.meeting.c.occurrence == occurrence)
+            conn.execute(update(t.meeting).where(and_(*cond)).values(gone=True))
+
+
+def meeting_key(uid: str, occurrence: str) -> str:
+    return f"e:{uid}|{occurrence}"
+
+
+def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
+    for chunk in _chunks(sorted(set(contact_ids))):
+        conn.execute(update(t.contact).where(t.contact.c.id.in_(chunk)).values(dirty=True))
+
+
+def _unique_recipients(msg: MailMessage, own: frozenset[str]) -> list[tuple[str, str, str]]:
+    out: dict[str, tuple[str, str, str]] = {}
+    for role, group in (("to", msg.to), ("cc", msg.cc)):
+        for a in group:
+            addr = normalise(a.email)
+            if addr and addr not in own and addr not in out:
+                out[addr] = (addr, a.name, role)
+    return list(out.values())
+
+
+def _looks_like_resource(address: str) -> bool:
+    # Google Workspace rooms: ...@resource.calendar.google.com; Exchange often uses room-/rm- names.
+    return address.endswith("@resource.calendar.google.com") or address.partition("@")[2].startswith("resource.")
+
+
+def _chunks(items: Sequence[object], size: int = CHUNK) -> Iterable[list[object]]:
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+

@@ -1,0 +1,263 @@
+"""The database schema (SQLAlchemy Core). Changes go through an Alembic migration too.
+
+Only metadata is stored: addresses, names, dates, subjects and titles, ids. No bodies.
+Timestamps are naive UTC (the same on SQLite and PostgreSQL); syncd.store.times converts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+account = Table(
+    "account",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# One row per (account, stream): the cursor, and the stream's health for `syncd status`.
+stream = Table(
+    "stream",
+    metadata,
+    Column("account_id", Integer, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("cursor", Text),
+    Column("cursor_updated_at", DateTime),
+    Column("last_attempt_at", DateTime),
+    Column("last_success_at", DateTime),
+    Column("last_error", Text),
+    Column("error_kind", String(16)),  # auth | temporary | source | unknown
+    Column("error_fix", Text),
+    Column("failing_since", DateTime),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("items_total", Integer, nullable=False, default=0),
+    Column("skipped_total", Integer, nullable=False, default=0),
+    Column("last_items", Integer, nullable=False, default=0),
+    Column("last_skipped", Integer, nullable=False, default=0),
+    Column("resyncs", Integer, nullable=False, default=0),
+    Column("last_skip_reason", Text),
+)
+
+# Addresses a provider told us are the user's (Gmail sendAs, Graph proxyAddresses), per account.
+own_address = Table(
+    "own_address",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("account_id", Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False),
+)
+
+organisation = Table(
+    "organisation",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain", String(255), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+)
+
+contact = Table(
+    "contact",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("first_name", String(128), nullable=False, default=""),
+    Column("org_id", Integer, ForeignKey("organisation.id", ondelete="SET NULL"), index=True),
+    Column("note", Text),
+    Column("cadence_days", Integer),  # the user's own cadence for this person
+    Column("ignored", Boolean, nullable=False, default=False),
+    Column("is_list", Boolean, nullable=False, default=False),
+    Column("pruned", Boolean, nullable=False, default=False),
+    Column("internal", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    # Aggregates, recomputed from interactions for contacts marked dirty (see syncd.warmth).
+    Column("dirty", Boolean, nullable=False, default=True, index=True),
+    Column("first_at", DateTime),
+    Column("last_at", DateTime, index=True),
+    Column("last_out_at", DateTime),
+    Column("last_in_at", DateTime),
+    Column("n_out", Integer, nullable=False, default=0),
+    Column("n_in", Integer, nullable=False, default=0),
+    Column("n_meetings", Integer, nullable=False, default=0),
+    Column("activity", Float, nullable=False, default=0.0),  # decayed activity at scored_at
+    Column("reciprocity", Float, nullable=False, default=0.0),
+    Column("half_life_days", Float, nullable=False, default=30.0),
+    Column("standing", Float, nullable=False, default=0.0),  # score as of the last interaction
+    Column("scored_at", DateTime),
+)
+
+contact_address = Table(
+    "contact_address",
+    metadata,
+    Column("address", String(320), primary_key=True),  # normalised (syncd.addresses)
+    Column("contact_id", Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+)
+
+message = Table(
+    "message",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", String(500), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("account.id", ondelete="SET NULL")),
+    Column("folder", String(255), nullable=False, default=""),
+    Column("direction", String(3), nullable=False),  # out | in
+    Column("sent_at", DateTime, nullable=False),
+    Column("subject", String(500), nullable=False, default=""),
+    Column("sender", String(320), nullable=False, default=""),
+    Column("n_recipients", Integer, nullable=False, default=0),
+    Column("thread_id", String(255), nullable=False, default=""),
+    Column("in_reply_to", String(500), nullable=False, default=""),
+    Column("refs", Text, nullable=False, default=""),  # space-separated Message-IDs
+    Column("noise", String(64)),  # why no interaction came of it (bulk, automated, ...)
+    Column("linked", Boolean, nullable=False, default=True),  # inbound: attributed to a contact yet?
+    Index("ix_message_direction_linked", "direction", "linked"),
+    Index("ix_message_sender", "sender"),
+)
+
+meeting = Table(
+    "meeting",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uid", String(500), nullable=False),
+    Column("occurrence", String(64), nullable=False, default=""),
+    Column("account_id", Integer, ForeignKey("account.id", ondelete="SET NULL")),
+    Column("calendar", String(255), nullable=False, default=""),
+    Column("title", String(500), nullable=False, default=""),
+    Column("start_at", DateTime, nullable=False, index=True),
+    Column("end_at", DateTime, nullable=False, index=True),
+    Column("all_day", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False, default="confirmed"),
+    Column("self_response", String(16), nullable=False, default="unknown"),
+    Column("organizer", String(320), nullable=False, default=""),
+    Column("n_people", Integer, nullable=False, default=0),  # attendees besides the user, rooms excluded
+    Column("online", Boolean, nullable=False, default=False),
+    Column("recorded", Boolean, nullable=False, default=False),  # interactions made (it has ended)
+    Column("gone", Boolean, nullable=False, default=False),  # deleted at the provider
+    Column("fingerprint", String(40), nullable=False, default=""),  # unchanged -> nothing to do
+    UniqueConstraint("uid", "occurrence"),
+)
+
+meeting_attendee = Table(
+    "meeting_attendee",
+    metadata,
+    Column("meeting_id", Integer, ForeignKey("meeting.id", ondelete="CASCADE"), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("partstat", String(16), nullable=False, default="unknown"),
+    Column("is_resource", Boolean, nullable=False, default=False),
+    Column("is_self", Boolean, nullable=False, default=False),
+)
+
+interaction = Table(
+    "interaction",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contact_id", Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False),
+    Column("source_key", String(600), nullable=False),  # "m:<Message-ID>" or "e:<uid>|<occurrence>"
+    Column("kind", String(8), nullable=False),  # sent | received | meeting
+    Column("role", String(8), nullable=False, default=""),  # to | cc | from | attendee
+    Column("occurred_at", DateTime, nullable=False),
+    Column("group_size", Integer, nullable=False, default=1),
+    Column("weight", Float, nullable=False),
+    Column("summary", String(300), nullable=False, default=""),
+    UniqueConstraint("contact_id", "source_key"),
+    Index("ix_interaction_contact_occurred", "contact_id", "occurred_at"),
+    Index("ix_interaction_source_key", "source_key"),
+)
+
+mailing_list = Table(
+    "mailing_list",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("list_id", String(500), nullable=False, default=""),
+    Column("learned_at", DateTime, nullable=False),
+)
+
+ignore_rule = Table(
+    "ignore_rule",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # address | domain | pattern
+    Column("value", String(320), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("kind", "value"),
+)
+
+target = Table(
+    "target",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("cadence_days", Integer, nullable=False, default=0),
+)
+
+target_member = Table(
+    "target_member",
+    metadata,
+    Column("target_id", Integer, ForeignKey("target.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # domain | person
+    Column("value", String(320), primary_key=True),
+)
+
+# The draft ledger: planned -> written -> done | dismissed | expired (see syncd.ledger).
+draft = Table(
+    "draft",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(255), nullable=False, unique=True),  # what it is for; never planned twice
+    Column("kind", String(16), nullable=False),  # followup | checkin
+    Column("status", String(16), nullable=False, index=True),
+    Column("marker", String(64), nullable=False, unique=True),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("account.id", ondelete="SET NULL")),
+    Column("provider_id", String(500)),
+    Column("meeting_id", Integer, ForeignKey("meeting.id", ondelete="SET NULL")),
+    Column("subject", String(500), nullable=False, default=""),
+    Column("body", Text, nullable=False, default=""),
+    Column("in_reply_to", String(500), nullable=False, default=""),
+    Column("thread_id", String(255), nullable=False, default=""),
+    Column("since_at", DateTime, nullable=False),  # a mail to them after this means it is done
+    Column("due_at", DateTime, nullable=False),
+    Column("overdue_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("planned_at", DateTime, nullable=False),
+    Column("attempted_at", DateTime),  # the provider write began (intent recorded first)
+    Column("written_at", DateTime),
+    Column("missing_since", DateTime),  # written, then not found in the mailbox
+    Column("closed_at", DateTime),
+    Column("reason", Text),
+)
+
+draft_recipient = Table(
+    "draft_recipient",
+    metadata,
+    Column("draft_id", Integer, ForeignKey("draft.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("address", String(320), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+)

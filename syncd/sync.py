@@ -1,0 +1,263 @@
+"""The sync engine: connectors' batches into the store, one transaction per batch.
+
+For every stream of every account: pull from the stored cursor, and commit each batch's
+records together with the cursor that follows them (invariant 1). Provider I/O happens
+between transactions, never inside one. Errors are sorted into the four kinds of
+:mod:`connectors.base` and recorded on the stream for ``syncd status``; one failing stream or
+account never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+import connectors
+from connectors.base import AuthError, Connector, ConnectorEnv, ConnectorError, SourceError, TemporaryError
+from syncd import paths
+from syncd.config import AccountConfig, Config
+from syncd.ingest import Identity, Ingestor
+from syncd.secrets import SecretError
+from syncd.settle import settle
+from syncd.store import Store
+from syncd.store import schema as t
+from syncd.store.upsert import insert_ignore
+from syncd.timeutil import to_db, utcnow
+from syncd.warmth import recompute
+
+log = logging.getLogger("syncd.sync")
+
+Progress = Callable[[str, str, int], None]  # (account, stream, items so far in this stream)
+
+
+@dataclass
+class StreamOutcome:
+    stream: str
+    items: int = 0
+    skipped: int = 0
+    reset: bool = False
+    error: str | None = None
+    error_kind: str | None = None  # auth | temporary | source | unknown
+    retry_after: float | None = None  # the provider asked us to wait this long (seconds)
+
+
+@dataclass
+class AccountOutcome:
+    account: str
+    streams: list[StreamOutcome] = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None
+    fix: str = ""
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(s.error is None for s in self.streams)
+
+    @property
+    def changed(self) -> bool:
+        return any(s.items for s in self.streams)
+
+
+def account_id(conn: Connection, account: AccountConfig) -> int:
+    conn.execute(insert_ignore(conn, t.account, ["name"]),
+                 [{"name": account.name, "kind": account.kind, "created_at": to_db(utcnow())}])
+    return conn.execute(select(t.account.c.id).where(t.account.c.name == account.name)).scalar_one()
+
+
+def identity(conn: Connection, config: Config) -> Identity:
+    discovered = conn.execute(select(t.own_address.c.address)).scalars().all()
+    return Identity.from_config(config, discovered)
+
+
+def open_connector(config: Config, account: AccountConfig, now: datetime) -> Connector:
+    cls = connectors.connector_class(account.kind)
+    env = ConnectorEnv(
+        state_dir=paths.account_state_dir(account.name),
+        now=now,
+        window_past=_days(config.sync.window_past_days),
+        window_future=_days(config.sync.window_future_days),
+    )
+    return cls(account.name, config.settings_for(account.name), env)
+
+
+def _days(n: int):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+def classify(err: BaseException) -> tuple[str, str, str]:
+    """(kind, message for the user, fix) of an error raised while syncing."""
+    if isinstance(err, AuthError):
+        return "auth", str(err), err.fix
+    if isinstance(err, SecretError):
+        return "auth", str(err), "check the account's password_command / keyring_service"
+    if isinstance(err, TemporaryError):
+        return "temporary", str(err), ""
+    if isinstance(err, SourceError):
+        return "source", str(err), "check the account's settings in the config file"
+    if isinstance(err, ConnectorError):
+        return "unknown", str(err), ""
+    return "unknown", f"{type(err).__name__}: {err}", ""
+
+
+def sync_account(config: Config, store: Store, account: AccountConfig, *, now: datetime | None = None,
+                 progress: Progress | None = None, ingestor: Ingestor | None = None) -> AccountOutcome:
+    """One pass over every stream of ``account``. Never raises for provider trouble."""
+    now = now or utcnow()
+    outcome = AccountOutcome(account.name)
+    with store.begin() as conn:
+        acc_id = account_id(conn, account)
+        ingestor = ingestor or Ingestor(config, identity(conn, config))
+    try:
+        connector = open_connector(config, account, now)
+    except (ConnectorError, SecretError) as err:
+        _fail_account(store, acc_id, outcome, err, now)
+        return outcome
+    try:
+        _learn_own_addresses(store, connector, acc_id, ingestor)
+        try:
+            streams = connector.streams()
+        except Exception as err:  # noqa: BLE001 - recorded and shown, the daemon keeps going
+            _fail_account(store, acc_id, outcome, err, now)
+            return outcome
+        for stream in streams:
+            result = _sync_stream(store, connector, acc_id, account.name, stream.name, stream.kind,
+                                  ingestor, now, progress)
+            outcome.streams.append(result)
+            if result.retry_after is not None:
+                outcome.retry_after = max(outcome.retry_after or 0.0, result.retry_after)
+            if result.error_kind == "auth":  # every other stream would be refused too
+                outcome.error, outcome.error_kind = result.error, "auth"
+                break
+    finally:
+        try:
+            connector.close()
+        except Exception:  # noqa: BLE001 - a failing close must not hide the sync's outcome
+            log.debug("closing %s failed", account.name, exc_info=True)
+    finish(store, config, ingestor, now)
+    return outcome
+
+
+def _learn_own_addresses(store: Store, connector: Connector, acc_id: int, ingestor: Ingestor) -> None:
+    """Providers that know the user's aliases (Gmail sendAs) offer ``own_addresses()``."""
+    own = getattr(connector, "own_addresses", None)
+    if own is None:
+        return
+    try:
+        addresses = [a for a in (own() or []) if a]
+    except ConnectorError as err:
+        log.info("%s: could not read the account's own addresses: %s", connector.name, err)
+        return
+    from syncd.addresses import normalise
+
+    normalised = sorted({normalise(a) for a in addresses} - {""})
+    if not normalised:
+        return
+    with store.begin() as conn:
+        conn.execute(insert_ignore(conn, t.own_address, ["address"]),
+                     [{"address": a, "account_id": acc_id} for a in normalised])
+    ingestor.set_identity(Identity(own=ingestor.me.own | frozenset(normalised),
+                                   internal_domains=ingestor.me.internal_domains))
+
+
+def _sync_stream(store: Store, connector: Connector, acc_id: int, account: str, name: str, kind: str,
+                 ingestor: Ingestor, now: datetime, progress: Progress | None) -> StreamOutcome:
+    out = StreamOutcome(name)
+    s = t.stream
+    key = (s.c.account_id == acc_id) & (s.c.name == name)
+    with store.begin() as conn:
+        conn.execute(insert_ignore(conn, s, ["account_id", "name"]),
+                     [{"account_id": acc_id, "name": name, "kind": kind, "consecutive_failures": 0,
+                       "items_total": 0, "skipped_total": 0, "last_items": 0, "last_skipped": 0, "resyncs": 0}])
+        conn.execute(update(s).where(key).values(last_attempt_at=to_db(now)))
+        cursor = conn.execute(select(s.c.cursor).where(key)).scalar()
+    try:
+        for batch in connector.pull(name, cursor):
+            with store.begin() as conn:
+                ingestor.apply(conn, acc_id, batch.items, batch.gone, now)
+                values: dict[str, object] = {
+                    "cursor": batch.cursor,
+                    "cursor_updated_at": to_db(utcnow()),
+                    "items_total": s.c.items_total + len(batch.items),
+                    "skipped_total": s.c.skipped_total + len(batch.skipped),
+                }
+                if batch.reset:
+                    values["resyncs"] = s.c.resyncs + 1
+                if batch.skipped:
+                    values["last_skip_reason"] = f"{batch.skipped[-1].ref}: {batch.skipped[-1].reason}"[:1000]
+                conn.execute(update(s).where(key).values(**values))
+            for skip in batch.skipped:
+                log.info("%s %s: skipped %s: %s", account, name, skip.ref, skip.reason)
+            if batch.reset:
+                log.warning("%s %s: the stored cursor was no longer valid; read everything again", account, name)
+            out.items += len(batch.items)
+            out.skipped += len(batch.skipped)
+            out.reset = out.reset or batch.reset
+            if progress is not None:
+                progress(account, name, out.items)
+    except Exception as err:  # noqa: BLE001 - sorted, recorded on the stream, shown by status
+        out.error_kind, out.error, fix = classify(err)
+        if isinstance(err, TemporaryError):
+            out.retry_after = err.retry_after
+        log.log(logging.ERROR if out.error_kind in ("auth", "unknown") else logging.WARNING,
+                "%s %s: %s", account, name, out.error, exc_info=out.error_kind == "unknown")
+        with store.begin() as conn:
+            conn.execute(update(s).where(key).values(
+                last_error=out.error[:2000], error_kind=out.error_kind, error_fix=fix,
+                consecutive_failures=s.c.consecutive_failures + 1,
+                last_items=out.items, last_skipped=out.skipped))
+            conn.execute(update(s).where(key & s.c.failing_since.is_(None)).values(failing_since=to_db(now)))
+        return out
+    with store.begin() as conn:
+        conn.execute(update(s).where(key).values(
+            last_success_at=to_db(utcnow()), last_error=None, error_kind=None, error_fix=None,
+            failing_since=None, consecutive_failures=0, last_items=out.items, last_skipped=out.skipped))
+    return out
+
+
+def _fail_account(store: Store, acc_id: int, outcome: AccountOutcome, err: BaseException, now: datetime) -> None:
+    """An error before any stream could start: recorded on the account's streams (or a '*' row)."""
+    outcome.error_kind, outcome.error, outcome.fix = classify(err)
+    if isinstance(err, TemporaryError):
+        outcome.retry_after = err.retry_after
+    log.log(logging.ERROR if outcome.error_kind != "temporary" else logging.WARNING,
+            "%s: %s", outcome.account, outcome.error, exc_info=outcome.error_kind == "unknown")
+    s = t.stream
+    with store.begin() as conn:
+        names = list(conn.execute(select(s.c.name).where(s.c.account_id == acc_id)).scalars())
+        if not names:
+            conn.execute(insert_ignore(conn, s, ["account_id", "name"]), [{
+                "account_id": acc_id, "name": "*", "kind": "account", "consecutive_failures": 0, "items_total": 0,
+                "skipped_total": 0, "last_items": 0, "last_skipped": 0, "resyncs": 0}])
+        conn.execute(update(s).where(s.c.account_id == acc_id).values(
+            last_attempt_at=to_db(now), last_error=outcome.error[:2000], error_kind=outcome.error_kind,
+            error_fix=outcome.fix, consecutive_failures=s.c.consecutive_failures + 1))
+        conn.execute(update(s).where((s.c.account_id == acc_id) & s.c.failing_since.is_(None))
+                     .values(failing_since=to_db(now)))
+
+
+def finish(store: Store, config: Config, ingestor: Ingestor, now: datetime) -> None:
+    """After the batches: settle time- and order-dependent interactions, rescore touched contacts."""
+    with store.begin() as conn:
+        settle(conn, ingestor, now)
+        recompute(conn, config.warmth, now)
+
+
+def sync_all(config: Config, store: Store, *, now: datetime | None = None, progress: Progress | None = None,
+             only: list[str] | None = None) -> list[AccountOutcome]:
+    """One pass over every enabled account (or those named in ``only``)."""
+    now = now or utcnow()
+    outcomes = []
+    with store.begin() as conn:
+        ingestor = Ingestor(config, identity(conn, config))
+    for account in config.accounts:
+        if not account.enabled or (only and account.name not in only):
+            continue
+        outcomes.append(sync_account(config, store, account, now=now, progress=progress, ingestor=ingestor))
+    return outcomes

@@ -1,0 +1,284 @@
+"""Warmth: how alive a relationship is, from its interactions, as a score from 0 to 100.
+
+The formula, in full (every number is a config parameter under [warmth]):
+
+1. Each interaction has a **weight** by channel depth and by how many people shared it:
+   ``weight = base × 2 / (n + 1)`` where ``base`` is 3.0 for a meeting, 1.0 for a mail you
+   sent them (To), 0.4 in Cc, 1.0 for a mail from them, and ``n`` is the number of other
+   people in the room or on the mail. A 1:1 meeting weighs 3.0; a Cc on a 30-person mail 0.03.
+2. Each weight **decays** with the interaction's age: ``× 2^(-age / half_life)``. The
+   half-life grows with **tenure** (the span between first and last interaction), so long
+   relationships cool slowly: ``half_life = min(max_half_life, half_life_days × (1 +
+   tenure_bonus_per_year × years))``.
+3. **Activity** is the sum of decayed weights: recency and frequency in one number.
+4. **Reciprocity** scales it: ``r = one_way_factor + (1 - one_way_factor) × sqrt(min/max)``
+   of mails out vs in (a meeting counts both ways). One-way mail keeps only 25 %.
+5. ``score = 100 × (1 - exp(-activity × r / saturation))``: diminishing returns, so nobody
+   scores 100 by volume alone.
+6. **Tiers** by score: inner ≥ 70, warm ≥ 40, cooling ≥ 15, cold ≥ 3, dormant below.
+
+Only activity is time-dependent, and it decays by one factor, so the stored aggregate is
+brought to "now" on read (:func:`score_at`) and the rows are only rewritten for contacts a sync
+touched (marked dirty) or by an explicit full recompute, never all of them on every sync.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Float, and_, bindparam, cast, func, literal_column, select, update
+
+from syncd.config import TIERS, Tier, Warmth
+from syncd.store import schema as t
+from syncd.timeutil import from_db, to_db
+
+DAY = 86400.0
+
+
+class Event(NamedTuple):
+    at: float  # epoch seconds
+    kind: str  # sent | received | meeting
+    weight: float
+
+
+@dataclass
+class Aggregate:
+    activity: float  # decayed weight sum at ``scored_at``
+    reciprocity: float
+    half_life_days: float
+    standing: float  # the score as of the last interaction
+    first_at: float | None
+    last_at: float | None
+    last_out_at: float | None
+    last_in_at: float | None
+    n_out: int
+    n_in: int
+    n_meetings: int
+
+
+def half_life(params: Warmth, first_at: float | None, last_at: float | None) -> float:
+    years = ((last_at - first_at) / (365 * DAY)) if first_at is not None and last_at is not None else 0.0
+    return min(params.max_half_life_days, params.half_life_days * (1 + params.tenure_bonus_per_year * years))
+
+
+def reciprocity(params: Warmth, n_out: int, n_in: int, n_meetings: int) -> float:
+    out_eff, in_eff = n_out + n_meetings, n_in + n_meetings
+    if max(out_eff, in_eff) == 0:
+        return 0.0
+    balance = math.sqrt(min(out_eff, in_eff) / max(out_eff, in_eff))
+    return params.one_way_factor + (1 - params.one_way_factor) * balance
+
+
+def score_from(params: Warmth, activity: float, recip: float) -> float:
+    return 100.0 * (1.0 - math.exp(-activity * recip / params.saturation))
+
+
+def tier_of(params: Warmth, score: float) -> Tier:
+    th = params.tiers
+    for name, bound in (("inner", th.inner), ("warm", th.warm), ("cooling", th.cooling), ("cold", th.cold)):
+        if score >= bound:
+            return name  # type: ignore[return-value]
+    return "dormant"
+
+
+def decay(at: float, when: float, hl_days: float) -> float:
+    return 2.0 ** (-max(0.0, when - at) / (hl_days * DAY))
+
+
+def aggregate(params: Warmth, events: Sequence[Event], now: float) -> Aggregate:
+    """The stored aggregate of one contact's interactions, as of ``now``. One pass, one pow each."""
+    horizon = now + 60  # a clock a minute off is not "the future"
+    first = last = last_out = last_in = None
+    n_out = n_in = n_meet = 0
+    for e in events:
+        if e.at > horizon:
+            continue
+        if first is None or e.at < first:
+            first = e.at
+        if last is None or e.at > last:
+            last = e.at
+        if e.kind == "sent":
+            n_out += 1
+            last_out = e.at if last_out is None or e.at > last_out else last_out
+        elif e.kind == "received":
+            n_in += 1
+            last_in = e.at if last_in is None or e.at > last_in else last_in
+        else:
+            n_meet += 1
+            last_out = e.at if last_out is None or e.at > last_out else last_out
+            last_in = e.at if last_in is None or e.at > last_in else last_in
+    if first is None or last is None:
+        return Aggregate(0.0, 0.0, params.half_life_days, 0.0, None, None, None, None, 0, 0, 0)
+    hl = half_life(params, first, last)
+    tau = hl * DAY
+    # Decay to the last interaction first (exponents <= 0, no overflow), then to now: one factor.
+    at_last = sum(e.weight * 2.0 ** ((e.at - last) / tau) for e in events if e.at <= horizon)
+    activity = at_last * 2.0 ** (-max(0.0, now - last) / tau)
+    r = reciprocity(params, n_out, n_in, n_meet)
+    return Aggregate(
+        activity=activity,
+        reciprocity=r,
+        half_life_days=hl,
+        standing=score_from(params, at_last, r),
+        first_at=first,
+        last_at=last,
+        last_out_at=last_out,
+        last_in_at=last_in,
+        n_out=n_out,
+        n_in=n_in,
+        n_meetings=n_meet,
+    )
+
+
+def score_at(params: Warmth, activity: float, recip: float, hl_days: float,
+             scored_at: datetime | None, now: datetime) -> float:
+    """The score now, from the stored aggregate (decay applied on read)."""
+    if scored_at is None or activity <= 0:
+        return 0.0
+    elapsed = (now - scored_at).total_seconds()
+    return score_from(params, activity * 2.0 ** (-max(0.0, elapsed) / (hl_days * DAY)), recip)
+
+
+# --- recompute --------------------------------------------------------------------------------
+
+
+def epoch_seconds(conn: Connection, column):  # type: ignore[no-untyped-def]
+    """Interaction time as epoch seconds, computed by the database (no datetime parsing)."""
+    if conn.dialect.name == "sqlite":
+        return (func.julianday(column) - literal_column("2440587.5")) * literal_column("86400.0")
+    return cast(func.extract("epoch", column), Float)
+
+
+def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool = False) -> int:
+    """Rewrite the aggregates of dirty contacts (or of everyone); returns how many."""
+    c = t.contact
+    ids_q = select(c.c.id).order_by(c.c.id)
+    if not everyone:
+        ids_q = ids_q.where(c.c.dirty.is_(True))
+    ids = list(conn.execute(ids_q).scalars())
+    if not ids:
+        return 0
+    now_s = now.timestamp()
+    i = t.interaction
+    stmt = (
+        update(c)
+        .where(c.c.id == bindparam("cid"))
+        .values(
+            dirty=False,
+            activity=bindparam("activity"),
+            reciprocity=bindparam("reciprocity"),
+            half_life_days=bindparam("half_life_days"),
+            standing=bindparam("standing"),
+            first_at=bindparam("first_at"),
+            last_at=bindparam("last_at"),
+            last_out_at=bindparam("last_out_at"),
+            last_in_at=bindparam("last_in_at"),
+            n_out=bindparam("n_out"),
+            n_in=bindparam("n_in"),
+            n_meetings=bindparam("n_meetings"),
+            scored_at=bindparam("scored_at"),
+        )
+    )
+    scored_at = to_db(now)
+    step = 5000
+    for k in range(0, len(ids), step):
+        chunk = ids[k:k + step]
+        lo, hi = chunk[0], chunk[-1]
+        events: dict[int, list[Event]] = {cid: [] for cid in chunk}
+        q = select(i.c.contact_id, i.c.kind, i.c.weight, epoch_seconds(conn, i.c.occurred_at)).where(
+            and_(i.c.contact_id >= lo, i.c.contact_id <= hi))
+        for cid, kind, weight, at in conn.execute(q):
+            bucket = events.get(cid)
+            if bucket is not None:
+                bucket.append(Event(float(at), kind, weight))
+        rows = []
+        for cid in chunk:
+            agg = aggregate(params, events[cid], now_s)
+            rows.append({
+                "cid": cid,
+                "activity": agg.activity,
+                "reciprocity": agg.reciprocity,
+                "half_life_days": agg.half_life_days,
+                "standing": agg.standing,
+                "first_at": _dt(agg.first_at),
+                "last_at": _dt(agg.last_at),
+                "last_out_at": _dt(agg.last_out_at),
+                "last_in_at": _dt(agg.last_in_at),
+                "n_out": agg.n_out,
+                "n_in": agg.n_in,
+                "n_meetings": agg.n_meetings,
+                "scored_at": scored_at,
+            })
+        conn.execute(stmt, rows)
+    return len(ids)
+
+
+def _dt(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+
+
+# --- explanation ------------------------------------------------------------------------------
+
+
+@dataclass
+class Contribution:
+    at: datetime
+    kind: str
+    role: str
+    summary: str
+    group_size: int
+    weight: float
+    now_worth: float  # weight after decay: its share of today's activity
+
+
+@dataclass
+class Explanation:
+    score: float
+    tier: Tier
+    standing: float
+    standing_tier: Tier
+    activity: float
+    reciprocity: float
+    half_life_days: float
+    tenure_days: float
+    days_since_last: float | None
+    counts: dict[str, int]
+    contributions: list[Contribution]
+
+
+def explain(conn: Connection, params: Warmth, contact_id: int, now: datetime) -> Explanation:
+    """Why a contact scores what it does: every interaction and what it is worth today."""
+    i = t.interaction
+    rows = conn.execute(
+        select(i.c.occurred_at, i.c.kind, i.c.role, i.c.summary, i.c.group_size, i.c.weight)
+        .where(i.c.contact_id == contact_id).order_by(i.c.occurred_at.desc())
+    ).all()
+    events = [Event(from_db(r.occurred_at).timestamp(), r.kind, r.weight) for r in rows]  # type: ignore[union-attr]
+    agg = aggregate(params, events, now.timestamp())
+    score = score_from(params, agg.activity, agg.reciprocity)
+    contributions = [
+        Contribution(from_db(r.occurred_at), r.kind, r.role, r.summary, r.group_size, r.weight,  # type: ignore[arg-type]
+                     r.weight * decay(from_db(r.occurred_at).timestamp(), now.timestamp(), agg.half_life_days))  # type: ignore[union-attr]
+        for r in rows
+    ]
+    return Explanation(
+        score=score,
+        tier=tier_of(params, score),
+        standing=agg.standing,
+        standing_tier=tier_of(params, agg.standing),
+        activity=agg.activity,
+        reciprocity=agg.reciprocity,
+        half_life_days=agg.half_life_days,
+        tenure_days=((agg.last_at - agg.first_at) / DAY) if agg.first_at is not None and agg.last_at is not None else 0.0,
+        days_since_last=((now.timestamp() - agg.last_at) / DAY) if agg.last_at is not None else None,
+        counts={"sent": agg.n_out, "received": agg.n_in, "meetings": agg.n_meetings},
+        contributions=contributions,
+    )
+
+
+def tiers() -> Iterable[Tier]:
+    return TIERS

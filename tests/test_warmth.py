@@ -1,0 +1,92 @@
+"""The warmth formula: recency with decay, frequency, reciprocity, channel depth, tenure."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from syncd.config import Warmth
+from syncd.ingest import size_factor
+from syncd.warmth import DAY, Event, aggregate, half_life, score_at, score_from, tier_of
+from tests.scenario import NOW, Scenario
+
+P = Warmth()
+T = NOW.timestamp()
+
+
+def score(events: list[Event], at: float = T) -> float:
+    agg = aggregate(P, events, at)
+    return score_from(P, agg.activity, agg.reciprocity)
+
+
+def days_ago(d: float) -> float:
+    return T - d * DAY
+
+
+def test_a_one_to_one_meeting_counts_far_more_than_a_cc_on_a_crowded_mail() -> None:
+    meeting = P.weights.meeting * size_factor(1)
+    crowded_cc = P.weights.sent_cc * size_factor(30)
+    assert meeting / crowded_cc > 100
+
+
+def test_recent_beats_old_and_more_beats_less() -> None:
+    recent = [Event(days_ago(2), "sent", 1), Event(days_ago(1), "received", 1)]
+    old = [Event(days_ago(90), "sent", 1), Event(days_ago(89), "received", 1)]
+    more = recent + [Event(days_ago(5), "sent", 1), Event(days_ago(4), "received", 1)]
+    assert score(recent) > score(old) and score(more) > score(recent)
+
+
+def test_one_way_mail_is_not_a_relationship() -> None:
+    one_way = [Event(days_ago(d), "sent", 1) for d in range(1, 30, 3)]
+    mutual = [Event(days_ago(d), "sent" if d % 2 else "received", 1) for d in range(1, 30, 3)]
+    assert score(one_way) < 0.45 * score(mutual)
+    assert aggregate(P, one_way, T).reciprocity == P.one_way_factor
+
+
+def test_long_relationships_cool_slowly() -> None:
+    assert half_life(P, days_ago(3 * 365), days_ago(10)) > 2 * half_life(P, days_ago(20), days_ago(10))
+    old_friend = [Event(days_ago(d), k, 1) for d in range(60, 3 * 365, 30) for k in ("sent", "received")]
+    new_friend = [Event(days_ago(d), k, 1) for d in range(60, 120, 5) for k in ("sent", "received")]
+    # both quiet for the last 60 days; the old friendship has kept more of its warmth
+    a, b = aggregate(P, old_friend, T), aggregate(P, new_friend, T)
+    assert a.activity / aggregate(P, old_friend, days_ago(60)).activity > b.activity / aggregate(P, new_friend, days_ago(60)).activity
+
+
+def test_decay_on_read_equals_a_recompute_later() -> None:
+    events = [Event(days_ago(d), "sent" if d % 3 else "received", 1) for d in range(1, 200, 4)]
+    agg = aggregate(P, events, T)
+    later = NOW + timedelta(days=40)
+    read = score_at(P, agg.activity, agg.reciprocity, agg.half_life_days, NOW, later)
+    assert read == pytest.approx(score(events, later.timestamp()), rel=1e-9)
+
+
+@pytest.mark.parametrize("value, tier", [(95, "inner"), (70, "inner"), (55, "warm"), (20, "cooling"),
+                                         (5, "cold"), (1, "dormant")])
+def test_tiers(value: float, tier: str) -> None:
+    assert tier_of(P, value) == tier
+
+
+def test_only_touched_contacts_are_rewritten_and_why_explains_the_score(tmp_path: Path) -> None:
+    world = Scenario(tmp_path)
+    try:
+        world.sent("grace@navy.example", NOW - timedelta(days=3), message_id="g@example.com")
+        world.received("grace@navy.example", NOW - timedelta(days=2), in_reply_to="g@example.com")
+        world.sent("linus@kernel.example", NOW - timedelta(days=3))
+        world.sync()
+        linus_before = world.contact("linus@kernel.example")
+        world.meeting("Review", NOW - timedelta(hours=3), with_=("grace@navy.example",))
+        world.sync(NOW + timedelta(hours=1))
+        assert world.contact("linus@kernel.example") == linus_before  # untouched: not rewritten
+        grace = world.contact("grace@navy.example")
+        assert grace is not None and grace["n_meetings"] == 1 and grace["n_in"] == 1 and grace["n_out"] == 1
+        from syncd import report
+
+        with world.store.connect() as conn:
+            why = report.contact_detail(conn, world.config, grace["id"], NOW + timedelta(hours=1), why=True)["why"]
+        assert why["counts"] == {"sent": 1, "received": 1, "meetings": 1}
+        assert why["top"][0]["kind"] == "meeting"  # the meeting contributes most
+        assert sum(item["share"] for item in why["top"]) == pytest.approx(1.0, abs=0.01)
+    finally:
+        world.close()
