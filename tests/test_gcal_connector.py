@@ -196,3 +196,14 @@ def test_calendar_accounts_write_no_drafts(harness: GcalFakeHarness) -> None:
 
     with harness.connector() as conn, pytest.raises(DraftsUnsupported):
         conn.find_drafts(["x"])
+
+
+def test_an_item_that_is_not_an_object_is_a_counted_skip(harness: GcalFakeHarness, fake: GoogleFake) -> None:
+    harness.put_event(meeting("Fine", -1))
+    original = fake.calendar.list_events
+    fake.calendar.list_events = lambda cal, q: {**(r := original(cal, q)),  # type: ignore[method-assign]
+                                                 "items": [*r["items"], "garbage"]}
+    with harness.connector() as conn:
+        batches = list(conn.pull("calendar:primary", None))
+    assert [m.title for m in meetings(batches)] == ["Fine"]
+    assert [s.reason for b in batches for s in b.skipped] == ["Google Calendar item is not an event object"]

@@ -342,3 +342,20 @@ def test_find_drafts_without_the_local_index_reads_the_marker_header(harness: Gm
     (tmp_path / "state" / "gmail-drafts.json").unlink()
     with harness.connector() as conn:
         assert conn.find_drafts([ours.marker, "other"]) == {ours.marker: ours_id}
+
+
+def test_own_addresses_are_asked_once_a_day(harness: GmailFakeHarness, fake: GoogleFake) -> None:
+    with harness.connector() as conn:
+        first = conn.own_addresses()
+    with harness.connector() as conn:
+        assert conn.own_addresses() == first
+    assert len(fake.calls("gmail.users.getProfile")) == 1
+    assert len(fake.calls("gmail.users.settings.sendAs.list")) == 1
+
+
+def test_a_listing_of_the_wrong_shape_is_a_temporary_error(harness: GmailFakeHarness, fake: GoogleFake) -> None:
+    sent(fake, 2)
+    original = fake.gmail.list_messages
+    fake.gmail.list_messages = lambda q: {**original(q), "messages": "not a list"}  # type: ignore[method-assign]
+    with harness.connector() as conn, pytest.raises(TemporaryError, match="wrong shape"):
+        list(conn.pull("mail:SENT", None))

@@ -110,15 +110,26 @@ def authorize(account: str, client_secrets: Path | None, scopes: list[str], stat
         flow = InstalledAppFlow.from_client_secrets_file(str(path), scopes=scopes)
     except ValueError as err:
         raise SourceError(f"client_secrets file {str(path)!r} is not a Desktop-app OAuth client ({err})") from None
+    from google_auth_oauthlib.flow import WSGITimeoutError
+    from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+
     prompt = ("Open this URL in a browser to let syncd read your mail headers and calendar "
               "and write drafts:\n\n    {url}\n")
-    creds = flow.run_local_server(
-        host="127.0.0.1", port=port, open_browser=not no_browser,
-        authorization_prompt_message=prompt,
-        success_message="syncd is authorized. You may close this window.",
-        timeout_seconds=timeout_seconds,
-        prompt="consent",  # so that a re-authorization returns a fresh refresh token
-    )
+    try:
+        creds = flow.run_local_server(
+            host="127.0.0.1", port=port, open_browser=not no_browser,
+            authorization_prompt_message=prompt,
+            success_message="syncd is authorized. You may close this window.",
+            timeout_seconds=timeout_seconds,
+            prompt="consent",  # so that a re-authorization returns a fresh refresh token
+        )
+    except WSGITimeoutError:
+        raise AuthError("nobody completed the Google consent page in time", fix=reauth_fix(account)) from None
+    except OAuth2Error as err:  # access_denied (the user said no), invalid_client, ...
+        raise AuthError(f"Google did not grant access ({err.error})", fix=reauth_fix(account)) from None
+    except OSError as err:  # the loopback port is taken, or Google's token endpoint unreachable
+        raise AuthError(f"the Google sign-in could not finish ({type(err).__name__}: {err.strerror or err})",
+                        fix=reauth_fix(account)) from None
     if not creds.refresh_token:
         raise AuthError("Google returned no refresh token; remove syncd's access at "
                         "https://myaccount.google.com/permissions and try again", fix=reauth_fix(account))

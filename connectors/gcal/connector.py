@@ -29,7 +29,7 @@ from connectors._google.api import GoogleApi
 from connectors._google.auth import authorize as google_authorize
 from connectors._google.auth import calendar_scopes
 from connectors._google.session import GoogleSession
-from connectors.base import Batch, ConnectorEnv, SourceError, Stream
+from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
 from connectors.base import Connector as BaseConnector
 from connectors.gcal.settings import Settings
 from syncd.records import Address, Attendee, Meeting, Skip
@@ -102,14 +102,16 @@ class Connector(BaseConnector):
             if state.get("page"):
                 params["pageToken"] = state["page"]
             response = self.api.call(events.list(**params))
+            if not isinstance(response, dict) or not isinstance(response.get("items", []), list):
+                raise TemporaryError(f"Google Calendar answered with a page of the wrong shape for {calendar!r}")
             items, gone, skipped = self._convert(calendar, response.get("items") or [])
             if response.get("nextPageToken"):
                 state = {k: v for k, v in state.items() if k != "page"} | {"page": response["nextPageToken"]}
             elif response.get("nextSyncToken"):
                 state = {"sync": response["nextSyncToken"]}
             else:
-                raise SourceError(f"Google Calendar answered without nextPageToken or nextSyncToken "
-                                  f"for calendar {calendar!r}")
+                raise TemporaryError(f"Google Calendar answered without nextPageToken or nextSyncToken "
+                                     f"for calendar {calendar!r}")
             yield Batch(items, _dump(state), skipped, reset=reset, gone=gone)
             reset = False
             if "page" not in state:
@@ -122,6 +124,9 @@ class Connector(BaseConnector):
         known: list[tuple[str, str, str]] = []
         for event in raw:
             ref = str(event.get("id", "?")) if isinstance(event, dict) else "?"
+            if not isinstance(event, dict):
+                skipped.append(Skip(ref, "Google Calendar item is not an event object"))
+                continue
             try:
                 if event.get("status") == "cancelled":
                     key = self._key_of_deleted(calendar, event)

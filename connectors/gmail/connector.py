@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timezone
 from functools import cached_property
@@ -39,7 +40,7 @@ from connectors._google.api import GoogleApi
 from connectors._google.auth import authorize as google_authorize
 from connectors._google.auth import gmail_scopes
 from connectors._google.session import GoogleSession
-from connectors.base import Batch, ConnectorEnv, SourceError, Stream
+from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
 from connectors.base import Connector as BaseConnector
 from connectors.gmail.settings import Settings
 from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs
@@ -49,6 +50,8 @@ from syncd.secrets import read_private, write_private
 STREAM_PREFIX = "mail:"
 LIST_PAGE = 500  # messages.list and history.list maximum
 DRAFT_INDEX = "gmail-drafts.json"
+ADDRESS_CACHE = "gmail-addresses.json"
+ADDRESS_CACHE_SECONDS = 24 * 3600
 
 
 class HistoryExpired(Exception):
@@ -105,7 +108,8 @@ class Connector(BaseConnector):
         if resume is not None:
             seed, page = resume["seed"], resume.get("page")
         else:
-            seed, page = str(self.api.call(self._users.getProfile(userId="me"))["historyId"]), None
+            profile = self.api.call(self._users.getProfile(userId="me"))
+            seed, page = str(_field(profile, "historyId", (str, int))), None
         while True:
             request = self._users.messages().list(userId="me", labelIds=[label], maxResults=LIST_PAGE,
                                                   pageToken=page)
@@ -117,9 +121,9 @@ class Connector(BaseConnector):
                     return
                 raise
             resume = None
-            ids = [m["id"] for m in listing.get("messages") or () if isinstance(m, dict) and "id" in m]
+            ids = [m["id"] for m in _field(listing, "messages", list, []) if isinstance(m, dict) and "id" in m]
             items, skipped = self._fetch(ids, label)
-            page = listing.get("nextPageToken")
+            page = _field(listing, "nextPageToken", str, None)
             cursor = {"seed": seed, "page": page} if page else {"history": seed}
             yield Batch(items, _dump(cursor), skipped, reset=reset)
             reset = False
@@ -137,10 +141,10 @@ class Connector(BaseConnector):
                 if err.status_code == 404:
                     raise HistoryExpired() from None
                 raise
-            ids, last = _added_ids(response.get("history") or (), label)
+            ids, last = _added_ids(_field(response, "history", list, []), label)
             items, skipped = self._fetch(ids, label)
-            page = response.get("nextPageToken")
-            resume_at = (last or start) if page else str(response.get("historyId") or last or start)
+            page = _field(response, "nextPageToken", str, None)
+            resume_at = (last or start) if page else str(_field(response, "historyId", (str, int), None) or last or start)
             yield Batch(items, _dump({"history": resume_at}), skipped)
             if not page:
                 return
@@ -170,15 +174,33 @@ class Connector(BaseConnector):
     def own_addresses(self) -> list[str]:
         """The account's address and its verified send-as aliases (users.settings.sendAs).
 
+        The core asks on every sync pass; aliases rarely change, so the answer is kept for a
+        day in the state dir and a sync with nothing new stays at one request per stream.
         With ``metadata_only`` Google does not let us read sendAs: only the primary address."""
-        found = [str(self.api.call(self._users.getProfile(userId="me"))["emailAddress"])]
+        cache = self.env.state_dir / ADDRESS_CACHE
+        try:
+            cached = json.loads(read_private(cache) or b"{}")
+            if time.time() - float(cached["at"]) < ADDRESS_CACHE_SECONDS and cached["scope"] == self._scope_key:
+                return [str(a) for a in cached["addresses"]]
+        except (ValueError, KeyError, TypeError):
+            pass
+        profile = self.api.call(self._users.getProfile(userId="me"))
+        found = [str(_field(profile, "emailAddress", str))]
         if not self.settings.metadata_only:
             listing = self.api.call(self._users.settings().sendAs().list(userId="me"))
-            for alias in listing.get("sendAs") or ():
-                if alias.get("verificationStatus", "accepted") in ("accepted", "verificationStatusUnspecified"):
+            for alias in _field(listing, "sendAs", list, []):
+                if isinstance(alias, dict) and alias.get("sendAsEmail") and \
+                        alias.get("verificationStatus", "accepted") in ("accepted", "verificationStatusUnspecified"):
                     found.append(str(alias["sendAsEmail"]))
         seen: set[str] = set()
-        return [a for a in found if not (a.lower() in seen or seen.add(a.lower()))]
+        addresses = [a for a in found if not (a.lower() in seen or seen.add(a.lower()))]  # type: ignore[func-returns-value]
+        write_private(cache, json.dumps({"at": time.time(), "scope": self._scope_key,
+                                         "addresses": addresses}).encode("utf-8"))
+        return addresses
+
+    @property
+    def _scope_key(self) -> str:
+        return "metadata" if self.settings.metadata_only else "readonly"
 
     # -- drafts ----------------------------------------------------------------------------
 
@@ -256,6 +278,18 @@ def _parse_cursor(cursor: str | None) -> dict[str, str] | None:
     if isinstance(data.get("seed"), str) and data["seed"].isdigit() and isinstance(data.get("page"), str):
         return {"seed": data["seed"], "page": data["page"]}
     return None
+
+
+_MISSING = object()
+
+
+def _field(response: Any, name: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+    """``response[name]``, checked: a page of the wrong shape is a TemporaryError (Google's
+    trouble, worth retrying later), never a traceback."""
+    value = response.get(name, default) if isinstance(response, dict) else _MISSING
+    if value is _MISSING or not (value is default or isinstance(value, kind)):
+        raise TemporaryError(f"Gmail answered with a response of the wrong shape (field {name!r})")
+    return value
 
 
 def _dump(cursor: dict[str, str]) -> str:
