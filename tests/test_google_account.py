@@ -113,3 +113,80 @@ def test_grant_without_a_needed_scope_asks_for_reauthorization(fake: GoogleFake,
     with pytest.raises(AuthError) as err:
         TokenStore(tmp_path, "me").load(gmail_scopes(False))
     assert err.value.fix == "syncd accounts reauth me"
+
+
+# -- end to end through the CLI -----------------------------------------------------------------
+
+
+def test_syncd_cli_signs_in_without_a_browser_syncs_and_writes_a_draft(fake: GoogleFake, tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta, timezone
+    from typing import Any
+
+    from tests.conformance.samples import ME, EventSpec
+    from tests.fakes.google_fake.harness import event_json
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    for i in range(3):
+        fake.gmail.deliver(raw_message(message_id=f"e2e{i}@example.com", date=now - timedelta(days=20 + i),
+                                       to="Linus <linus@kernel.example>"), ("SENT",))
+    fake.calendar.put(event_json(EventSpec(title="Kernel chat", start=now - timedelta(hours=5),
+                                           end=now - timedelta(hours=4),
+                                           attendees=[(ME, "accepted"), ("linus@kernel.example", "accepted")]), ME))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"""database_url = "sqlite:///{tmp_path}/syncd.db"
+timezone = "UTC"
+[me]
+addresses = ["{ME}"]
+[followups]
+working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+working_hours = "00:00-24:00"
+[[accounts]]
+name = "me"
+kind = "google"
+client_secrets = "{client_secrets_file(fake, tmp_path)}"
+endpoint = "{fake.url}"
+retry_base_seconds = 0.01
+""")
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"),
+               OAUTHLIB_INSECURE_TRANSPORT="1", PYTHONUNBUFFERED="1",
+               PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    argv = [sys.executable, "-m", "syncd", "--config", str(cfg)]
+
+    # `syncd accounts reauth me --no-browser` prints the URL; the user opens it elsewhere
+    login = subprocess.Popen([*argv, "accounts", "reauth", "me", "--no-browser"], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert login.stdout is not None
+    for line in login.stdout:
+        found = re.search(r"(http://127\.0\.0\.1:\d+/auth\?\S+)", line)
+        if found:
+            urllib.request.urlopen(found.group(1), timeout=10).read()
+            break
+    out, err = login.communicate(timeout=30)
+    assert login.returncode == 0, err
+    token_file = tmp_path / "state" / "syncd" / "accounts" / "me" / "google-token.json"
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+
+    def syncd(*args: str) -> dict[str, Any]:
+        done = subprocess.run([*argv, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    first = syncd("sync", "--json")
+    streams = {s["stream"]: s for s in first["accounts"][0]["streams"]}
+    assert streams["mail:SENT"]["items"] == 3 and streams["calendar:primary"]["items"] == 1
+    assert first["followups"]["written"] == 1
+    (draft_id,) = fake.gmail.drafts
+    draft = fake.gmail.messages[fake.gmail.drafts[draft_id]]
+    assert "linus@kernel.example" in draft.header("To") and draft.header("X-Syncd-Draft")
+
+    fake.gmail.delete_draft(draft_id)  # the user throws it away
+    before = len(fake.log)
+    again = syncd("sync", "--json")
+    assert again["followups"]["written"] == 0
+    asked = sorted(e.method_id + ":" + e.query.get("labelId", [""])[0] for e in fake.log[before:] if not e.in_batch)
+    assert asked == ["calendar.events.list:", "gmail.users.drafts.list:", "gmail.users.history.list:INBOX",
+                     "gmail.users.history.list:SENT"]
+    assert token_file.read_text() and json.loads(token_file.read_text())["token"] not in again.__repr__()

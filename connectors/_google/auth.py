@@ -130,6 +130,12 @@ def authorize(account: str, client_secrets: Path | None, scopes: list[str], stat
     except OSError as err:  # the loopback port is taken, or Google's token endpoint unreachable
         raise AuthError(f"the Google sign-in could not finish ({type(err).__name__}: {err.strerror or err})",
                         fix=reauth_fix(account)) from None
+    granted = creds.granted_scopes
+    granted = set(granted.split() if isinstance(granted, str) else granted or scopes)
+    missing = [scope.rsplit("/", 1)[-1] for scope in scopes if scope not in granted]
+    if missing:  # Google's consent page lets the user untick scopes one by one
+        raise AuthError(f"Google granted syncd too little: {', '.join(missing)} was not allowed; "
+                        "sign in again and leave every box ticked", fix=reauth_fix(account))
     if not creds.refresh_token:
         raise AuthError("Google returned no refresh token; remove syncd's access at "
                         "https://myaccount.google.com/permissions and try again", fix=reauth_fix(account))

@@ -156,9 +156,9 @@ class Connector(BaseConnector):
         size = self.settings.batch_size
         for i in range(0, len(ids), size):
             chunk = ids[i:i + size]
+            resource = self._users.messages()  # building a Resource is not free: once per batch
             requests = {
-                mid: self._users.messages().get(userId="me", id=mid, format="metadata",
-                                                metadataHeaders=list(WANTED_HEADERS))
+                mid: resource.get(userId="me", id=mid, format="metadata", metadataHeaders=list(WANTED_HEADERS))
                 for mid in chunk
             }
             got = self.api.batch(requests)
@@ -235,9 +235,9 @@ class Connector(BaseConnector):
         ids = list(unknown)
         for i in range(0, len(ids), self.settings.batch_size):
             chunk = ids[i:i + self.settings.batch_size]
+            resource = self._users.messages()
             got = self.api.batch({
-                did: self._users.messages().get(userId="me", id=unknown[did], format="metadata",
-                                                metadataHeaders=[MARKER_HEADER])
+                did: resource.get(userId="me", id=unknown[did], format="metadata", metadataHeaders=[MARKER_HEADER])
                 for did in chunk
             })
             for did in chunk:

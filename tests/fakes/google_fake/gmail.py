@@ -61,6 +61,7 @@ class GmailMailbox:
     oldest_history: int = 5000  # startHistoryId below this -> 404
     _next: int = 0
     _by_date: list[str] | None = None
+    _by_message_id: dict[str, str] = field(default_factory=dict)  # RFC Message-ID -> Gmail id
 
     # -- seeding (what the world and the user do) -------------------------------------------
 
@@ -93,6 +94,8 @@ class GmailMailbox:
             internal = 1_700_000_000_000 + self._next
         msg = StoredMessage(mid, thread_id or mid, labels, self.history_id, internal, headers, raw, broken)
         self.messages[mid] = msg
+        for rfc_id in _IDS.findall(msg.header("Message-ID"))[:1]:
+            self._by_message_id[rfc_id] = mid
         self.history.append(HistoryRecord(self.history_id, mid, msg.thread_id, sorted(labels)))
         self._by_date = None
         return msg
@@ -100,13 +103,13 @@ class GmailMailbox:
     def _thread_for(self, headers: list[tuple[str, str]], wanted: str | None) -> str:
         """Gmail's threading rule: a referenced message of the thread and the same subject."""
         fields = {k.lower(): v for k, v in headers}
-        refs = set(_IDS.findall(fields.get("in-reply-to", "") + " " + fields.get("references", "")))
+        refs = _IDS.findall(fields.get("in-reply-to", "") + " " + fields.get("references", ""))
         subject = _base_subject(fields.get("subject", ""))
-        for msg in self.messages.values():
-            if wanted is not None and msg.thread_id != wanted:
+        for ref in refs:
+            msg = self.messages.get(self._by_message_id.get(ref, ""))
+            if msg is None or (wanted is not None and msg.thread_id != wanted):
                 continue
-            if _IDS.findall(msg.header("Message-ID"))[:1] and _IDS.findall(msg.header("Message-ID"))[0] in refs \
-                    and _base_subject(msg.header("Subject")) == subject:
+            if _base_subject(msg.header("Subject")) == subject:
                 return msg.thread_id
         return ""
 
