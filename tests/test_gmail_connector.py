@@ -92,7 +92,7 @@ def test_nothing_new_costs_exactly_one_history_list_per_stream(harness: GmailFak
     assert messages(batches) == []
     assert [e.method_id for e in after] == ["gmail.users.history.list"] * 2
     assert {e.query["labelId"][0] for e in after} == {"SENT", "INBOX"}
-    assert all(e.query["historyTypes"] == ["messageAdded"] for e in after)
+    assert all(e.query["historyTypes"] == ["messageAdded", "labelAdded"] for e in after)
     assert all(again[k] for k in again)
 
 
@@ -359,3 +359,18 @@ def test_a_listing_of_the_wrong_shape_is_a_temporary_error(harness: GmailFakeHar
     fake.gmail.list_messages = lambda q: {**original(q), "messages": "not a list"}  # type: ignore[method-assign]
     with harness.connector() as conn, pytest.raises(TemporaryError, match="wrong shape"):
         list(conn.pull("mail:SENT", None))
+
+
+def test_a_draft_the_user_sends_comes_back_as_sent_mail(harness: GmailFakeHarness, fake: GoogleFake) -> None:
+    with harness.connector() as conn:
+        (first,) = list(conn.pull("mail:SENT", None))
+        draft = make_draft()
+        draft_id = conn.write_draft(draft)
+    fake.gmail.send_draft(draft_id)  # in Gmail's web UI; the message keeps our marker header
+    with harness.connector() as conn:
+        later = list(conn.pull("mail:SENT", first.cursor))
+        assert conn.find_drafts([draft.marker]) == {}
+    (sent_mail,) = messages(later)
+    assert sent_mail.message_id == draft.message_id and not sent_mail.is_draft
+    assert [e.query["historyTypes"] for e in fake.calls("gmail.users.history.list")] == [["messageAdded",
+                                                                                         "labelAdded"]]

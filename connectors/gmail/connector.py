@@ -11,7 +11,8 @@ First sync of a label (https://developers.google.com/gmail/api/guides/sync):
    requests of at most 50 calls. One :class:`Batch` per list page; its cursor resumes at the
    next page.
 
-Incremental: ``users.history.list(startHistoryId, historyTypes=messageAdded, labelId=label)``.
+Incremental: ``users.history.list(startHistoryId, historyTypes=[messageAdded, labelAdded],
+labelId=label)``.
 Each history page is one Batch whose cursor is the last history record it covered; the last
 one carries the mailbox's current historyId, which also keeps the cursor fresh when nothing
 happens (history is kept for about a week). A 404 means the history id is too old: full
@@ -133,7 +134,10 @@ class Connector(BaseConnector):
     def _incremental(self, label: str, start: str) -> Iterator[Batch]:
         page: str | None = None
         while True:
-            request = self._users.history().list(userId="me", startHistoryId=start, historyTypes="messageAdded",
+            # labelAdded too: a message can join the label after it was created (a draft the
+            # user sends from Gmail may become the SENT message in place; mail moved to INBOX)
+            request = self._users.history().list(userId="me", startHistoryId=start,
+                                                 historyTypes=["messageAdded", "labelAdded"],
                                                  labelId=label, maxResults=LIST_PAGE, pageToken=page)
             try:
                 response = self.api.call(request)
@@ -306,10 +310,14 @@ def _added_ids(history: Iterable[Any], label: str) -> tuple[list[str], str | Non
             continue
         if record.get("id"):
             last = str(record["id"])
-        for added in record.get("messagesAdded") or ():
-            message = added.get("message") if isinstance(added, dict) else None
+        changes = [(a, None) for a in record.get("messagesAdded") or ()]
+        changes += [(a, a.get("labelIds")) for a in record.get("labelsAdded") or () if isinstance(a, dict)]
+        for change, added_labels in changes:
+            message = change.get("message") if isinstance(change, dict) else None
             if not isinstance(message, dict) or "id" not in message:
                 continue
+            if added_labels is not None and label not in added_labels:
+                continue  # some other label was added to it
             if label not in (message.get("labelIds") or [label]) or message["id"] in seen:
                 continue
             seen.add(message["id"])
@@ -323,6 +331,10 @@ def _to_record(message: Any, ref: str, label: str) -> MailMessage | Skip:
         internal = message.get("internalDate")
         fallback = datetime.fromtimestamp(int(internal) / 1000, tz=timezone.utc) if internal else None
         labels = message.get("labelIds") or []
+        if "DRAFT" not in labels:
+            # Gmail's labels say what it is: a sent follow-up that kept our marker header is
+            # sent mail (it closes the follow-up), not a draft
+            pairs = [(k, v) for k, v in pairs if k.lower() != MARKER_HEADER.lower()]
         return message_from_pairs(pairs, source_id=str(message["id"]), folder=label, fallback_date=fallback,
                                   thread_id=str(message.get("threadId") or ""), is_draft="DRAFT" in labels)
     except UnusableMessage as err:

@@ -47,7 +47,9 @@ class HistoryRecord:
     id: int
     message_id: str
     thread_id: str
-    labels: list[str]
+    labels: list[str]  # the message's labels after this change
+    kind: str = "messageAdded"  # or "labelAdded"
+    added: list[str] = field(default_factory=list)  # labelAdded: the labels added
 
 
 @dataclass
@@ -76,6 +78,18 @@ class GmailMailbox:
         self.messages.pop(message_id, None)
         self._by_date = None
         self.history_id += 1
+
+    def send_draft(self, draft_id: str) -> str:
+        """The user sends a draft: the message loses DRAFT and gains SENT, keeping its ids
+        (recorded in history as labelAdded/labelRemoved, as Gmail does for label changes)."""
+        mid = self.drafts.pop(draft_id)
+        msg = self.messages[mid]
+        msg.labels = (msg.labels - {"DRAFT"}) | {"SENT"}
+        self.history_id += 1
+        msg.history_id = self.history_id
+        self.history.append(HistoryRecord(self.history_id, mid, msg.thread_id, sorted(msg.labels),
+                                          kind="labelAdded", added=["SENT"]))
+        return mid
 
     def expire_history(self) -> None:
         """History older than now is gone: every stored startHistoryId gets 404."""
@@ -175,18 +189,13 @@ class GmailMailbox:
             raise ApiError(404, "Requested entity was not found.", "notFound")
         types = set(q.get("historyTypes", ["messageAdded"]))
         label = q.get("labelId", [None])[0]
-        records = [r for r in self.history if r.id > start and "messageAdded" in types
+        records = [r for r in self.history if r.id > start and r.kind in types
                    and (label is None or label in r.labels)]
         begin, size = _page(q, default=100, limit=500)
         chunk = records[begin:begin + size]
         out: dict[str, Any] = {"historyId": str(self.history_id)}
         if chunk:
-            out["history"] = [
-                {"id": str(r.id), "messages": [{"id": r.message_id, "threadId": r.thread_id}],
-                 "messagesAdded": [{"message": {"id": r.message_id, "threadId": r.thread_id,
-                                                "labelIds": r.labels}}]}
-                for r in chunk
-            ]
+            out["history"] = [_history_json(r) for r in chunk]
         if begin + size < len(records):
             out["nextPageToken"] = _token(begin + size)
         return out
@@ -228,6 +237,16 @@ class GmailMailbox:
         if draft_id not in self.drafts:
             raise ApiError(404, "Requested entity was not found.", "notFound")
         self.delete_draft(draft_id)
+
+
+def _history_json(r: HistoryRecord) -> dict[str, Any]:
+    message = {"id": r.message_id, "threadId": r.thread_id, "labelIds": r.labels}
+    out: dict[str, Any] = {"id": str(r.id), "messages": [{"id": r.message_id, "threadId": r.thread_id}]}
+    if r.kind == "messageAdded":
+        out["messagesAdded"] = [{"message": message}]
+    else:
+        out["labelsAdded"] = [{"message": message, "labelIds": r.added}]
+    return out
 
 
 def _base_subject(subject: str) -> str:
