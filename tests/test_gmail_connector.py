@@ -374,3 +374,19 @@ def test_a_draft_the_user_sends_comes_back_as_sent_mail(harness: GmailFakeHarnes
     assert sent_mail.message_id == draft.message_id and not sent_mail.is_draft
     assert [e.query["historyTypes"] for e in fake.calls("gmail.users.history.list")] == [["messageAdded",
                                                                                          "labelAdded"]]
+
+
+def test_draft_for_a_thread_that_is_gone_is_written_unthreaded(harness: GmailFakeHarness, fake: GoogleFake) -> None:
+    draft = make_draft(thread_id="18c0deadbeef", in_reply_to="gone@example.com", subject="Re: gone")
+    with harness.connector() as conn:
+        draft_id = conn.write_draft(draft)
+    assert [e.status for e in fake.calls("gmail.users.drafts.create")] == [404, 200]
+    assert fake.gmail.messages[fake.gmail.drafts[draft_id]].header("In-Reply-To") == "<gone@example.com>"
+
+
+def test_a_long_retry_after_is_left_to_the_scheduler(harness: GmailFakeHarness, fake: GoogleFake) -> None:
+    fake.fail("gmail.users.getProfile", 429, reason="rateLimitExceeded", retry_after="600")
+    with harness.connector() as conn, pytest.raises(TemporaryError) as err:
+        list(conn.pull("mail:SENT", None))
+    assert err.value.retry_after == 600
+    assert len(fake.calls("gmail.users.getProfile")) == 1

@@ -216,8 +216,17 @@ class Connector(BaseConnector):
             message["threadId"] = draft.thread_id
         # Not idempotent: after a 5xx or a lost connection the draft may exist, so we do not
         # retry; the core reconciles by marker with find_drafts.
-        created = self.api.call(self._users.drafts().create(userId="me", body={"message": message}),
-                                idempotent=False)
+        try:
+            created = self.api.call(self._users.drafts().create(userId="me", body={"message": message}),
+                                    idempotent=False)
+        except HttpError as err:
+            if "threadId" not in message or err.status_code not in (400, 404):
+                raise
+            # the thread is gone (deleted) or the id is not Gmail's: nothing was created, so
+            # write it unthreaded; In-Reply-To/References still let mail clients thread it
+            del message["threadId"]
+            created = self.api.call(self._users.drafts().create(userId="me", body={"message": message}),
+                                    idempotent=False)
         draft_id = str(created["id"])
         index = self._draft_index()
         index[draft_id] = draft.marker

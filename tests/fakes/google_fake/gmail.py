@@ -208,6 +208,8 @@ class GmailMailbox:
             raise ApiError(400, "Invalid value for ByteString", "invalidArgument") from None
         headers = [(k, str(v)) for k, v in _parser.parsebytes(raw).items()]
         wanted = message.get("threadId")
+        if wanted and not any(m.thread_id == wanted for m in self.messages.values()):
+            raise ApiError(404, "Requested entity was not found.", "notFound")
         thread = self._thread_for(headers, wanted) if wanted else ""
         msg = self._store(raw, headers, {"DRAFT"}, thread, False)
         self._next += 1
