@@ -390,3 +390,11 @@ def test_a_long_retry_after_is_left_to_the_scheduler(harness: GmailFakeHarness, 
         list(conn.pull("mail:SENT", None))
     assert err.value.retry_after == 600
     assert len(fake.calls("gmail.users.getProfile")) == 1
+
+
+def test_a_batch_answer_that_is_not_multipart_is_retried(harness: GmailFakeHarness, fake: GoogleFake) -> None:
+    sent(fake, 3)
+    fake.fail("batch", 200, message="not a multipart answer")  # a 200 with a JSON body
+    with harness.connector() as conn:
+        assert len(messages(list(conn.pull("mail:SENT", None)))) == 3
+        assert conn.api.stats["retries"] == 1

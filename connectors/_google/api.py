@@ -39,7 +39,7 @@ import httplib2
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build_from_document
 from googleapiclient.discovery_cache import get_static_doc
-from googleapiclient.errors import HttpError
+from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from connectors._google.auth import TokenStore, reauth_fix, refresh_failed
@@ -147,8 +147,7 @@ class GoogleApi:
             except google.auth.exceptions.RefreshError as err:
                 raise refresh_failed(self.account, err) from None
             except TRANSPORT_ERRORS as err:
-                retry = _Retry(f"network error ({type(err).__name__})", None)
-                retry.unsure = True
+                retry = _Retry(f"network error ({type(err).__name__})", None, unsure=True)
             finally:
                 self.tokens.save_if_refreshed(self.creds)
             if retry.unsure and not idempotent:
@@ -185,6 +184,8 @@ class GoogleApi:
                 self.stats["requests"] += 1
                 self.stats["calls"] += len(pending)
                 batch.execute()
+            except BatchError as err:  # (an HttpError subclass) a reply that is not a multipart answer
+                retry = _Retry(f"malformed batch response ({err.reason})", None)
             except HttpError as err:  # the batch as a whole was refused
                 retry = self._judge(err)
             except google.auth.exceptions.RefreshError as err:
