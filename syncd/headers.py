@@ -203,7 +203,11 @@ def message_from_bytes(
     raw: bytes, *, source_id: str, folder: str, fallback_date: datetime | None = None
 ) -> MailMessage:
     """Build a record from a raw header block (or a whole message: the body is not read)."""
-    head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw[:200_000] else raw.split(b"\n\n", 1)[0]
+    end = raw.find(b"\n\n")
+    crlf = raw.find(b"\r\n\r\n")
+    if crlf != -1 and (end == -1 or crlf < end):
+        end = crlf
+    head = raw if end == -1 else raw[:end]
     msg = _parser.parsebytes(head)
     pairs = [(k, _header_str(v)) for k, v in msg.raw_items() if k.lower() in _READ]
     return message_from_pairs(pairs, source_id=source_id, folder=folder, fallback_date=fallback_date)

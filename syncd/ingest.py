@@ -25,7 +25,7 @@ from syncd.config import Config
 from syncd.filters import IgnoreRules, automated_address, bulk_reason, list_addresses
 from syncd.records import Attendee, MailMessage, Meeting
 from syncd.store import schema as t
-from syncd.store.upsert import insert_ignore
+from syncd.store.upsert import bulk_insert_ignore, insert_ignore
 from syncd.timeutil import to_db
 
 CHUNK = 500  # bound for IN (...) lists
@@ -185,7 +185,7 @@ class Ingestor:
                     if self.is_person(addr):
                         weight = (self.w_to if role == "to" else self.w_cc) * size_factor(n)
                         wanted.append((addr, name, role, "sent", weight, n, msg))
-        conn.execute(insert_ignore(conn, t.message, ["message_id"]), rows)
+        bulk_insert_ignore(conn, t.message, ["message_id"], rows)
         result.messages += len(rows)
         if not wanted:
             return
@@ -203,7 +203,7 @@ class Ingestor:
             }
             for addr, _name, role, kind, weight, n, msg in wanted
         ]
-        conn.execute(insert_ignore(conn, t.interaction, ["contact_id", "source_key"]), inter)
+        bulk_insert_ignore(conn, t.interaction, ["contact_id", "source_key"], inter)
         result.touched |= {r["contact_id"] for r in inter}  # type: ignore[misc]
 
     # -- contacts ---------------------------------------------------------------------------
@@ -222,10 +222,11 @@ class Ingestor:
         new = [a for a in missing if a not in self._contacts]
         if new:
             now = to_db(datetime.now().astimezone())
+            orgs = self._org_ids(conn, {domain_of(a) for a in new})
             contact_rows = [{
                 "display_name": names[a][:255],
                 "first_name": first_name_from(names[a], a)[:128],
-                "org_id": self._org_id(conn, domain_of(a)),
+                "org_id": orgs.get(domain_of(a)),
                 "internal": self.me.is_internal(a),
                 "created_at": now,
                 "dirty": True,
@@ -240,16 +241,19 @@ class Ingestor:
             self._contacts.update(zip(new, created, strict=True))
         return {a: self._contacts[a] for a in names} | {a: self._contacts[a] for a, _ in people}
 
-    def _org_id(self, conn: Connection, domain: str) -> int | None:
-        if domain in self._orgs:
-            return self._orgs[domain]
-        org_id: int | None = None
-        if domain and domain not in FREEMAIL:
-            conn.execute(insert_ignore(conn, t.organisation, ["domain"]),
-                         [{"domain": domain, "name": organisation_name(domain)}])
-            org_id = conn.execute(select(t.organisation.c.id).where(t.organisation.c.domain == domain)).scalar()
-        self._orgs[domain] = org_id
-        return org_id
+    def _org_ids(self, conn: Connection, domains: set[str]) -> dict[str, int | None]:
+        """Organisation id per domain (free-mail domains have none), creating them in bulk."""
+        wanted = sorted(d for d in domains if d not in self._orgs)
+        real = [d for d in wanted if d and d not in FREEMAIL]
+        if real:
+            bulk_insert_ignore(conn, t.organisation, ["domain"],
+                               [{"domain": d, "name": organisation_name(d)} for d in real])
+            for chunk in _chunks(real):
+                q = select(t.organisation.c.domain, t.organisation.c.id).where(t.organisation.c.domain.in_(chunk))
+                self._orgs.update(dict(conn.execute(q).all()))
+        for d in wanted:
+            self._orgs.setdefault(d, None)
+        return {d: self._orgs[d] for d in domains}
 
     # -- meetings ---------------------------------------------------------------------------
 

@@ -77,8 +77,9 @@ def reconcile_mailbox(store: Store, connector: Connector, account_id: int, now: 
                     conn.execute(update(d).where(d.c.id == row.id).values(
                         status="written", provider_id=found[row.marker], written_at=row.attempted_at))
                     counts.recovered += 1
-                elif row.missing_since is not None:
-                    conn.execute(update(d).where(d.c.id == row.id).values(missing_since=None))
+                else:  # still there; its id may have changed (an IMAP folder's UIDVALIDITY)
+                    conn.execute(update(d).where(d.c.id == row.id).values(
+                        missing_since=None, provider_id=found[row.marker][:500]))
             elif row.status == "written":
                 if row.missing_since is None:
                     conn.execute(update(d).where(d.c.id == row.id).values(missing_since=to_db(now)))

@@ -9,7 +9,9 @@ Two kinds:
   follow-up. Meetings with more than ``max_recipients`` outside people get none either.
 * **checkin** — the light touch. A contact whose last interaction is older than their
   cadence (their own, their target's, or their tier's — the tier they stood at when you last
-  interacted, so that cooling does not silently lengthen it) gets a check-in.
+  interacted, so that cooling does not silently lengthen it) gets a check-in, threaded into
+  your last mail with them. Past four cadences of silence the relationship has lapsed and gets
+  none (that is for ``syncd prune``); a planned check-in not written within two weeks expires.
 
 Never two open drafts for one person; a key per purpose means nothing is planned twice and a
 dismissed draft is never planned again (a new interaction starts a new check-in cycle).

@@ -5,7 +5,7 @@ Scores are brought to "now" here (decay on read); nothing in this module writes.
 
 from __future__ import annotations
 
-from collections import Counter
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from syncd.addresses import normalise
 from syncd.config import Config
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
-from syncd.warmth import DAY, epoch_seconds, explain, score_at, score_from, tier_of
+from syncd.warmth import DAY, epoch_seconds, explain, score_at, tier_of
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -86,20 +86,25 @@ def status(conn: Connection, config: Config, now: datetime) -> dict[str, Any]:
 
 
 def tier_counts(conn: Connection, config: Config, now: datetime) -> dict[str, int]:
-    """Contacts per tier now: decay applied on read, in one tight pass (status must stay fast)."""
+    """Contacts per tier now: decay applied on read, in one tight pass (status must stay fast).
+
+    score >= bound  <=>  decayed activity >= -saturation * ln(1 - bound / 100), so each row costs
+    one power and a few comparisons.
+    """
     c = t.contact
     rows = conn.execute(select(c.c.activity * c.c.reciprocity, epoch_seconds(conn, c.c.scored_at),
                                c.c.half_life_days).where(
         and_(c.c.ignored.is_(False), c.c.is_list.is_(False), c.c.pruned.is_(False), c.c.last_at.is_not(None))))
     params = config.warmth
-    th = params.tiers
-    bounds = (("inner", th.inner), ("warm", th.warm), ("cooling", th.cooling), ("cold", th.cold))
-    tiers: Counter[str] = Counter()
+    names = ("inner", "warm", "cooling", "cold")
+    bounds = [getattr(params.tiers, n) for n in names]
+    need = [-params.saturation * math.log(1 - b / 100) if b < 100 else math.inf for b in bounds]
+    counts = [0, 0, 0, 0, 0]
     now_s = now.timestamp()
     for effective, scored, hl in rows:
-        value = score_from(params, effective * 2.0 ** (-max(0.0, now_s - (scored or now_s)) / (hl * DAY)), 1.0)
-        tiers[next((name for name, bound in bounds if value >= bound), "dormant")] += 1
-    return {tier: tiers.get(tier, 0) for tier in ("inner", "warm", "cooling", "cold", "dormant")}
+        x = effective * 2.0 ** (-max(0.0, now_s - (scored or now_s)) / (hl * DAY))
+        counts[next((i for i, k in enumerate(need) if x >= k), 4)] += 1
+    return dict(zip((*names, "dormant"), counts, strict=True))
 
 
 def _safe_url(url: str) -> str:

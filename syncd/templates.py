@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,26 @@ def _folders(user_dir: str) -> list[Path]:
     return folders + [paths.defaults_dir() / "templates"]
 
 
-def render(name: str, variables: dict[str, Any], user_dir: str = "") -> Rendered:
+@lru_cache(maxsize=8)
+def _environment(user_dir: str) -> Any:
+    """One Jinja environment per template folder (it caches compiled templates, and the daemon
+    renders drafts for months)."""
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(
+    return SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(p) for p in _folders(user_dir)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # plain-text mail, not HTML
+        auto_reload=True,  # a template the user edits is picked up without a restart
     )
+
+
+def render(name: str, variables: dict[str, Any], user_dir: str = "") -> Rendered:
+    import jinja2
+
+    env = _environment(user_dir)
     filename = f"{name}.txt"
     try:
         text = env.get_template(filename).render(**variables)

@@ -90,3 +90,25 @@ def test_only_touched_contacts_are_rewritten_and_why_explains_the_score(tmp_path
         assert sum(item["share"] for item in why["top"]) == pytest.approx(1.0, abs=0.01)
     finally:
         world.close()
+
+
+def test_status_tier_counts_agree_with_each_contacts_tier(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from syncd import report
+
+    world = Scenario(tmp_path)
+    try:
+        for i, days in enumerate((1, 5, 20, 60, 200, 400)):
+            mid = world.sent(f"p{i}@x{i}.example", NOW - timedelta(days=days), message_id=f"s{i}@example.com")
+            if i % 2 == 0:
+                world.received(f"p{i}@x{i}.example", NOW - timedelta(days=days - 0.5), in_reply_to=mid)
+        world.meeting("1:1", NOW - timedelta(days=2), with_=("p0@x0.example",))
+        world.sync()
+        for later in (NOW, NOW + timedelta(days=30), NOW + timedelta(days=200)):
+            with world.store.connect() as conn:
+                counts = report.tier_counts(conn, world.config, later)
+                tiers = Counter(c["tier"] for c in report.contacts(conn, world.config, later))
+            assert counts == {t: tiers.get(t, 0) for t in counts}
+    finally:
+        world.close()

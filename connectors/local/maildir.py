@@ -142,33 +142,36 @@ def _mtime(path: Path) -> int:
 
 def _read_head(folder: Path, sub: str, name: str) -> bytes | None:
     """The header block of a message file, found again if it moved between new/ and cur/."""
-    key = name.split(":", 1)[0]
-    path = folder / sub / name
+    base = str(folder)
     try:
-        return _head(path)
+        return _head(os.path.join(base, sub, name))
     except FileNotFoundError:
         pass
+    key = name.split(":", 1)[0]
     for other in ("cur", "new"):
         try:
-            for candidate in (folder / other).iterdir():
-                if candidate.name.split(":", 1)[0] == key:
-                    return _head(candidate)
+            for candidate in os.listdir(os.path.join(base, other)):
+                if candidate.split(":", 1)[0] == key:
+                    return _head(os.path.join(base, other, candidate))
         except FileNotFoundError:
             continue
     return None
 
 
-def _head(path: Path) -> bytes:
-    out = bytearray()
+def _head(path: str | Path) -> bytes:
     with open(path, "rb") as fh:
-        while len(out) < HEADER_LIMIT:
-            chunk = fh.read(16384)
+        out = fh.read(16384)
+        if b"\n\n" in out or b"\r\n\r\n" in out or len(out) < 16384:
+            return out
+        data = bytearray(out)
+        while len(data) < HEADER_LIMIT:
+            chunk = fh.read(65536)
             if not chunk:
                 break
-            out += chunk
-            if b"\n\n" in out or b"\r\n\r\n" in out:
+            data += chunk
+            if b"\n\n" in data or b"\r\n\r\n" in data:
                 break
-    return bytes(out)
+    return bytes(data)
 
 
 # --- drafts ------------------------------------------------------------------------------------

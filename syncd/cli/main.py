@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         err.show()
         code = 2
     except click.ClickException as err:
-        err.show()
+        click.echo(f"syncd: {err.format_message()}", err=True)  # one voice for every error
         code = err.exit_code
     except click.exceptions.Exit as err:
         code = err.exit_code

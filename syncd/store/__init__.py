@@ -7,6 +7,7 @@ Alembic migrations in syncd/migrations, applied when the store is opened.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,13 +79,37 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     if migrate:
         try:
             if current_revision(store) != HEAD_REVISION:
-                with engine.begin() as conn:
-                    upgrade(conn)
+                _migrate(store, parsed.database if engine.dialect.name == "sqlite" else None)
         except OperationalError as err:
             engine.dispose()
             raise StoreError(f"cannot open the database {parsed.render_as_string(hide_password=True)}: "
                              f"{str(err.orig).strip()}") from None
     return store
+
+
+_PG_MIGRATION_LOCK = 0x73796E6364  # "syncd": one advisory lock id for schema changes
+
+
+def _migrate(store: Store, sqlite_path: str | None) -> None:
+    """Upgrade the schema; two processes starting at once (daemon and CLI) must not both try."""
+    if store.dialect == "postgresql":
+        with store.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None or \
+                    conn.execute(text("SELECT version_num FROM alembic_version")).scalar() != HEAD_REVISION:
+                upgrade(conn)
+        return
+    lock_path = f"{sqlite_path}.migrate-lock" if sqlite_path and sqlite_path != ":memory:" else None
+    lock = open(lock_path, "a+") if lock_path else None  # noqa: SIM115 - held across the upgrade
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if current_revision(store) != HEAD_REVISION:
+            with store.engine.begin() as conn:
+                upgrade(conn)
+    finally:
+        if lock is not None:
+            lock.close()
 
 
 def current_revision(store: Store) -> str | None:

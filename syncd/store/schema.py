@@ -261,3 +261,38 @@ draft_recipient = Table(
     Column("address", String(320), nullable=False),
     Column("name", String(255), nullable=False, default=""),
 )
+
+# The daemon's own health (syncd.daemon.health): one row per `syncd run`, its heartbeat
+# refreshed while it runs, so that `syncd status` can tell running from gone.
+daemon_run = Table(
+    "daemon_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pid", Integer, nullable=False),
+    Column("hostname", String(255), nullable=False, default=""),
+    Column("started_at", DateTime, nullable=False),
+    Column("beat_at", DateTime, nullable=False, index=True),
+    Column("beat_seconds", Float, nullable=False),  # how often it beats: staleness is judged by it
+    Column("stopped_at", DateTime),
+    Column("stop_reason", String(255)),
+    Column("summary", Text, nullable=False, default=""),  # the one-line STATUS= it last sent
+    Column("next_runs", Text, nullable=False, default="{}"),  # JSON {job id: ISO time}
+)
+
+# One row per job run (a sync of one account, a follow-up pass); old rows are pruned.
+job_run = Table(
+    "job_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("daemon_id", Integer, ForeignKey("daemon_run.id", ondelete="CASCADE"), index=True),
+    Column("job", String(128), nullable=False),  # "sync:<account>" | "followups"
+    Column("account", String(64)),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),  # ok | failed | stopped
+    Column("error_kind", String(16)),  # auth | temporary | source | unknown
+    Column("error", Text),
+    Column("items", Integer, nullable=False, default=0),
+    Column("retry_at", DateTime),  # backing off: the next attempt is not before this
+    Index("ix_job_run_job_started", "job", "started_at"),
+)

@@ -1,3 +1,3 @@
 """Importing this package registers every command on the `syncd` group."""
 
-from syncd.cli.commands import curate, setup, syncing, views  # noqa: F401
+from syncd.cli.commands import curate, daemon, setup, syncing, views  # noqa: F401

@@ -1,0 +1,334 @@
+"""The IMAP connector: header-only reads of Sent, INBOX (and extra folders), drafts by APPEND.
+
+Per folder the cursor is ``{"uidvalidity", "uid", "modseq", "count"}`` as JSON: the last UID
+delivered, under the UIDVALIDITY it belongs to. A pull first asks STATUS (one command); with
+nothing new that is all it costs. Otherwise it EXAMINEs the folder, lists the new UIDs with
+one UID SEARCH and FETCHes only ``BODY.PEEK[HEADER.FIELDS (...)]`` and FLAGS, in chunks of
+explicit UIDs (imapclient does not compress ranges and Dovecot limits a line to 64 KiB).
+Each chunk is one batch whose cursor is its last UID, so a crash resumes right after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from imapclient.imapclient import DRAFT, SEEN
+
+from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from connectors.base import Connector as BaseConnector
+from connectors.imap.fetch import Row, fetch_headers, header_pairs
+from connectors.imap.folders import FolderNotFound, Roles, discover, parse_list
+from connectors.imap.login import Session
+from connectors.imap.settings import Settings
+from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs
+from syncd.records import MARKER_HEADER, Draft, MailMessage, Skip
+
+log = logging.getLogger(__name__)
+
+CHUNK = 2000  # UIDs per FETCH and per batch: ~14 KB of command line, a few MB of headers
+HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(h.upper() for h in WANTED_HEADERS))
+MARKER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({MARKER_HEADER.upper()})]"
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FolderCursor:
+    uidvalidity: int
+    uid: int  # every message with a UID up to this one has been delivered
+    modseq: int | None = None
+    count: int = 0  # messages in the folder when last seen: to notice a folder gone empty
+
+    def dump(self) -> str:
+        return json.dumps({"v": 1, "uidvalidity": self.uidvalidity, "uid": self.uid,
+                           "modseq": self.modseq, "count": self.count}, separators=(",", ":"))
+
+    @staticmethod
+    def load(text: str) -> FolderCursor | None:
+        try:
+            data = json.loads(text)
+            if data.get("v") != 1:
+                return None
+            modseq = data.get("modseq")
+            return FolderCursor(int(data["uidvalidity"]), int(data["uid"]),
+                                int(modseq) if modseq is not None else None, int(data.get("count", 0)))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+class _ValidityChanged(Exception):
+    """UIDVALIDITY moved between our STATUS and SELECT: start over on the next pull."""
+
+
+class Connector(BaseConnector):
+    kind = "imap"
+    writes_drafts = True
+
+    def __init__(self, name: str, settings: Settings, env: ConnectorEnv) -> None:
+        super().__init__(name, settings, env)
+        self.settings: Settings = settings
+        self._session = Session(name, settings)
+        self._roles: Roles | None = None
+        self._selected: tuple[IMAPClient, str] | None = None  # (client, folder) currently EXAMINEd
+
+    def own_addresses(self) -> list[str]:
+        """The login name when it is an address: it is the user's own (Fastmail, Gmail, iCloud)."""
+        return [self.settings.username] if "@" in self.settings.username else []
+
+    # --- folders -------------------------------------------------------------------------
+
+    def _discover(self) -> Roles:
+        if self._roles is None:
+            listing = self._session.run(lambda c: c.list_folders())
+            try:
+                self._roles = discover(parse_list(listing), sent=self.settings.sent_folder,
+                                       drafts=self.settings.drafts_folder)
+            except FolderNotFound as err:
+                raise SourceError(f"account {self.name!r}: the folder {str(err)!r} named in the settings does "
+                                  f"not exist on {self.settings.host}") from None
+        return self._roles
+
+    def streams(self) -> list[Stream]:
+        roles = self._discover()
+        if roles.sent is None:
+            raise SourceError(
+                f"account {self.name!r}: no Sent folder found on {self.settings.host} (no \\Sent flag, no "
+                f"usual name); set sent_folder to one of: {', '.join(sorted(roles.all))[:400]}")
+        folders = [roles.sent]
+        if self.settings.read_inbox:
+            folders.append("INBOX")
+        for extra in self.settings.extra_folders:
+            if extra not in roles.all:
+                raise SourceError(f"account {self.name!r}: extra folder {extra!r} does not exist on "
+                                  f"{self.settings.host}")
+            folders.append(extra)
+        seen: dict[str, None] = {}
+        for f in folders:
+            seen.setdefault(f, None)
+        return [Stream(f"mail:{f}", "mail") for f in seen]
+
+    # --- reading -------------------------------------------------------------------------
+
+    def pull(self, stream: str, cursor: str | None) -> Iterator[Batch]:
+        if not stream.startswith("mail:"):
+            raise SourceError(f"unknown stream {stream!r} for an IMAP account")
+        folder = stream[len("mail:"):]
+        state = FolderCursor.load(cursor) if cursor is not None else None
+        reset = cursor is not None and state is None  # unreadable cursor: start over
+
+        status = self._status(folder)
+        validity = int(status[b"UIDVALIDITY"])
+        messages = int(status.get(b"MESSAGES", 0))
+        uidnext = int(status.get(b"UIDNEXT", 0))
+        modseq = status.get(b"HIGHESTMODSEQ")  # CONDSTORE servers: kept for flag/expunge sync
+        if state is not None and messages == 0 and state.count > 0:
+            # A folder that suddenly lists nothing is far more often a server glitch or a
+            # misconfiguration than a user deleting everything: report it, change nothing.
+            yield Batch([], cursor=replace(state, count=0).dump(), skipped=[Skip(
+                stream, f"folder {folder!r} now lists no messages but had {state.count} at the last sync; "
+                "nothing was removed from syncd. If this is unexpected, check the server.")])
+            return
+        if state is not None and state.uidvalidity == validity:
+            if uidnext and uidnext <= state.uid + 1:
+                return  # nothing new: this STATUS was the only command
+            start = state.uid + 1
+        else:
+            if state is not None:
+                log.info("IMAP %s %s: UIDVALIDITY changed (%s -> %s), resyncing the folder",
+                         self.name, folder, state.uidvalidity, validity)
+                reset = True
+            start = 1
+        yield from self._read_from(folder, validity, start, reset, modseq)
+
+    def _status(self, folder: str) -> dict[bytes, Any]:
+        def op(c: IMAPClient) -> dict[bytes, Any]:
+            items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"]
+            if c.has_capability("CONDSTORE"):
+                items.append("HIGHESTMODSEQ")
+            if self._selected is not None and self._selected[0] is c and self._selected[1] == folder:
+                c.unselect_folder() if c.has_capability("UNSELECT") else c.close_folder()
+                self._selected = None  # STATUS on the selected folder is discouraged (RFC 3501)
+            return c.folder_status(folder, items)
+
+        try:
+            return self._session.run(op)
+        except IMAPClientError as err:
+            raise SourceError(f"account {self.name!r}: cannot read folder {folder!r}: {err}") from None
+
+    def _examine(self, c: IMAPClient, folder: str) -> dict[bytes, Any]:
+        info = c.select_folder(folder, readonly=True)
+        self._selected = (c, folder)
+        return info
+
+    def _read_from(self, folder: str, validity: int, start: int, reset: bool, status_modseq: Any) -> Iterator[Batch]:
+        def list_new(c: IMAPClient) -> tuple[dict[bytes, Any], list[int]]:
+            info = self._examine(c, folder)
+            if int(info[b"UIDVALIDITY"]) != validity:  # changed since our STATUS: `start` means nothing
+                raise _ValidityChanged()
+            uids = c.search(["UID", f"{start}:*"])
+            return info, sorted(u for u in uids if u >= start)  # "n:*" always matches the last UID
+
+        try:
+            info, uids = self._session.run(list_new)
+        except _ValidityChanged:
+            raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
+                                 "it will be read again from the start") from None
+        top = max(int(info.get(b"UIDNEXT", 1)) - 1, start - 1)  # UIDs below UIDNEXT never come back
+        # STATUS ran before this EXAMINE, so its value can only be older: safe to resume from
+        modseq = info.get(b"HIGHESTMODSEQ") or status_modseq
+        count = int(info.get(b"EXISTS", 0))
+
+        def cursor(uid: int) -> str:
+            return FolderCursor(validity, uid, int(modseq) if modseq is not None else None, count).dump()
+
+        if not uids:
+            yield Batch([], cursor=cursor(top), reset=reset)
+            return
+        chunks = [uids[i:i + CHUNK] for i in range(0, len(uids), CHUNK)]
+        # While the caller stores one chunk, the next one is already on its way: the server's
+        # and the network's time hide behind our parsing and the database's. One worker, one
+        # chunk ahead, so memory stays at two chunks; the session lock keeps the IMAP
+        # connection to one thread at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as pool:
+            ahead = pool.submit(self._fetch_records, folder, validity, chunks[0])
+            for n, chunk in enumerate(chunks):
+                try:
+                    items, skipped = ahead.result()
+                except _ValidityChanged:
+                    raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
+                                         "it will be read again from the start") from None
+                last = n + 1 == len(chunks)
+                if not last:
+                    ahead = pool.submit(self._fetch_records, folder, validity, chunks[n + 1])
+                yield Batch(items, cursor=cursor(max(chunk[-1], top) if last else chunk[-1]),
+                            skipped=skipped, reset=reset and n == 0)
+
+    def _fetch_records(self, folder: str, validity: int, uids: Sequence[int]) -> tuple[list[MailMessage], list[Skip]]:
+        # Parsing here too lets it run while the caller's database work holds no GIL.
+        return _records(self._fetch_rows(folder, validity, uids), uids, folder, validity)
+
+    def _fetch_rows(self, folder: str, validity: int, uids: Sequence[int]) -> dict[int, Row]:
+        def op(c: IMAPClient) -> dict[int, Row]:
+            if self._selected is None or self._selected[0] is not c or self._selected[1] != folder:
+                # a reconnect (or a draft lookup) changed the selection
+                info = self._examine(c, folder)
+                if int(info[b"UIDVALIDITY"]) != validity:
+                    raise _ValidityChanged()
+            return fetch_headers(c, uids, HEADER_ITEM)
+
+        return self._session.run(op)
+
+    # --- drafts --------------------------------------------------------------------------
+
+    def _drafts_folder(self) -> str:
+        roles = self._discover()
+        if roles.drafts is None:
+            raise SourceError(f"account {self.name!r}: no Drafts folder found on {self.settings.host}; "
+                              "set drafts_folder")
+        return roles.drafts
+
+    def write_draft(self, draft: Draft) -> str:
+        folder = self._drafts_folder()
+        raw = draft.to_email()
+        attempts = 0
+
+        def op(c: IMAPClient) -> str:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the line dropped: the first APPEND may have landed after all
+                found = self._find(c, folder, {draft.marker})
+                if draft.marker in found:
+                    return found[draft.marker]
+            response = c.append(folder, raw, flags=(DRAFT, SEEN), msg_time=draft.created_at)
+            self._selected = None
+            match = _APPENDUID.search(response or b"")
+            if match:  # UIDPLUS (RFC 4315)
+                return f"{int(match.group(1))}:{int(match.group(2))}"
+            found = self._find(c, folder, {draft.marker})
+            if draft.marker not in found:
+                raise SourceError(f"the draft was saved to {folder!r} but cannot be found there again")
+            return found[draft.marker]
+
+        return self._session.run(op)
+
+    def find_drafts(self, markers: Collection[str]) -> dict[str, str]:
+        wanted = set(markers)
+        if not wanted:
+            return {}
+        folder = self._drafts_folder()
+        return self._session.run(lambda c: self._find(c, folder, wanted))
+
+    def _find(self, c: IMAPClient, folder: str, wanted: set[str]) -> dict[str, str]:
+        """Drafts in ``folder`` carrying one of ``wanted`` markers: one SEARCH, then FETCH of
+        just the marker header of what it found (our drafts only), whatever len(wanted)."""
+        info = self._examine(c, folder)
+        validity = int(info[b"UIDVALIDITY"])
+        uids = c.search(["NOT", "DELETED", "HEADER", MARKER_HEADER, ""])
+        found: dict[str, str] = {}
+        for first in range(0, len(uids), CHUNK):
+            rows = c.fetch(uids[first:first + CHUNK], [MARKER_ITEM])
+            for uid in sorted(rows):
+                block = _header_block(rows[uid]) or b""
+                marker = _marker_value(block)
+                if marker in wanted:
+                    found[marker] = f"{validity}:{uid}"
+        return found
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _records(rows: dict[int, Row], uids: Sequence[int], folder: str, validity: int) -> tuple[list[MailMessage], list[Skip]]:
+    items: list[MailMessage] = []
+    skipped: list[Skip] = []
+    for uid in uids:
+        row = rows.get(uid)
+        if row is None:
+            continue  # expunged since the SEARCH
+        flags, header = row
+        ref = f"{folder} UID {uid}"
+        if header is None:
+            skipped.append(Skip(ref, "the server returned no header block for this message"))
+            continue
+        try:
+            msg = message_from_pairs(header_pairs(header), source_id=f"{validity}:{uid}", folder=folder)
+        except UnusableMessage as err:
+            skipped.append(Skip(ref, str(err)))
+            continue
+        except (ValueError, TypeError, LookupError, UnicodeError) as err:  # the email package on junk
+            skipped.append(Skip(ref, f"unreadable header block ({type(err).__name__})"))
+            continue
+        # A draft is what carries the \Draft flag; a sent copy of one of our drafts keeps
+        # our marker header but is real sent mail.
+        msg.is_draft = any(f.lower() == b"\\draft" for f in flags)
+        items.append(msg)
+    return items, skipped
+
+
+def _header_block(row: dict[bytes, Any]) -> bytes | None:
+    for key, value in row.items():
+        if key.startswith(b"BODY[HEADER"):
+            return value if isinstance(value, bytes) else None
+    return None
+
+
+def _marker_value(block: bytes) -> str:
+    text = block.decode("ascii", "replace")
+    match = re.search(rf"^{re.escape(MARKER_HEADER)}:[ \t]*(\S+)", text, re.IGNORECASE | re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def authorize(name: str, settings: Settings, env: ConnectorEnv, *, no_browser: bool = False) -> None:
+    """Check the account before it is saved (``syncd accounts add imap``) or after a password
+    change (``syncd accounts reauth``): log in, find Sent and Drafts. Raises the contract's
+    errors with what to fix; IMAP has no browser login, so ``no_browser`` changes nothing."""
+    with Connector(name, settings, env) as conn:
+        conn.streams()
+        conn._drafts_folder()

@@ -1,0 +1,182 @@
+"""Opening an authenticated IMAP session: TLS / STARTTLS / loopback plain, and the three
+password sources. Every failure leaves here as one of the contract's errors, worded for the
+user and never quoting a secret."""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
+
+from connectors.base import AuthError, SourceError, TemporaryError
+from connectors.imap.settings import Settings
+from syncd.secrets import SecretError, password_from_command, resolve_password
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Dropped(Exception):
+    """The connection broke mid-operation; the caller reconnects and tries again."""
+
+
+def is_transient(err: BaseException) -> bool:
+    """Network trouble worth a reconnect (as opposed to a refusal or a bad certificate)."""
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return False
+    return isinstance(err, (OSError, EOFError, imaplib.IMAP4.abort, Dropped))
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    try:
+        # Verification (chain and host name) stays on; ca_file only adds trust anchors.
+        return ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    except (OSError, ssl.SSLError) as err:
+        raise SourceError(f"ca_file {str(settings.ca_file)!r} cannot be used as a CA file: {err}") from None
+
+
+def _where(settings: Settings) -> str:
+    return f"{settings.host}:{settings.effective_port}"
+
+
+def _certificate_error(settings: Settings, err: ssl.SSLCertVerificationError) -> SourceError:
+    reason = getattr(err, "verify_message", "") or str(err)
+    return SourceError(
+        f"the TLS certificate of IMAP server {_where(settings)} is not trusted ({reason}). "
+        "If the server uses a private CA or a self-signed certificate, set ca_file to its PEM file."
+    )
+
+
+def connect(account: str, settings: Settings) -> IMAPClient:
+    """A logged-in client. Raises AuthError, SourceError, or OSError-family for the network."""
+    port = settings.effective_port
+    try:
+        if settings.security == "ssl":
+            client = IMAPClient(settings.host, port=port, ssl=True, ssl_context=_tls_context(settings),
+                                timeout=settings.timeout)
+        else:
+            client = IMAPClient(settings.host, port=port, ssl=False, timeout=settings.timeout)
+            if settings.security == "starttls":
+                if not client.has_capability("STARTTLS"):
+                    client.shutdown()
+                    raise SourceError(f"IMAP server {_where(settings)} does not offer STARTTLS; "
+                                      "use security = \"ssl\" (usually port 993)")
+                client.starttls(_tls_context(settings))
+    except ssl.SSLCertVerificationError as err:
+        raise _certificate_error(settings, err) from None
+    except ssl.SSLError as err:
+        raise SourceError(f"TLS with IMAP server {_where(settings)} failed ({err.reason or err}); "
+                          "check port and security (\"ssl\" is usually port 993, \"starttls\" port 143)") from None
+    _login(account, settings, client)
+    # Cache the capabilities the server sent with its LOGIN answer now: imaplib forgets
+    # them at the first SELECT and imapclient would then spend a CAPABILITY command.
+    client.capabilities()
+    return client
+
+
+def _login(account: str, settings: Settings, client: IMAPClient) -> None:
+    try:
+        if settings.oauth2_token_command:
+            token = password_from_command(settings.oauth2_token_command)
+            client.oauth2_login(settings.username, token)
+        else:
+            password = resolve_password(account=account, username=settings.username,
+                                        password_command=settings.password_command,
+                                        keyring_service=settings.keyring_service)
+            client.login(settings.username, password)
+    except SecretError as err:
+        _quietly_close(client)
+        raise AuthError(f"account {account!r}: {err}", fix=_fix(account, settings)) from None
+    except LoginError as err:
+        _quietly_close(client)
+        text = str(err)
+        if "UNAVAILABLE" in text.upper():  # RFC 5530: the server's auth backend is down
+            raise TemporaryError(f"IMAP server {_where(settings)} cannot check passwords right now") from None
+        what = "the OAuth2 token" if settings.oauth2_token_command else "the password"
+        raise AuthError(f"IMAP server {_where(settings)} refused {what} for user {settings.username!r}",
+                        fix=_fix(account, settings)) from None
+
+
+def _fix(account: str, settings: Settings) -> str:
+    if settings.oauth2_token_command:
+        return f"check oauth2_token_command of account {account!r}: it must print a valid access token"
+    if settings.password_command:
+        return f"check password_command of account {account!r} (and the password it prints)"
+    return (f"store the right password with: keyring set {settings.keyring_service} {settings.username} "
+            f"(account {account!r})")
+
+
+def _quietly_close(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # closing a half-dead socket: nothing useful to report
+        pass
+
+
+class Session:
+    """A lazily opened, self-healing IMAP session.
+
+    ``run(op)`` calls ``op(client)``; when the connection drops or times out it reconnects
+    with exponential backoff (``retry_delay``, doubling, ``retries`` times) and calls ``op``
+    again on the fresh client, so ``op`` must be self-contained (select its own folder).
+    After the last attempt the failure becomes a TemporaryError.
+    """
+
+    def __init__(self, account: str, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.account = account
+        self.settings = settings
+        self._client: IMAPClient | None = None
+        self._sleep = sleep
+        self._lock = threading.RLock()  # one IMAP conversation at a time (the prefetch thread)
+
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            self._client = connect(self.account, self.settings)
+        return self._client
+
+    def run(self, op: Callable[[IMAPClient], T]) -> T:
+        with self._lock:
+            return self._run(op)
+
+    def _run(self, op: Callable[[IMAPClient], T]) -> T:
+        delay = self.settings.retry_delay
+        attempt = 0
+        while True:
+            try:
+                return op(self.client())
+            except (AuthError, SourceError, TemporaryError):
+                raise
+            except Exception as err:
+                if not is_transient(err):
+                    raise
+                self.drop()
+                if attempt >= self.settings.retries:
+                    raise TemporaryError(
+                        f"IMAP server {_where(self.settings)}: connection failed after "
+                        f"{attempt + 1} attempts ({type(err).__name__}: {err})", retry_after=60,
+                    ) from None
+                log.info("IMAP %s: %s; reconnecting in %.1f s", self.account, type(err).__name__, delay)
+                self._sleep(delay)
+                delay *= 2
+                attempt += 1
+
+    def drop(self) -> None:
+        if self._client is not None:
+            _quietly_close(self._client)
+        self._client = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.logout()
+            except Exception:  # already gone: nothing to release
+                _quietly_close(self._client)
+        self._client = None
+

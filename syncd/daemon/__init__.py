@@ -1,0 +1,1 @@
+"""The long-running daemon (`syncd run`): scheduler, lock, systemd integration, health records."""
