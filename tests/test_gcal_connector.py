@@ -207,3 +207,28 @@ def test_an_item_that_is_not_an_object_is_a_counted_skip(harness: GcalFakeHarnes
         batches = list(conn.pull("calendar:primary", None))
     assert [m.title for m in meetings(batches)] == ["Fine"]
     assert [s.reason for b in batches for s in b.skipped] == ["Google Calendar item is not an event object"]
+
+
+def test_events_beyond_the_first_window_arrive_once_half_the_future_has_passed(harness: GcalFakeHarness,
+                                                                               fake: GoogleFake) -> None:
+    from connectors.base import ConnectorEnv
+    from connectors.gcal.connector import Connector
+    from connectors.gcal.settings import Settings
+
+    far = meeting("Far ahead", 45)  # created long ago, never changes
+    harness.put_event(far)
+    with harness.connector() as conn:
+        _, cursors = pull_all(conn, {})
+        batches, cursors = pull_all(conn, cursors)  # days later: still nothing to list
+    assert far.uid not in {m.uid for m in meetings(batches)}
+    assert len(fake.calls("calendar.events.list")) == 2
+
+    later = ConnectorEnv(state_dir=harness.state_dir, now=datetime.now(timezone.utc) + timedelta(days=20))
+    with Connector("cal", Settings(**harness.settings), later) as conn:
+        batches, cursors = pull_all(conn, cursors)
+    assert [m.title for m in meetings(batches)] == ["Far ahead"] and not any(b.reset for b in batches)
+    relist = fake.calls("calendar.events.list")[-1]
+    assert relist.query["showDeleted"] == ["true"] and "syncToken" not in relist.query
+    with Connector("cal", Settings(**harness.settings), later) as conn:
+        batches, _ = pull_all(conn, cursors)
+    assert meetings(batches) == [] and "syncToken" in fake.calls("calendar.events.list")[-1].query

@@ -5,7 +5,9 @@ Follows https://developers.google.com/calendar/api/guides/sync: the first sync l
 env.window_future ahead), page by page, each page a Batch whose cursor resumes at the next
 page with the same window; the last page hands out ``nextSyncToken``. Later syncs send only
 that token (same ``singleEvents``; Google refuses time filters with a sync token), and get
-every change, deletions included. A 410 Gone means the token is no longer valid: full
+every change, deletions included. Once half of the future window has passed, the stretch
+beyond the first listing's end is listed too (see ``pull``), so events that were too far
+ahead at first and never change still arrive before they happen. A 410 Gone means the token is no longer valid: full
 resync of that calendar, first batch ``reset=True``. Nothing new costs one request.
 
 Google guarantees only the ``id`` of a deleted event (and for a cancelled instance of a
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
@@ -77,7 +79,7 @@ class Connector(BaseConnector):
         state = _parse_cursor(cursor)
         reset = cursor is not None and state is None
         try:
-            yield from self._pages(calendar, state or self._window(), reset)
+            final = yield from self._pages(calendar, state or self._window(), reset)
         except HttpError as err:
             # 410 Gone: the sync token is no longer valid. 400 on a resumed page: stale page token.
             if err.status_code == 410 or (err.status_code == 400 and state is not None and "page" in state):
@@ -86,12 +88,21 @@ class Connector(BaseConnector):
             if err.status_code == 404:
                 raise SourceError(f"calendar {calendar!r} does not exist or is not shared with this account") from None
             raise
+        # A sync token reports changes only: an event that lay beyond the first listing's end
+        # and never changes would never arrive. So once half of the future window has passed,
+        # list the stretch between the old end and the new one (deleted events included, so
+        # nothing that vanished meanwhile is missed), and carry on with its token.
+        ahead = self.env.now.astimezone(timezone.utc) + self.env.window_future
+        if "max" in final and ahead - self.env.window_future / 2 >= _parse_time(final["max"]):
+            yield from self._pages(calendar, {"min": final["max"], "max": _rfc3339(ahead), "del": "1"}, False)
 
     def _window(self) -> dict[str, str]:
         now = self.env.now.astimezone(timezone.utc)
         return {"min": _rfc3339(now - self.env.window_past), "max": _rfc3339(now + self.env.window_future)}
 
-    def _pages(self, calendar: str, state: dict[str, str], reset: bool) -> Iterator[Batch]:
+    def _pages(self, calendar: str, state: dict[str, str], reset: bool) -> Generator[Batch, None, dict[str, str]]:
+        """Pages of one listing (a window, or the changes since a sync token); returns the
+        final state: ``{"sync": token, "max": end of the window listed last}``."""
         events = self.api.service.events()
         while True:
             params: dict[str, Any] = {"calendarId": calendar, "singleEvents": True, "maxResults": PAGE_SIZE}
@@ -99,6 +110,8 @@ class Connector(BaseConnector):
                 params["syncToken"] = state["sync"]
             else:
                 params["timeMin"], params["timeMax"] = state["min"], state["max"]
+                if state.get("del"):
+                    params["showDeleted"] = True
             if state.get("page"):
                 params["pageToken"] = state["page"]
             response = self.api.call(events.list(**params))
@@ -108,14 +121,14 @@ class Connector(BaseConnector):
             if response.get("nextPageToken"):
                 state = {k: v for k, v in state.items() if k != "page"} | {"page": response["nextPageToken"]}
             elif response.get("nextSyncToken"):
-                state = {"sync": response["nextSyncToken"]}
+                state = {"sync": response["nextSyncToken"]} | ({"max": state["max"]} if "max" in state else {})
             else:
                 raise TemporaryError(f"Google Calendar answered without nextPageToken or nextSyncToken "
                                      f"for calendar {calendar!r}")
             yield Batch(items, _dump(state), skipped, reset=reset, gone=gone)
             reset = False
             if "page" not in state:
-                return
+                return state
 
     def _convert(self, calendar: str, raw: list[Any]) -> tuple[list[Meeting], list[tuple[str, str]], list[Skip]]:
         items: list[Meeting] = []
@@ -242,9 +255,24 @@ def _parse_cursor(cursor: str | None) -> dict[str, str] | None:
         return None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         return None
-    if set(data) == {"sync"} or set(data) in ({"min", "max", "page"}, {"sync", "page"}):
+    if not set(data) <= {"sync", "min", "max", "page", "del"}:
+        return None
+    if "sync" in data or ({"min", "max", "page"} <= set(data)):
+        try:
+            for key in ("min", "max"):
+                if key in data:
+                    _parse_time(data[key])
+        except ValueError:
+            return None
         return data
     return None
+
+
+def _parse_time(text: str) -> datetime:
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        raise ValueError("no time zone")
+    return dt
 
 
 def _dump(state: dict[str, str]) -> str:
