@@ -398,3 +398,14 @@ def test_a_batch_answer_that_is_not_multipart_is_retried(harness: GmailFakeHarne
     with harness.connector() as conn:
         assert len(messages(list(conn.pull("mail:SENT", None)))) == 3
         assert conn.api.stats["retries"] == 1
+
+
+def test_an_unreachable_google_is_a_temporary_error(harness: GmailFakeHarness, fake: GoogleFake,
+                                                    tmp_path: Path) -> None:
+    token_file = tmp_path / "state" / "google-token.json"
+    info = json.loads(token_file.read_text())
+    info["expiry"] = "2020-01-01T00:00:00Z"  # the next request must refresh first
+    token_file.write_text(json.dumps(info))
+    fake.stop()
+    with harness.connector() as conn, pytest.raises(TemporaryError, match="network error"):
+        list(conn.pull("mail:SENT", None))

@@ -52,7 +52,9 @@ RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaEx
 MAX_BACKOFF = 64.0  # Google's recommended cap for truncated exponential backoff
 MAX_INLINE_WAIT = 120.0  # longer waits are the scheduler's job: raise TemporaryError instead
 _RETRY_AFTER_TEXT = re.compile(r"Retry after (\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)?)")
-TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httplib2.HttpLib2Error, OSError, socket.timeout)
+# google-auth wraps some transport failures of a token refresh in its own TransportError
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httplib2.HttpLib2Error, OSError, socket.timeout,
+                                                     google.auth.exceptions.TransportError)
 
 
 def build_service(api: str, version: str, creds: Credentials, *, endpoint: str | None, timeout: float) -> Any:
