@@ -1,3 +1,4 @@
 from syncd.cli.main import main
 
-main()
+if __name__ == "__main__":  # a spawned helper process imports this module too
+    main()

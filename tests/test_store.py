@@ -147,3 +147,17 @@ def test_processes_opening_a_new_database_at_once_all_succeed(db_url: str) -> No
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err.decode()
+
+
+def test_every_timestamp_is_stored_in_one_form(tmp_path: Path) -> None:
+    """Bulk and ordinary inserts must agree, or text comparisons of SQLite timestamps go wrong."""
+    world = _world(tmp_path, f"sqlite:///{tmp_path / 't.db'}")
+    try:
+        world.run()
+        with world.store.connect() as conn:
+            for table, column in (("message", "sent_at"), ("interaction", "occurred_at"), ("meeting", "end_at"),
+                                  ("draft", "due_at"), ("contact", "last_at")):
+                forms = {len(v) for v in conn.execute(text(f"SELECT {column} FROM {table}")).scalars() if v}
+                assert forms == {26}, (table, forms)  # YYYY-MM-DD HH:MM:SS.ffffff
+    finally:
+        world.close()

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from syncd.timeutil import span_text
+
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
@@ -43,15 +45,5 @@ def ago(iso: str | None, now: datetime) -> str:
         return "never"
     seconds = (now - datetime.fromisoformat(iso)).total_seconds()
     if seconds < 0:
-        return "in " + _span(-seconds)
-    return _span(seconds) + " ago"
-
-
-def _span(seconds: float) -> str:
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min"
-    if seconds < 172800:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
+        return "in " + span_text(-seconds)
+    return span_text(seconds) + " ago"

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from syncd.config import Config
 from syncd.store import Store
 from syncd.store import schema as t
-from syncd.timeutil import from_db, to_db
+from syncd.timeutil import from_db, span_text, to_db
 
 KEEP_JOB_RUNS = timedelta(days=7)
 KEEP_DAEMON_RUNS = timedelta(days=30)
@@ -108,17 +108,6 @@ def _iso(dt: datetime | None) -> str | None:
     return from_db(dt).isoformat() if dt is not None else None  # type: ignore[union-attr]
 
 
-def _span(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min"
-    if seconds < 172800:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
-
-
 def daemon_status(conn: Connection, config: Config, now: datetime) -> dict[str, Any]:
     """The daemon's state for `syncd status`: running/healthy, accounts failing, or not running."""
     d = t.daemon_run
@@ -169,7 +158,7 @@ def _next_line(s: dict[str, Any], now: datetime) -> str:
     for a in s["accounts"]:
         if a["next_run"]:
             wait = (datetime.fromisoformat(a["next_run"]) - now).total_seconds()
-            parts.append(f"{a['account']} in {_span(wait)}" if wait > 0 else f"{a['account']} now")
+            parts.append(f"{a['account']} in {span_text(wait)}" if wait > 0 else f"{a['account']} now")
     return ("\nnext sync: " + ", ".join(parts)) if parts else ""
 
 
@@ -217,14 +206,14 @@ def _summary(s: dict[str, Any], now: datetime) -> str:
     state = s["state"]
     if state == "never-started":
         return "daemon: not running (never started) — start it with: syncd run, or: syncd service install"
-    beat = f"last heartbeat {_span(s['heartbeat_age_seconds'])} ago"
+    beat = f"last heartbeat {span_text(s['heartbeat_age_seconds'])} ago"
     if state == "stopped":
-        return f"daemon: not running (stopped {_span(s['heartbeat_age_seconds'])} ago: {s['stop_reason']})"
+        return f"daemon: not running (stopped {span_text(s['heartbeat_age_seconds'])} ago: {s['stop_reason']})"
     if state == "not-running":
         return f"daemon: not running (pid {s['pid']} is gone; {beat}) — it did not stop cleanly; check: journalctl --user -u syncd"
     if state == "unresponsive":
         return f"daemon: running (pid {s['pid']}) but not responding: {beat}"
-    head = f"daemon: running (pid {s['pid']}, up {_span(s['uptime_seconds'])}, {beat})"
+    head = f"daemon: running (pid {s['pid']}, up {span_text(s['uptime_seconds'])}, {beat})"
     failing = [a for a in s["accounts"] if a["state"] not in ("ok", "pending")]
     waiting = sum(s["drafts_waiting"].values())
     tail = f"; {waiting} draft(s) waiting in your mailbox" if waiting else ""

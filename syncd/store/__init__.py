@@ -50,6 +50,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=15000")
+    cur.execute("PRAGMA cache_size=-16384")  # 16 MiB (default 2): first syncs fill big random-key indexes
     cur.close()
 
 

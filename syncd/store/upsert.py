@@ -31,7 +31,8 @@ def bulk_insert_ignore(conn: Connection, table: Table, keys: list[str], rows: li
     names = list(rows[0])
     stmt = insert_ignore(conn, table, keys).values({n: bindparam(n) for n in names})
     compiled = stmt.compile(dialect=conn.dialect)
-    processors = {n: table.c[n].type.bind_processor(conn.dialect) for n in names}
+    # the dialect's own type (SQLite DATETIME writes its fixed text form, not the driver's)
+    processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
     if compiled.positional:
         order = list(compiled.positiontup or [])
         procs = [processors[n] for n in order]

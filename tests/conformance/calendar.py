@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from connectors.base import Batch, Connector
 from syncd.records import Meeting
-from tests.conformance.samples import ME, EventSpec
+from tests.conformance.samples import ME, EventSpec, pull_streams
 
 
 class CalendarHarness(ABC):
@@ -42,15 +42,8 @@ class CalendarHarness(ABC):
 
 
 def pull_all(connector: Connector, cursors: dict[str, str | None]) -> tuple[list[Batch], dict[str, str | None]]:
-    batches: list[Batch] = []
-    new = dict(cursors)
-    for stream in connector.streams():
-        if stream.kind != "calendar":
-            continue
-        for batch in connector.pull(stream.name, new.get(stream.name)):
-            batches.append(batch)
-            new[stream.name] = batch.cursor
-    return batches, new
+    """Pull every calendar stream from ``cursors``; return the batches and the new cursors."""
+    return pull_streams(connector, cursors, "calendar")
 
 
 def meetings(batches: list[Batch]) -> list[Meeting]:

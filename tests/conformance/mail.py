@@ -15,7 +15,7 @@ from typing import Literal
 
 from connectors.base import Batch, Connector
 from syncd.records import Address, Draft, MailMessage
-from tests.conformance.samples import ME, raw_message
+from tests.conformance.samples import ME, pull_streams, raw_message
 
 Role = Literal["sent", "inbox"]
 
@@ -52,15 +52,7 @@ class MailHarness(ABC):
 
 def pull_all(connector: Connector, cursors: dict[str, str | None]) -> tuple[list[Batch], dict[str, str | None]]:
     """Pull every mail stream from ``cursors``; return the batches and the new cursors."""
-    batches: list[Batch] = []
-    new = dict(cursors)
-    for stream in connector.streams():
-        if stream.kind != "mail":
-            continue
-        for batch in connector.pull(stream.name, new.get(stream.name)):
-            batches.append(batch)
-            new[stream.name] = batch.cursor
-    return batches, new
+    return pull_streams(connector, cursors, "mail")
 
 
 def messages(batches: list[Batch]) -> list[MailMessage]:

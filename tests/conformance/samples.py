@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
+from connectors.base import Batch, Connector
+
 ME = "ada@example.com"
 
 
@@ -91,3 +93,17 @@ def spec_to_ics(spec: EventSpec) -> str:
         lines.append(f"ATTENDEE;CUTYPE=ROOM;PARTSTAT=ACCEPTED:mailto:{room}")
     lines += ["END:VEVENT", "END:VCALENDAR", ""]
     return "\r\n".join(lines)
+
+
+def pull_streams(connector: Connector, cursors: dict[str, str | None], kind: str) -> tuple[list[Batch], dict[str, str | None]]:
+    """Pull every stream of ``kind`` from ``cursors`` as the sync engine would: each batch's
+    cursor replaces the stored one. Returns the batches and the new cursors."""
+    batches: list[Batch] = []
+    new = dict(cursors)
+    for stream in connector.streams():
+        if stream.kind != kind:
+            continue
+        for batch in connector.pull(stream.name, new.get(stream.name)):
+            batches.append(batch)
+            new[stream.name] = batch.cursor
+    return batches, new

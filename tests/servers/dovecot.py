@@ -29,6 +29,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tests.servers import stop_process
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 
@@ -190,13 +192,7 @@ class Dovecot:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.servers import stop_process
 from tests.servers.dovecot import free_port
 
 _REQUEST = re.compile(r"\b(GET|PUT|DELETE|PROPFIND|PROPPATCH|REPORT|MKCALENDAR|MKCOL|OPTIONS|HEAD|POST|MOVE) "
@@ -84,13 +85,7 @@ class Radicale:
             shutil.rmtree(cache, ignore_errors=True)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
         if self._log is not None:
             self._log.close()
