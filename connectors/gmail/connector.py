@@ -339,11 +339,7 @@ def _to_record(message: Any, ref: str, label: str) -> MailMessage | Skip:
         pairs = [(h["name"], h["value"]) for h in message["payload"]["headers"]]
         internal = message.get("internalDate")
         fallback = datetime.fromtimestamp(int(internal) / 1000, tz=timezone.utc) if internal else None
-        labels = message.get("labelIds") or []
-        if "DRAFT" not in labels:
-            # Gmail's labels say what it is: a sent follow-up that kept our marker header is
-            # sent mail (it closes the follow-up), not a draft
-            pairs = [(k, v) for k, v in pairs if k.lower() != MARKER_HEADER.lower()]
+        labels = message.get("labelIds") or []  # Gmail's labels say what is a draft, not our marker
         return message_from_pairs(pairs, source_id=str(message["id"]), folder=label, fallback_date=fallback,
                                   thread_id=str(message.get("threadId") or ""), is_draft="DRAFT" in labels)
     except UnusableMessage as err:
