@@ -1,0 +1,1 @@
+"""Google Calendar through the Calendar API: the meetings you attend."""

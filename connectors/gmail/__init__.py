@@ -1,0 +1,1 @@
+"""Gmail through the Gmail API: sent and received mail headers, and follow-up drafts."""

@@ -1,0 +1,1 @@
+"""Gmail and Google Calendar of one Google account, from one OAuth grant."""
