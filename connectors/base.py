@@ -28,6 +28,7 @@ Each connector kind lives in a package ``connectors/<kind>/`` with two modules:
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -140,3 +141,18 @@ class Connector(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def cursor_document(text: str | None, version: int | None = 1) -> dict[str, Any] | None:
+    """The JSON object a connector stored as its cursor, or None when there is none or it cannot
+    be read (damaged, or written by another version: ``"v"`` must equal ``version`` unless that
+    is None). None for a cursor that was given means: start over with a full resync."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or (version is not None and data.get("v") != version):
+        return None
+    return data

@@ -7,7 +7,6 @@ which handles the corner cases far better than anything we would write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 

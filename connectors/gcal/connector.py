@@ -31,7 +31,7 @@ from connectors._google.api import GoogleApi
 from connectors._google.auth import authorize as google_authorize
 from connectors._google.auth import calendar_scopes
 from connectors._google.session import GoogleSession
-from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document
 from connectors.base import Connector as BaseConnector
 from connectors.gcal.settings import Settings
 from syncd.records import Address, Attendee, Meeting, Skip
@@ -247,13 +247,8 @@ def _rfc3339(dt: datetime) -> str:
 
 
 def _parse_cursor(cursor: str | None) -> dict[str, str] | None:
-    if not cursor:
-        return None
-    try:
-        data = json.loads(cursor)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+    data = cursor_document(cursor, version=None)
+    if data is None or not all(isinstance(v, str) for v in data.values()):
         return None
     if not set(data) <= {"sync", "min", "max", "page", "del"}:
         return None

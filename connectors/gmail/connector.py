@@ -41,7 +41,7 @@ from connectors._google.api import GoogleApi
 from connectors._google.auth import authorize as google_authorize
 from connectors._google.auth import gmail_scopes
 from connectors._google.session import GoogleSession
-from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document
 from connectors.base import Connector as BaseConnector
 from connectors.gmail.settings import Settings
 from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs
@@ -278,13 +278,8 @@ class Connector(BaseConnector):
 
 
 def _parse_cursor(cursor: str | None) -> dict[str, str] | None:
-    if not cursor:
-        return None
-    try:
-        data = json.loads(cursor)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = cursor_document(cursor, version=None)
+    if data is None:
         return None
     if isinstance(data.get("history"), str) and data["history"].isdigit():
         return {"history": data["history"]}

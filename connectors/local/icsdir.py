@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
+from connectors.base import cursor_document
 from syncd.ical import parse_ics
 from syncd.records import Meeting, Skip
 
@@ -27,16 +28,6 @@ class IcsBatch:
     gone: list[tuple[str, str]] = field(default_factory=list)
     cursor: str = ""
     reset: bool = False
-
-
-def _load(cursor: str | None) -> dict[str, object] | None:
-    if not cursor:
-        return None
-    try:
-        data = json.loads(cursor)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and data.get("v") == 1 else None
 
 
 def scan(root: Path) -> dict[str, tuple[int, int]]:
@@ -56,7 +47,7 @@ def scan(root: Path) -> dict[str, tuple[int, int]]:
 
 def read_calendar(root: Path, calendar: str, cursor: str | None, *, now: datetime, past: timedelta,
                   future: timedelta, batch_size: int, default_tz: tzinfo) -> Iterator[IcsBatch]:
-    state = _load(cursor)
+    state = cursor_document(cursor)
     reset = cursor is not None and state is None
     known: dict[str, list[object]] = dict(state["files"]) if state else {}  # type: ignore[arg-type]
     window_start = now - past

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from connectors.base import cursor_document
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
@@ -59,25 +60,13 @@ def _is_maildir(path: Path) -> bool:
     return (path / "cur").is_dir() and (path / "new").is_dir()
 
 
-def _cursor(value: str | None) -> dict[str, object] | None:
-    if not value:
-        return None
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("v") != 1:
-        return None
-    return data
-
-
 def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator[tuple[list[MailMessage], list[Skip], str, bool]]:
     """Yield (messages, skips, cursor, reset) for what changed in ``folder`` since ``cursor``.
 
     The cursor holds the highest ctime read and the names read within the slack below it, so
     files that share a clock tick with the watermark are neither missed nor read twice.
     """
-    state = _cursor(cursor)
+    state = cursor_document(cursor)
     reset = cursor is not None and state is None  # a cursor we cannot read: start over
     dir_stamp = [_mtime(folder.path / "cur"), _mtime(folder.path / "new")]
     if state is not None and state.get("dirs") == dir_stamp:
