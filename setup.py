@@ -4,10 +4,12 @@
 from setuptools import find_packages, setup
 
 setup(
-    packages=find_packages(include=["syncd", "syncd.*", "connectors", "connectors.*"]) + ["syncd.defaults"],
-    package_dir={"syncd.defaults": "config"},
+    packages=find_packages(include=["syncd", "syncd.*", "connectors", "connectors.*"])
+    + ["syncd.defaults", "syncd.defaults.templates"],
+    package_dir={"syncd.defaults": "config", "syncd.defaults.templates": "config/templates"},
     package_data={
-        "syncd.defaults": ["*.toml", "templates/*"],
-        "syncd": ["migrations/*.py", "migrations/script.py.mako", "migrations/versions/*.py"],
+        "syncd.defaults": ["*.toml"],
+        "syncd.defaults.templates": ["*.txt"],
+        "syncd.migrations": ["script.py.mako"],
     },
 )
