@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -205,3 +206,34 @@ def test_hostile_ics_is_skipped_with_a_reason(tmp_path: Path) -> None:
     reasons = [s.reason for b in batches for s in b.skipped]
     assert any("every second or minute" in r for r in reasons)
     assert any("iCalendar" in r for r in reasons)
+
+
+def test_a_mail_delivered_right_after_the_listing_is_read_next_time(tmp_path: Path) -> None:
+    # Delivered within the same second as the files just read, after our listing: the watermark
+    # must not have moved past it.
+    tree = MailTree(tmp_path / "mail")
+    for i in range(3):
+        tree.sent(raw_message(message_id=f"m{i}@example.com"))
+    conn = Connector("local", Settings(maildir=str(tree.root)), ConnectorEnv(tmp_path / "s"))
+    _, cursors = pull_all(conn, {})
+    tree.sent(raw_message(message_id="late@example.com"))
+    batches, cursors = pull_all(conn, cursors)
+    assert [m.message_id for m in messages(batches)] == ["late@example.com"]
+    assert len(json.loads(cursors["mail:Sent"])["recent"]) <= 4  # the cursor stays small
+
+
+def test_files_older_than_the_listing_are_not_remembered_by_name(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.local import maildir
+
+    monkeypatch.setattr(maildir, "LISTING_MARGIN_NS", 0)  # a file system clock in step with ours
+    tree = MailTree(tmp_path / "mail")
+    for i in range(300):
+        tree.sent(raw_message(message_id=f"bulk{i}@example.com"))
+    time.sleep(0.05)
+    conn = Connector("local", Settings(maildir=str(tree.root), batch_size=50), ConnectorEnv(tmp_path / "s"))
+    batches = list(conn.pull("mail:Sent", None))
+    assert sum(len(b.items) for b in batches) == 300
+    cursors = [json.loads(b.cursor or "{}") for b in batches]
+    assert all(len(c["recent"]) <= 1 for c in cursors)  # only a tie at the watermark, if any
+    assert [c["wm"] for c in cursors] == sorted(c["wm"] for c in cursors)

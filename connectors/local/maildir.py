@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import mailbox
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
 HEADER_LIMIT = 256 * 1024  # a header block larger than this is not a real mail
-WATERMARK_SLACK_NS = 2_000_000_000  # files this close below the watermark are tracked by name
+LISTING_MARGIN_NS = 2_000_000_000  # clock granularity and skew between us and the file system
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,10 @@ def _is_maildir(path: Path) -> bool:
 def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator[tuple[list[MailMessage], list[Skip], str, bool]]:
     """Yield (messages, skips, cursor, reset) for what changed in ``folder`` since ``cursor``.
 
-    The cursor holds the highest ctime read and the names read within the slack below it, so
-    files that share a clock tick with the watermark are neither missed nor read twice.
+    The watermark is a ctime below which everything has been read. A file renamed into the
+    folder while we list it may be missed by that listing, so the final watermark is the
+    moment the listing began (less a margin for clock granularity), not the newest ctime seen;
+    files read at or above the watermark are remembered by name so they are not read twice.
     """
     state = cursor_document(cursor)
     reset = cursor is not None and state is None  # a cursor we cannot read: start over
@@ -72,8 +75,9 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
     if state is not None and state.get("dirs") == dir_stamp:
         yield [], [], json.dumps(state), False
         return
-    high = int(state["wm"]) if state is not None else -1  # type: ignore[call-overload]
-    recent: dict[str, int] = dict(state.get("recent", {})) if state is not None else {}  # type: ignore[call-overload]
+    wm = int(state["wm"]) if state is not None else -1  # type: ignore[call-overload]
+    done_before: dict[str, int] = dict(state.get("recent", {})) if state is not None else {}  # type: ignore[call-overload]
+    listing_began = time.time_ns() - LISTING_MARGIN_NS
     candidates = []
     for sub in ("new", "cur"):
         with os.scandir(folder.path / sub) as it:
@@ -84,23 +88,29 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
                     ctime = entry.stat().st_ctime_ns
                 except FileNotFoundError:
                     continue  # moved or deleted while we looked
-                if ctime >= high - WATERMARK_SLACK_NS and recent.get(entry.name) != ctime:
+                if ctime >= wm and done_before.get(entry.name) != ctime:
                     candidates.append((ctime, sub, entry.name))
     candidates.sort()
-    seen_keys: set[str] = set()
+    read: list[tuple[int, str]] = []  # (ctime, name) read in this pass, ascending
     batch: list[MailMessage] = []
     skips: list[Skip] = []
 
-    def cursor_now(dirs: list[int] | None) -> str:
-        keep = {n: c for n, c in recent.items() if c >= high - WATERMARK_SLACK_NS}
-        return json.dumps({"v": 1, "wm": high, "recent": keep, "dirs": dirs})
+    def cursor_now(final: bool) -> str:
+        newest = read[-1][0] if read else wm
+        mark = max(wm, min(newest, listing_began))  # never above what the listing surely saw
+        recent = {n: c for n, c in done_before.items() if c >= mark}
+        for ctime, name in reversed(read):
+            if ctime < mark:
+                break
+            recent[name] = ctime
+        return json.dumps({"v": 1, "wm": mark, "recent": recent, "dirs": dir_stamp if final else None})
 
+    seen_keys: set[str] = set()
     for ctime, sub, name in candidates:
+        read.append((ctime, name))
         key = name.split(":", 1)[0]
-        high = max(high, ctime)
-        recent[name] = ctime
         if key in seen_keys:
-            continue
+            continue  # the same message under new/ and cur/ while the client moved it
         seen_keys.add(key)
         raw = _read_head(folder.path, sub, name)
         if raw is None:
@@ -113,9 +123,9 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
         except Exception as err:  # the stdlib parser has odd failure modes on hostile input
             skips.append(Skip(f"{folder.name}/{name}", f"unreadable headers ({type(err).__name__})"))
         if len(batch) + len(skips) >= batch_size:
-            yield batch, skips, cursor_now(None), reset
+            yield batch, skips, cursor_now(final=False), reset
             batch, skips, reset = [], [], False
-    yield batch, skips, cursor_now(dir_stamp), reset
+    yield batch, skips, cursor_now(final=True), reset
 
 
 def _delivered(key: str) -> datetime | None:
