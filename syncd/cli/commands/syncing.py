@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 
@@ -53,6 +54,8 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
         config.account(name)  # unknown name -> clear error
     if not config.accounts:
         raise click.ClickException(f"no accounts in {config.path}; add one under [[accounts]] (see syncd init)")
+    app.store  # open (and migrate) before freezing: what exists now lives as long as the process
+    gc.freeze()  # so the collector stops rescanning the libraries' objects while mail streams in
     progress = _Progress() if not as_json else None
     now = app.now()
     outcomes = sync_all(config, app.store, now=now, progress=progress, only=list(accounts) or None)
