@@ -54,14 +54,14 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
         config.account(name)  # unknown name -> clear error
     if not config.accounts:
         raise click.ClickException(f"no accounts in {config.path}; add one under [[accounts]] (see syncd init)")
-    app.store  # open (and migrate) before freezing: what exists now lives as long as the process
+    store = app.store  # opened (and migrated) before freezing: what exists now lives as long as we do
     gc.freeze()  # so the collector stops rescanning the libraries' objects while mail streams in
     progress = _Progress() if not as_json else None
     now = app.now()
-    outcomes = sync_all(config, app.store, now=now, progress=progress, only=list(accounts) or None)
+    outcomes = sync_all(config, store, now=now, progress=progress, only=list(accounts) or None)
     if progress:
         progress.done()
-    report = None if no_drafts else run_followups(config, app.store, now)
+    report = None if no_drafts else run_followups(config, store, now)
     failed = [o for o in outcomes if not o.ok]
     if as_json:
         emit_json({
