@@ -121,7 +121,7 @@ def bench_warmth(tmp: Path, contacts: int, interactions: int) -> tuple[float, Pa
 
     from syncd.config import Warmth
     from syncd.store import open_store
-    from syncd.warmth import recompute
+    from syncd.warmth import rescore
 
     db = tmp / "warmth.db"
     store = open_store(f"sqlite:///{db}")
@@ -150,7 +150,7 @@ def bench_warmth(tmp: Path, contacts: int, interactions: int) -> tuple[float, Pa
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     t0 = time.perf_counter()
     with store.begin() as conn:
-        n = recompute(conn, Warmth(), now, everyone=True)
+        n = rescore(conn, Warmth(), now)  # no scores yet: everyone
     elapsed = time.perf_counter() - t0
     assert n == contacts
     with store.connect() as conn:

@@ -27,7 +27,7 @@ from syncd.store import Store
 from syncd.store import schema as t
 from syncd.store.upsert import insert_ignore
 from syncd.timeutil import to_db, utcnow
-from syncd.warmth import recompute
+from syncd.warmth import rescore
 
 log = logging.getLogger("syncd.sync")
 
@@ -246,7 +246,7 @@ def finish(store: Store, config: Config, ingestor: Ingestor, now: datetime) -> N
     """After the batches: settle time- and order-dependent interactions, rescore touched contacts."""
     with store.begin() as conn:
         settle(conn, ingestor, now)
-        recompute(conn, config.warmth, now)
+        rescore(conn, config.warmth, now)
 
 
 def sync_all(config: Config, store: Store, *, now: datetime | None = None, progress: Progress | None = None,

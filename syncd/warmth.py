@@ -85,6 +85,37 @@ def tier_of(params: Warmth, score: float) -> Tier:
     return "dormant"
 
 
+FOREVER = 9e18  # a crossing time for a threshold of 0: never below it
+
+
+def crossings(params: Warmth, effective: float, hl_days: float, at: float) -> dict[str, float | None]:
+    """When a score that is ``effective`` (activity × reciprocity) at ``at`` decays below each
+    tier's threshold: at + half_life × log2(effective / K), with K the activity the threshold
+    needs. None when it is not above that threshold even now."""
+    out: dict[str, float | None] = {}
+    for name in ("inner", "warm", "cooling", "cold"):
+        bound = getattr(params.tiers, name)
+        if bound >= 100:
+            out[f"{name}_until"] = None
+            continue
+        need = -params.saturation * math.log(1 - bound / 100)
+        if need <= 0:
+            out[f"{name}_until"] = FOREVER if effective > 0 else None
+        elif effective >= need:
+            out[f"{name}_until"] = at + hl_days * DAY * math.log2(effective / need)
+        else:
+            out[f"{name}_until"] = None
+    return out
+
+
+def fingerprint(params: Warmth) -> str:
+    """Identifies the parameters stored scores were computed with (a change means: rescore)."""
+    import hashlib
+    import json
+
+    return hashlib.sha1(json.dumps(params.model_dump(), sort_keys=True).encode()).hexdigest()
+
+
 def decay(at: float, when: float, hl_days: float) -> float:
     return 2.0 ** (-max(0.0, when - at) / (hl_days * DAY))
 
@@ -181,6 +212,10 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
             n_in=bindparam("n_in"),
             n_meetings=bindparam("n_meetings"),
             scored_at=bindparam("scored_at"),
+            inner_until=bindparam("inner_until"),
+            warm_until=bindparam("warm_until"),
+            cooling_until=bindparam("cooling_until"),
+            cold_until=bindparam("cold_until"),
         )
     )
     scored_at = to_db(now)
@@ -212,9 +247,29 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
                 "n_in": agg.n_in,
                 "n_meetings": agg.n_meetings,
                 "scored_at": scored_at,
+                **crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now_s),
             })
         conn.execute(stmt, rows)
     return len(ids)
+
+
+def rescore(conn: Connection, params: Warmth, now: datetime) -> int:
+    """Recompute the contacts a sync touched; everyone when the [warmth] parameters changed."""
+    current = fingerprint(params)
+    stored = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "warmth")).scalar()
+    if stored == current:
+        return recompute(conn, params, now)
+    n = recompute(conn, params, now, everyone=True)
+    if stored is None:
+        conn.execute(t.meta.insert().values(key="warmth", value=current))
+    else:
+        conn.execute(update(t.meta).where(t.meta.c.key == "warmth").values(value=current))
+    return n
+
+
+def scored_with(conn: Connection, params: Warmth) -> bool:
+    """Were the stored scores (and their crossing times) made with these parameters?"""
+    return conn.execute(select(t.meta.c.value).where(t.meta.c.key == "warmth")).scalar() == fingerprint(params)
 
 
 def _dt(epoch: float | None) -> datetime | None:

@@ -105,11 +105,22 @@ def test_status_tier_counts_agree_with_each_contacts_tier(tmp_path: Path) -> Non
                 world.received(f"p{i}@x{i}.example", NOW - timedelta(days=days - 0.5), in_reply_to=mid)
         world.meeting("1:1", NOW - timedelta(days=2), with_=("p0@x0.example",))
         world.sync()
-        for later in (NOW, NOW + timedelta(days=30), NOW + timedelta(days=200)):
-            with world.store.connect() as conn:
-                counts = report.tier_counts(conn, world.config, later)
-                tiers = Counter(c["tier"] for c in report.contacts(conn, world.config, later))
-            assert counts == {t: tiers.get(t, 0) for t in counts}
+        def agree() -> None:
+            for later in (NOW, NOW + timedelta(days=30), NOW + timedelta(days=200)):
+                with world.store.connect() as conn:
+                    counts = report.tier_counts(conn, world.config, later)
+                    tiers = Counter(c["tier"] for c in report.contacts(conn, world.config, later))
+                assert counts == {t: tiers.get(t, 0) for t in counts}
+
+        agree()  # from the stored crossing times
+        world.config_path.write_text(world.config_path.read_text() + "\n[warmth.tiers]\ninner = 90\nwarm = 60\n")
+        agree()  # parameters changed, not yet rescored: score by score
+        world.sync()
+        with world.store.connect() as conn:
+            from syncd.warmth import scored_with
+
+            assert scored_with(conn, world.config.warmth)
+        agree()
     finally:
         world.close()
 

@@ -30,6 +30,14 @@ metadata = MetaData(
     }
 )
 
+# Small facts about the store itself, e.g. which warmth parameters the stored scores were made with.
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 account = Table(
     "account",
     metadata,
@@ -107,6 +115,12 @@ contact = Table(
     Column("half_life_days", Float, nullable=False, default=30.0),
     Column("standing", Float, nullable=False, default=0.0),  # score as of the last interaction
     Column("scored_at", DateTime),
+    # When the decaying score falls below each tier's threshold (epoch seconds; NULL: never
+    # above it), so counting tiers now is a plain comparison in SQL (see syncd.warmth).
+    Column("inner_until", Float),
+    Column("warm_until", Float),
+    Column("cooling_until", Float),
+    Column("cold_until", Float),
 )
 
 contact_address = Table(
