@@ -25,14 +25,14 @@ touched (marked dirty) or by an explicit full recompute, never all of them on ev
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from sqlalchemy import Connection, Float, and_, bindparam, cast, func, literal_column, select, update
 
-from syncd.config import TIERS, Tier, Warmth
+from syncd.config import Tier, Warmth
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
 
@@ -333,7 +333,3 @@ def explain(conn: Connection, params: Warmth, contact_id: int, now: datetime) ->
         counts={"sent": agg.n_out, "received": agg.n_in, "meetings": agg.n_meetings},
         contributions=contributions,
     )
-
-
-def tiers() -> Iterable[Tier]:
-    return TIERS
