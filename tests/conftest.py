@@ -59,23 +59,29 @@ def cli(isolated_home: Path) -> Cli:
     return Cli(env)
 
 
-def local_config(tmp: Path, *, maildir: Path | None = None, calendar: Path | None = None, db: str | None = None,
-                 extra: str = "", account_extra: str = "") -> Path:
-    """A config with one local account and all-day working hours (so drafts are written now)."""
+def account_config(tmp: Path, account: str, *, db: str | None = None, me: str = "ada@example.com",
+                   extra: str = "") -> Path:
+    """A config for one account (its TOML lines given), drafts allowed at any hour."""
     path = tmp / "config.toml"
     lines = [f'database_url = "{db or "sqlite:///" + str(tmp / "syncd.db")}"', 'timezone = "UTC"', "",
-             "[me]", 'name = "Ada Lovelace"', 'addresses = ["ada@example.com"]', 'internal_domains = ["example.com"]', "",
+             "[me]", 'name = "Ada Lovelace"', f'addresses = ["{me}"]', 'internal_domains = ["example.com"]', "",
              "[followups]", 'working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]',
-             'working_hours = "00:00-24:00"', "daily_cap = 10", "",
-             "[[accounts]]", 'name = "local"', 'kind = "local"']
+             'working_hours = "00:00-24:00"', "daily_cap = 10", "", "[[accounts]]", account.strip()]
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return path
+
+
+def local_config(tmp: Path, *, maildir: Path | None = None, calendar: Path | None = None, db: str | None = None,
+                 extra: str = "", account_extra: str = "") -> Path:
+    """A config with one local account."""
+    lines = ['name = "local"', 'kind = "local"']
     if maildir:
         lines.append(f'maildir = "{maildir}"')
     if calendar:
         lines.append(f'calendar = "{calendar}"')
     if account_extra:
         lines.append(account_extra)
-    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
-    return path
+    return account_config(tmp, "\n".join(lines), db=db, extra=extra)
 
 
 @pytest.fixture(scope="session")

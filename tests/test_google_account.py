@@ -15,6 +15,7 @@ import pytest
 
 from connectors.base import ConnectorEnv, SourceError
 from syncd.secrets import write_private
+from tests.conftest import account_config
 from tests.conformance.mail import make_draft
 from tests.conformance.samples import raw_message
 from tests.fakes.google_fake import GoogleFake
@@ -135,21 +136,12 @@ def test_syncd_cli_signs_in_without_a_browser_syncs_and_writes_a_draft(fake: Goo
     fake.calendar.put(event_json(EventSpec(title="Kernel chat", start=now - timedelta(hours=5),
                                            end=now - timedelta(hours=4),
                                            attendees=[(ME, "accepted"), ("linus@kernel.example", "accepted")]), ME))
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""database_url = "sqlite:///{tmp_path}/syncd.db"
-timezone = "UTC"
-[me]
-addresses = ["{ME}"]
-[followups]
-working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-working_hours = "00:00-24:00"
-[[accounts]]
-name = "me"
+    cfg = account_config(tmp_path, f"""name = "me"
 kind = "google"
 client_secrets = "{client_secrets_file(fake, tmp_path)}"
 endpoint = "{fake.url}"
 retry_base_seconds = 0.01
-""")
+""", me=ME)
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"),
                OAUTHLIB_INSECURE_TRANSPORT="1", PYTHONUNBUFFERED="1",
                PYTHONPATH=str(Path(__file__).resolve().parent.parent))

@@ -25,6 +25,7 @@ from connectors.outlook.auth import CACHE_FILE
 from connectors.outlook.connector import DRAFT_PROPERTY, Connector, authorize
 from connectors.outlook.settings import Settings
 from syncd.records import MARKER_HEADER, Meeting
+from tests.conftest import account_config
 from tests.conformance.calendar import CalendarConformance, CalendarHarness
 from tests.conformance.calendar import pull_all as pull_calendar
 from tests.conformance.mail import MailConformance, MailHarness, make_draft, messages
@@ -479,22 +480,13 @@ def test_syncd_cli_signs_in_syncs_writes_a_draft_and_reconciles_it(fake: GraphFa
                                                   to="Linus <linus@kernel.example>"))
     fake.put_event(EventSpec(title="Kernel chat", start=now - timedelta(hours=5), end=now - timedelta(hours=4),
                              attendees=[(ME, "accepted"), ("linus@kernel.example", "accepted")]))
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""database_url = "sqlite:///{tmp_path}/syncd.db"
-timezone = "UTC"
-[me]
-addresses = ["{ME}"]
-[followups]
-working_days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-working_hours = "00:00-24:00"
-[[accounts]]
-name = "{ACCOUNT}"
+    cfg = account_config(tmp_path, f"""name = "{ACCOUNT}"
 kind = "outlook"
 client_id = "cid-syncd"
 authority = "{fake.authority}"
 graph_endpoint = "{fake.graph_endpoint}"
 ca_file = "{fake.cert}"
-""")
+""", me=ME)
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"))
 
     def syncd(*args: str) -> dict[str, Any] | str:
