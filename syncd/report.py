@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, select
 
 from syncd.addresses import normalise
 from syncd.config import Config
@@ -314,5 +314,5 @@ def counts(conn: Connection) -> dict[str, int]:
         "messages": conn.execute(select(func.count()).select_from(t.message)).scalar() or 0,
         "meetings": conn.execute(select(func.count()).select_from(t.meeting)).scalar() or 0,
         "interactions": conn.execute(select(func.count()).select_from(t.interaction)).scalar() or 0,
-        "contacts": conn.execute(select(func.count()).select_from(t.contact).where(or_(t.contact.c.is_list.is_(False)))).scalar() or 0,
+        "contacts": conn.execute(select(func.count()).select_from(t.contact).where(t.contact.c.is_list.is_(False))).scalar() or 0,
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
 
@@ -79,16 +79,10 @@ def open_connector(config: Config, account: AccountConfig, now: datetime) -> Con
     env = ConnectorEnv(
         state_dir=paths.account_state_dir(account.name),
         now=now,
-        window_past=_days(config.sync.window_past_days),
-        window_future=_days(config.sync.window_future_days),
+        window_past=timedelta(days=config.sync.window_past_days),
+        window_future=timedelta(days=config.sync.window_future_days),
     )
     return cls(account.name, config.settings_for(account.name), env)
-
-
-def _days(n: int):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
-    return timedelta(days=n)
 
 
 def classify(err: BaseException) -> tuple[str, str, str]:
