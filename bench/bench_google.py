@@ -79,9 +79,9 @@ def peak_rss_mib() -> float:
 
 
 def run_connector(endpoint: str, state: str, budget: int, cursor: str | None) -> None:
-    from connectors.base import ConnectorEnv
-    from connectors.gmail.connector import Connector
-    from connectors.gmail.settings import Settings
+    from syncd.connectors.base import ConnectorEnv
+    from syncd.connectors.gmail.connector import Connector
+    from syncd.connectors.gmail.settings import Settings
 
     settings = Settings(endpoint=endpoint, labels=["SENT"], quota_units_per_minute=budget, max_retries=12)
     started = time.perf_counter()
@@ -121,7 +121,7 @@ def main() -> None:
 
     from tests.fakes.google_fake import GoogleFake
     from tests.fakes.google_fake.harness import authorize_with_fake
-    from connectors._google.auth import calendar_scopes, gmail_scopes
+    from syncd.connectors._google.auth import calendar_scopes, gmail_scopes
 
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         os.environ.pop(var, None)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from imapclient import IMAPClient  # noqa: E402
 
-from connectors.imap.connector import CHUNK, HEADER_ITEM  # noqa: E402
+from syncd.connectors.imap.connector import CHUNK, HEADER_ITEM  # noqa: E402
 from tests.servers.dovecot import CountingProxy, Dovecot, sample_messages  # noqa: E402
 
 USER, PASSWORD = "ada", "lovelace-1815"
@@ -53,9 +53,9 @@ def bare_fetch(port: int) -> tuple[float, int]:
 
 def connector_only(port: int, home: Path) -> float:
     """syncd's IMAP connector alone, in this process: every batch pulled, nothing stored."""
-    from connectors.base import ConnectorEnv
-    from connectors.imap.connector import Connector
-    from connectors.imap.settings import Settings
+    from syncd.connectors.base import ConnectorEnv
+    from syncd.connectors.imap.connector import Connector
+    from syncd.connectors.imap.settings import Settings
 
     (home / "password").write_text(PASSWORD + "\n")
     settings = Settings(host="127.0.0.1", port=port, security="plain", username=USER,

@@ -100,9 +100,9 @@ def _record_peak_rss(path: str) -> None:
 
 def _connector_only(settings_json: str, state_dir: str) -> None:
     """Child: pull every stream with the connector alone; print counts as JSON."""
-    from connectors.base import ConnectorEnv
-    from connectors.outlook.connector import Connector
-    from connectors.outlook.settings import Settings
+    from syncd.connectors.base import ConnectorEnv
+    from syncd.connectors.outlook.connector import Connector
+    from syncd.connectors.outlook.settings import Settings
 
     settings = Settings(**json.loads(settings_json))
     counts: dict[str, int] = {}
@@ -137,9 +137,9 @@ def main() -> None:
 
     import requests
 
-    from connectors.base import ConnectorEnv
-    from connectors.outlook.auth import authorize
-    from connectors.outlook.settings import Settings
+    from syncd.connectors.base import ConnectorEnv
+    from syncd.connectors.outlook.auth import authorize
+    from syncd.connectors.outlook.settings import Settings
     from tests.fakes.graph_fake import GraphFake
 
     work = Path(tempfile.mkdtemp(prefix="bench-outlook-"))

@@ -31,13 +31,13 @@ def settings_model(kind: str) -> Any:
     """The pydantic model for an account of ``kind`` (KeyError for an unknown kind)."""
     if kind not in known_kinds():
         raise KeyError(kind)
-    return importlib.import_module(f"connectors.{kind}.settings").Settings
+    return importlib.import_module(f"syncd.connectors.{kind}.settings").Settings
 
 
 def connector_module(kind: str) -> ModuleType:
     if kind not in known_kinds():
         raise KeyError(kind)
-    return importlib.import_module(f"connectors.{kind}.connector")
+    return importlib.import_module(f"syncd.connectors.{kind}.connector")
 
 
 def connector_class(kind: str) -> Any:

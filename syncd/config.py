@@ -282,7 +282,7 @@ def parse_config(text: str, path: Path) -> Config:
 
 
 def _account_settings(path: Path, index: int, acc: AccountConfig) -> Any:
-    import connectors
+    from syncd import connectors
 
     where = f"accounts[{index}] ({acc.name})"
     try:

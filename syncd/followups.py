@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 
-import connectors
-from connectors.base import Connector, ConnectorError
+from syncd import connectors
+from syncd.connectors.base import Connector, ConnectorError
 from syncd.config import AccountConfig, Config
 from syncd.ledger import close_settled, due_drafts, reconcile_mailbox, within_working_hours, write_one, written_today
 from syncd.planner import plan

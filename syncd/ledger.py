@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, exists, or_, select, update
 
-from connectors.base import Connector
+from syncd.connectors.base import Connector
 from syncd.config import Config, working_hours_span
 from syncd.records import Address, Draft
 from syncd.store import Store

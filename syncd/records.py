@@ -111,11 +111,5 @@ class Draft:
     thread_id: str = ""  # provider thread to file the draft into, when known
     created_at: datetime | None = None
 
-    def to_email(self) -> bytes:
-        """RFC 5322 bytes of the draft, for connectors that store MIME (Maildir, IMAP, Gmail)."""
-        from syncd.headers import render_draft
-
-        return render_draft(self)
-
 
 MARKER_HEADER = "X-Syncd-Draft"

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
 
-import connectors
-from connectors.base import AuthError, Connector, ConnectorEnv, ConnectorError, SourceError, TemporaryError
+from syncd import connectors
+from syncd.connectors.base import AuthError, Connector, ConnectorEnv, ConnectorError, SourceError, TemporaryError
 from syncd import paths
 from syncd.config import AccountConfig, Config
 from syncd.ingest import Identity, Ingestor

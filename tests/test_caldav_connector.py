@@ -14,9 +14,9 @@ import caldav
 import pytest
 import requests
 
-from connectors.base import AuthError, ConnectorEnv, SourceError, TemporaryError
-from connectors.caldav.connector import Connector
-from connectors.caldav.settings import Settings
+from syncd.connectors.base import AuthError, ConnectorEnv, SourceError, TemporaryError
+from syncd.connectors.caldav.connector import Connector
+from syncd.connectors.caldav.settings import Settings
 from tests.conformance.calendar import CalendarConformance, CalendarHarness, meetings
 from tests.conformance.samples import ME, EventSpec, spec_to_ics
 from tests.servers.dovecot import Dovecot
@@ -283,7 +283,7 @@ def test_a_missing_calendar_is_a_source_error(harness: CaldavHarness) -> None:
 
 
 def test_authorize_checks_the_login_and_that_there_are_calendars(harness: CaldavHarness, radicale: Radicale) -> None:
-    from connectors.caldav.connector import authorize
+    from syncd.connectors.caldav.connector import authorize
 
     env = ConnectorEnv(state_dir=harness.tmp)
     authorize("calendar", harness.settings(), env)  # fine: logs in, finds "Work"

@@ -368,9 +368,9 @@ def test_an_account_that_needs_sign_in_waits_for_the_user_and_a_reload_retries_i
         world: World, start, tmp_path: Path) -> None:
     """An Outlook account never signed in (the Graph contract fake behind real msal): auth errors
     wait an hour, not an interval; after the user signs in, `systemctl reload` retries it now."""
-    from connectors.base import ConnectorEnv
-    from connectors.outlook.connector import authorize
-    from connectors.outlook.settings import Settings
+    from syncd.connectors.base import ConnectorEnv
+    from syncd.connectors.outlook.connector import authorize
+    from syncd.connectors.outlook.settings import Settings
     from tests.fakes.graph_fake import GraphFake
 
     home = world.maildir("home", 5)

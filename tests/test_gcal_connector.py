@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import SourceError
+from syncd.connectors.base import SourceError
 from tests.conformance.calendar import CalendarConformance, meetings, pull_all
 from tests.conformance.samples import ME, EventSpec
 from tests.fakes.google_fake import GoogleFake
@@ -192,7 +192,7 @@ def test_unknown_calendar_is_a_source_error(tmp_path: Path, fake: GoogleFake) ->
 
 
 def test_calendar_accounts_write_no_drafts(harness: GcalFakeHarness) -> None:
-    from connectors.base import DraftsUnsupported
+    from syncd.connectors.base import DraftsUnsupported
 
     with harness.connector() as conn, pytest.raises(DraftsUnsupported):
         conn.find_drafts(["x"])
@@ -211,9 +211,9 @@ def test_an_item_that_is_not_an_object_is_a_counted_skip(harness: GcalFakeHarnes
 
 def test_events_beyond_the_first_window_arrive_once_half_the_future_has_passed(harness: GcalFakeHarness,
                                                                                fake: GoogleFake) -> None:
-    from connectors.base import ConnectorEnv
-    from connectors.gcal.connector import Connector
-    from connectors.gcal.settings import Settings
+    from syncd.connectors.base import ConnectorEnv
+    from syncd.connectors.gcal.connector import Connector
+    from syncd.connectors.gcal.settings import Settings
 
     far = meeting("Far ahead", 45)  # created long ago, never changes
     harness.put_event(far)

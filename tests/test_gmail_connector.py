@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import AuthError, TemporaryError
+from syncd.connectors.base import AuthError, TemporaryError
 from tests.conformance.mail import MailConformance, make_draft, messages, pull_all
 from tests.conformance.samples import ME, raw_message
 from tests.fakes.google_fake import GoogleFake
@@ -240,9 +240,9 @@ def test_revoked_grant_is_an_auth_error_naming_the_fix(harness: GmailFakeHarness
 
 
 def test_an_account_never_authorized_is_an_auth_error(tmp_path: Path, fake: GoogleFake) -> None:
-    from connectors.base import ConnectorEnv
-    from connectors.gmail.connector import Connector
-    from connectors.gmail.settings import Settings
+    from syncd.connectors.base import ConnectorEnv
+    from syncd.connectors.gmail.connector import Connector
+    from syncd.connectors.gmail.settings import Settings
 
     with Connector("new", Settings(endpoint=fake.url), ConnectorEnv(state_dir=tmp_path)) as conn:
         with pytest.raises(AuthError) as err:

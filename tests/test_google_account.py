@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ConnectorEnv, SourceError
+from syncd.connectors.base import ConnectorEnv, SourceError
 from syncd.secrets import write_private
 from tests.conftest import account_config
 from tests.conformance.mail import make_draft
@@ -45,8 +45,8 @@ def client_secrets_file(fake: GoogleFake, tmp_path: Path) -> Path:
 
 def test_accounts_add_runs_the_consent_flow_and_keeps_the_grant_private(
         fake: GoogleFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from connectors.google.connector import authorize
-    from connectors.google.settings import Settings
+    from syncd.connectors.google.connector import authorize
+    from syncd.connectors.google.settings import Settings
 
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fake's token endpoint is plain http
     webbrowser.register("syncd-test-user", None, ClickingBrowser("syncd-test-user"), preferred=True)
@@ -66,8 +66,8 @@ def test_accounts_add_runs_the_consent_flow_and_keeps_the_grant_private(
 
 
 def test_missing_client_secrets_file_says_what_to_do(tmp_path: Path) -> None:
-    from connectors.gmail.connector import authorize
-    from connectors.gmail.settings import Settings
+    from syncd.connectors.gmail.connector import authorize
+    from syncd.connectors.gmail.settings import Settings
 
     with pytest.raises(SourceError, match="client_secrets"):
         authorize("me", Settings(), ConnectorEnv(state_dir=tmp_path))
@@ -76,9 +76,9 @@ def test_missing_client_secrets_file_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_google_kind_gives_mail_and_calendar_from_one_grant(fake: GoogleFake, tmp_path: Path) -> None:
-    from connectors._google.auth import calendar_scopes, gmail_scopes
-    from connectors.google.connector import Connector
-    from connectors.google.settings import Settings
+    from syncd.connectors._google.auth import calendar_scopes, gmail_scopes
+    from syncd.connectors.google.connector import Connector
+    from syncd.connectors.google.settings import Settings
 
     authorize_with_fake(fake, tmp_path, gmail_scopes(False) + calendar_scopes())
     fake.gmail.deliver(raw_message(message_id="hello@example.com"), ("SENT",))
@@ -96,7 +96,7 @@ def test_google_kind_gives_mail_and_calendar_from_one_grant(fake: GoogleFake, tm
 
 
 def test_token_file_readable_by_others_is_tightened(fake: GoogleFake, tmp_path: Path) -> None:
-    from connectors._google.auth import TokenStore, gmail_scopes
+    from syncd.connectors._google.auth import TokenStore, gmail_scopes
 
     info = fake.grant(gmail_scopes(False))
     path = tmp_path / "google-token.json"
@@ -107,8 +107,8 @@ def test_token_file_readable_by_others_is_tightened(fake: GoogleFake, tmp_path: 
 
 
 def test_grant_without_a_needed_scope_asks_for_reauthorization(fake: GoogleFake, tmp_path: Path) -> None:
-    from connectors._google.auth import TokenStore, calendar_scopes, gmail_scopes
-    from connectors.base import AuthError
+    from syncd.connectors._google.auth import TokenStore, calendar_scopes, gmail_scopes
+    from syncd.connectors.base import AuthError
 
     authorize_with_fake(fake, tmp_path, calendar_scopes())
     with pytest.raises(AuthError) as err:

@@ -9,8 +9,8 @@ import httplib2
 import pytest
 from googleapiclient.errors import HttpError
 
-from connectors._google.api import error_reason, retry_after
-from connectors._google.quota import RateLimiter, units_for
+from syncd.connectors._google.api import error_reason, retry_after
+from syncd.connectors._google.quota import RateLimiter, units_for
 
 
 class SimulatedClock:
@@ -95,7 +95,7 @@ def test_error_reason_reads_the_errors_list() -> None:
 
 
 def test_backoff_grows_and_is_capped() -> None:
-    from connectors._google.api import MAX_BACKOFF, GoogleApi
+    from syncd.connectors._google.api import MAX_BACKOFF, GoogleApi
 
     api = GoogleApi.__new__(GoogleApi)
     api.base_delay = 1.0

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-from connectors.base import AuthError, ConnectorEnv, SourceError, TemporaryError
-from connectors.imap.connector import Connector
-from connectors.imap.settings import Settings
+from syncd.connectors.base import AuthError, ConnectorEnv, SourceError, TemporaryError
+from syncd.connectors.imap.connector import Connector
+from syncd.connectors.imap.settings import Settings
 from tests.conformance.mail import MailConformance, MailHarness, Role, make_draft, messages, pull_all
 from tests.conformance.samples import raw_message
 from tests.servers.fixtures import dovecot  # noqa: F401 - a fixture

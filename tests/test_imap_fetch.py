@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from connectors.imap.fetch import _parse, _Unexpected, compress_uids, header_pairs
+from syncd.connectors.imap.fetch import _parse, _Unexpected, compress_uids, header_pairs
 from syncd.headers import UnusableMessage, message_from_bytes, message_from_pairs
 from tests.conformance.samples import raw_message
 

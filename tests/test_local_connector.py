@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ConnectorEnv, SourceError
-from connectors.local.connector import Connector
-from connectors.local.settings import Settings
+from syncd.connectors.base import ConnectorEnv, SourceError
+from syncd.connectors.local.connector import Connector
+from syncd.connectors.local.settings import Settings
 from tests.conformance.calendar import CalendarConformance, CalendarHarness
 from tests.conformance.mail import MailConformance, MailHarness, Role, messages, pull_all
 from tests.conformance.samples import EventSpec, raw_message
@@ -224,7 +224,7 @@ def test_a_mail_delivered_right_after_the_listing_is_read_next_time(tmp_path: Pa
 
 def test_files_older_than_the_listing_are_not_remembered_by_name(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.local import maildir
+    from syncd.connectors.local import maildir
 
     monkeypatch.setattr(maildir, "LISTING_MARGIN_NS", 0)  # a file system clock in step with ours
     tree = MailTree(tmp_path / "mail")

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connectors.base import AuthError, ConnectorEnv, TemporaryError
-from connectors.outlook.auth import CACHE_FILE
-from connectors.outlook.connector import DRAFT_PROPERTY, Connector, authorize
-from connectors.outlook.settings import Settings
+from syncd.connectors.base import AuthError, ConnectorEnv, TemporaryError
+from syncd.connectors.outlook.auth import CACHE_FILE
+from syncd.connectors.outlook.connector import DRAFT_PROPERTY, Connector, authorize
+from syncd.connectors.outlook.settings import Settings
 from syncd.records import MARKER_HEADER, Meeting
 from tests.conftest import account_config
 from tests.conformance.calendar import CalendarConformance, CalendarHarness
@@ -598,7 +598,7 @@ def test_a_calendar_cursor_without_its_window_means_a_full_resync(harness: Outlo
 
 
 def test_a_folder_that_does_not_exist_is_a_source_error(harness: OutlookHarness) -> None:
-    from connectors.base import SourceError
+    from syncd.connectors.base import SourceError
 
     settings = harness.make_settings(mail_folders=["sentitems", "no-such-folder"])
     with Connector(ACCOUNT, settings, harness.env) as conn:

@@ -42,9 +42,9 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
-from connectors._google.auth import TokenStore, reauth_fix, refresh_failed
-from connectors._google.quota import RateLimiter, units_for
-from connectors.base import AuthError, SourceError, TemporaryError
+from syncd.connectors._google.auth import TokenStore, reauth_fix, refresh_failed
+from syncd.connectors._google.quota import RateLimiter, units_for
+from syncd.connectors.base import AuthError, SourceError, TemporaryError
 
 log = logging.getLogger(__name__)
 

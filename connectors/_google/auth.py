@@ -18,7 +18,7 @@ from pathlib import Path
 import google.auth.exceptions
 from google.oauth2.credentials import Credentials
 
-from connectors.base import AuthError, SourceError
+from syncd.connectors.base import AuthError, SourceError
 from syncd.secrets import read_private, write_private
 
 TOKEN_FILE = "google-token.json"

@@ -7,11 +7,11 @@ from typing import Any
 
 from google.oauth2.credentials import Credentials
 
-from connectors._google.api import GoogleApi, build_service
-from connectors._google.auth import TokenStore
-from connectors._google.keys import GoogleCommon
-from connectors._google.quota import RateLimiter
-from connectors.base import ConnectorEnv
+from syncd.connectors._google.api import GoogleApi, build_service
+from syncd.connectors._google.auth import TokenStore
+from syncd.connectors._google.keys import GoogleCommon
+from syncd.connectors._google.quota import RateLimiter
+from syncd.connectors.base import ConnectorEnv
 
 
 class GoogleSession:

@@ -32,9 +32,9 @@ import caldav
 from caldav.elements import dav
 from caldav.lib import error
 
-from connectors.base import AuthError, Batch, ConnectorEnv, SourceError, Stream, TemporaryError
-from connectors.base import Connector as BaseConnector
-from connectors.caldav.settings import Settings
+from syncd.connectors.base import AuthError, Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from syncd.connectors.base import Connector as BaseConnector
+from syncd.connectors.caldav.settings import Settings
 from syncd.ical import parse_ics
 from syncd.records import Meeting, Skip
 from syncd.secrets import SecretError, password_from_command, resolve_password

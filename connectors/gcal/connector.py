@@ -27,13 +27,13 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
-from connectors._google.api import GoogleApi
-from connectors._google.auth import authorize as google_authorize
-from connectors._google.auth import calendar_scopes
-from connectors._google.session import GoogleSession
-from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document
-from connectors.base import Connector as BaseConnector
-from connectors.gcal.settings import Settings
+from syncd.connectors._google.api import GoogleApi
+from syncd.connectors._google.auth import authorize as google_authorize
+from syncd.connectors._google.auth import calendar_scopes
+from syncd.connectors._google.session import GoogleSession
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document
+from syncd.connectors.base import Connector as BaseConnector
+from syncd.connectors.gcal.settings import Settings
 from syncd.records import Address, Attendee, Meeting, Skip
 
 STREAM_PREFIX = "calendar:"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors._google.keys import CalendarKeys, GoogleCommon
+from syncd.connectors._google.keys import CalendarKeys, GoogleCommon
 
 
 class Settings(CalendarKeys, GoogleCommon):

@@ -37,14 +37,14 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
-from connectors._google.api import GoogleApi
-from connectors._google.auth import authorize as google_authorize
-from connectors._google.auth import gmail_scopes
-from connectors._google.session import GoogleSession
-from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document
-from connectors.base import Connector as BaseConnector
-from connectors.gmail.settings import Settings
-from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs
+from syncd.connectors._google.api import GoogleApi
+from syncd.connectors._google.auth import authorize as google_authorize
+from syncd.connectors._google.auth import gmail_scopes
+from syncd.connectors._google.session import GoogleSession
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document
+from syncd.connectors.base import Connector as BaseConnector
+from syncd.connectors.gmail.settings import Settings
+from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs, render_draft
 from syncd.records import MARKER_HEADER, Draft, MailMessage, Skip
 from syncd.secrets import read_private, write_private
 
@@ -209,10 +209,10 @@ class Connector(BaseConnector):
     # -- drafts ----------------------------------------------------------------------------
 
     def write_draft(self, draft: Draft) -> str:
-        message: dict[str, str] = {"raw": base64.urlsafe_b64encode(draft.to_email()).decode("ascii")}
+        message: dict[str, str] = {"raw": base64.urlsafe_b64encode(render_draft(draft)).decode("ascii")}
         if draft.thread_id:
             # Gmail files it into the thread only if In-Reply-To/References and the Subject
-            # match too; Draft.to_email() writes those headers from the draft.
+            # match too; render_draft() writes those headers from the draft.
             message["threadId"] = draft.thread_id
         # Not idempotent: after a 5xx or a lost connection the draft may exist, so we do not
         # retry; the core reconciles by marker with find_drafts.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors._google.keys import GmailKeys, GoogleCommon
+from syncd.connectors._google.keys import GmailKeys, GoogleCommon
 
 
 class Settings(GmailKeys, GoogleCommon):

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 
-from connectors._google.auth import authorize as google_authorize
-from connectors._google.auth import calendar_scopes, gmail_scopes
-from connectors._google.session import GoogleSession
-from connectors.base import Batch, ConnectorEnv, Stream
-from connectors.base import Connector as BaseConnector
-from connectors.gcal import connector as gcal
-from connectors.gcal.settings import Settings as GcalSettings
-from connectors.gmail import connector as gmail
-from connectors.gmail.settings import Settings as GmailSettings
-from connectors.google.settings import Settings
+from syncd.connectors._google.auth import authorize as google_authorize
+from syncd.connectors._google.auth import calendar_scopes, gmail_scopes
+from syncd.connectors._google.session import GoogleSession
+from syncd.connectors.base import Batch, ConnectorEnv, Stream
+from syncd.connectors.base import Connector as BaseConnector
+from syncd.connectors.gcal import connector as gcal
+from syncd.connectors.gcal.settings import Settings as GcalSettings
+from syncd.connectors.gmail import connector as gmail
+from syncd.connectors.gmail.settings import Settings as GmailSettings
+from syncd.connectors.google.settings import Settings
 from syncd.records import Draft
 
 

@@ -4,7 +4,7 @@ Imports no Google library."""
 
 from __future__ import annotations
 
-from connectors._google.keys import CalendarKeys, GmailKeys, GoogleCommon
+from syncd.connectors._google.keys import CalendarKeys, GmailKeys, GoogleCommon
 
 
 class Settings(GmailKeys, CalendarKeys, GoogleCommon):

@@ -22,13 +22,13 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import DRAFT, SEEN
 
-from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
-from connectors.base import Connector as BaseConnector
-from connectors.imap.fetch import Row, fetch_headers, header_pairs
-from connectors.imap.folders import FolderNotFound, Roles, discover, parse_list
-from connectors.imap.login import Session
-from connectors.imap.settings import Settings
-from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from syncd.connectors.base import Connector as BaseConnector
+from syncd.connectors.imap.fetch import Row, fetch_headers, header_pairs
+from syncd.connectors.imap.folders import FolderNotFound, Roles, discover, parse_list
+from syncd.connectors.imap.login import Session
+from syncd.connectors.imap.settings import Settings
+from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs, render_draft
 from syncd.records import MARKER_HEADER, Draft, MailMessage, Skip
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class Connector(BaseConnector):
 
     def write_draft(self, draft: Draft) -> str:
         folder = self._drafts_folder()
-        raw = draft.to_email()
+        raw = render_draft(draft)
         attempts = 0
 
         def op(c: IMAPClient) -> str:

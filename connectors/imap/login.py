@@ -15,8 +15,8 @@ from typing import TypeVar
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from connectors.base import AuthError, SourceError, TemporaryError
-from connectors.imap.settings import Settings
+from syncd.connectors.base import AuthError, SourceError, TemporaryError
+from syncd.connectors.imap.settings import Settings
 from syncd.secrets import SecretError, password_from_command, resolve_password
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
-from connectors import base
-from connectors.local import icsdir, maildir
-from connectors.local.settings import Settings
+from syncd.connectors import base
+from syncd.connectors.local import icsdir, maildir
+from syncd.connectors.local.settings import Settings
+from syncd.headers import render_draft
 from syncd.records import Draft
 
 
@@ -67,7 +68,7 @@ class Connector(base.Connector):
     def write_draft(self, draft: Draft) -> str:
         if self.maildir is None:
             raise base.DraftsUnsupported(f"account {self.name!r} has no maildir for drafts")
-        return maildir.write_draft(self._drafts(), draft.to_email())
+        return maildir.write_draft(self._drafts(), render_draft(draft))
 
     def find_drafts(self, markers: Collection[str]) -> dict[str, str]:
         if self.maildir is None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from connectors.base import cursor_document
+from syncd.connectors.base import cursor_document
 from syncd.ical import parse_ics
 from syncd.records import Meeting, Skip
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from connectors.base import cursor_document
+from syncd.connectors.base import cursor_document
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 

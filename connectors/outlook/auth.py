@@ -16,8 +16,8 @@ from pathlib import Path
 import msal
 import requests
 
-from connectors.base import AuthError, ConnectorEnv, SourceError, TemporaryError
-from connectors.outlook.settings import Settings
+from syncd.connectors.base import AuthError, ConnectorEnv, SourceError, TemporaryError
+from syncd.connectors.outlook.settings import Settings
 from syncd.secrets import read_private, write_private
 
 log = logging.getLogger(__name__)

@@ -17,14 +17,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from connectors import base
-from connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
-from connectors.outlook.auth import TokenSource, authorize, http_session
-from connectors.outlook.eventindex import EventIndex
-from connectors.outlook.events import UnusableEvent, meeting_from_graph
-from connectors.outlook.graph import GraphClient, NotFound, SyncStateGone
-from connectors.outlook.messages import is_change_notice, message_from_graph, select_for
-from connectors.outlook.settings import Settings
+from syncd.connectors import base
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from syncd.connectors.outlook.auth import TokenSource, authorize, http_session
+from syncd.connectors.outlook.eventindex import EventIndex
+from syncd.connectors.outlook.events import UnusableEvent, meeting_from_graph
+from syncd.connectors.outlook.graph import GraphClient, NotFound, SyncStateGone
+from syncd.connectors.outlook.messages import is_change_notice, message_from_graph, select_for
+from syncd.connectors.outlook.settings import Settings
 from syncd.headers import UnusableMessage
 from syncd.records import MARKER_HEADER, Draft, MailMessage, Meeting, Skip
 

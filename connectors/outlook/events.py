@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.outlook.messages import graph_address
+from syncd.connectors.outlook.messages import graph_address
 from syncd.records import Address, Attendee, Meeting, Partstat
 
 

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connectors.base import AuthError, ConnectorError, SourceError, TemporaryError
-from connectors.outlook.auth import TokenSource, reauth_fix
-from connectors.outlook.settings import Settings
+from syncd.connectors.base import AuthError, ConnectorError, SourceError, TemporaryError
+from syncd.connectors.outlook.auth import TokenSource, reauth_fix
+from syncd.connectors.outlook.settings import Settings
 
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 _THROTTLE_STATUSES = {429, 503}  # the request was refused, not processed: safe to repeat

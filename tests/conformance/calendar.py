@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 
-from connectors.base import Batch, Connector
+from syncd.connectors.base import Batch, Connector
 from syncd.records import Meeting
 from tests.conformance.samples import ME, EventSpec, pull_streams
 

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from connectors.base import Batch, Connector
+from syncd.connectors.base import Batch, Connector
 from syncd.records import Address, Draft, MailMessage
 from tests.conformance.samples import ME, pull_streams, raw_message
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
-from connectors.base import Batch, Connector
+from syncd.connectors.base import Batch, Connector
 
 ME = "ada@example.com"
 

@@ -133,7 +133,7 @@ def accounts_list(app: App, as_json: bool) -> int:
 @pass_app
 def accounts_add(app: App, kind: str, name: str, settings: tuple[str, ...], no_browser: bool) -> int:
     """Add an account of KIND to the config, running its login first where it has one."""
-    import connectors
+    from syncd import connectors
     from syncd.config import ConfigError, parse_config
 
     if kind not in connectors.known_kinds():
@@ -166,8 +166,8 @@ def accounts_reauth(app: App, name: str, no_browser: bool) -> int:
 
 
 def _authorize(config, account, no_browser: bool, required: bool = False) -> None:  # type: ignore[no-untyped-def]
-    import connectors
-    from connectors.base import ConnectorEnv, ConnectorError
+    from syncd import connectors
+    from syncd.connectors.base import ConnectorEnv, ConnectorError
     from syncd import paths
 
     module = connectors.connector_module(account.kind)

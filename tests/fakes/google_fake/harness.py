@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Connector, ConnectorEnv
+from syncd.connectors.base import Connector, ConnectorEnv
 from syncd.secrets import write_private
 from tests.conformance.calendar import CalendarHarness
 from tests.conformance.mail import MailHarness, Role
@@ -52,7 +52,7 @@ def event_json(spec: EventSpec, owner: str) -> dict[str, Any]:
 
 class GmailFakeHarness(MailHarness):
     def __init__(self, fake: GoogleFake, state_dir: Path, **settings: Any) -> None:
-        from connectors._google.auth import gmail_scopes
+        from syncd.connectors._google.auth import gmail_scopes
 
         self.fake = fake
         self.state_dir = state_dir
@@ -60,8 +60,8 @@ class GmailFakeHarness(MailHarness):
         authorize_with_fake(fake, state_dir, gmail_scopes(bool(settings.get("metadata_only"))))
 
     def connector(self) -> Connector:
-        from connectors.gmail.connector import Connector as Gmail
-        from connectors.gmail.settings import Settings
+        from syncd.connectors.gmail.connector import Connector as Gmail
+        from syncd.connectors.gmail.settings import Settings
 
         return Gmail("work", Settings(**self.settings), ConnectorEnv(state_dir=self.state_dir))
 
@@ -86,7 +86,7 @@ class GmailFakeHarness(MailHarness):
 
 class GcalFakeHarness(CalendarHarness):
     def __init__(self, fake: GoogleFake, state_dir: Path, **settings: Any) -> None:
-        from connectors._google.auth import calendar_scopes
+        from syncd.connectors._google.auth import calendar_scopes
 
         self.fake = fake
         self.state_dir = state_dir
@@ -95,8 +95,8 @@ class GcalFakeHarness(CalendarHarness):
         self._malformed = 0
 
     def connector(self) -> Connector:
-        from connectors.gcal.connector import Connector as Gcal
-        from connectors.gcal.settings import Settings
+        from syncd.connectors.gcal.connector import Connector as Gcal
+        from syncd.connectors.gcal.settings import Settings
 
         return Gcal("cal", Settings(**self.settings), ConnectorEnv(state_dir=self.state_dir))
 
