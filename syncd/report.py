@@ -94,9 +94,9 @@ def tier_counts(conn: Connection, config: Config, now: datetime) -> dict[str, in
     c = t.contact
     people = and_(c.c.ignored.is_(False), c.c.is_list.is_(False), c.c.pruned.is_(False), c.c.last_at.is_not(None))
     if scored_with(conn, config.warmth):
-        now_s = now.timestamp()
+        at = to_db(now)
         total, inner, warm, cooling, cold = conn.execute(select(
-            func.count(), *[func.count().filter(col > now_s) for col in
+            func.count(), *[func.count().filter(col > at) for col in
                             (c.c.inner_until, c.c.warm_until, c.c.cooling_until, c.c.cold_until)]).where(people)).one()
         return {"inner": inner, "warm": warm - inner, "cooling": cooling - warm, "cold": cold - cooling,
                 "dormant": total - cold}
