@@ -129,11 +129,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _known_error(err: Exception) -> str | None:
+    from sqlalchemy.exc import DBAPIError
+
     from syncd.config import ConfigError
     from syncd.secrets import SecretError
-    from syncd.store import StoreError
+    from syncd.store import StoreError, database_problem
     from syncd.templates import TemplateError
 
     if isinstance(err, (ConfigError, StoreError, TemplateError, SecretError)):
         return str(err)
+    if isinstance(err, DBAPIError):  # never the SQL: what is wrong, and what to do
+        return f"the database: {database_problem(err)}"
     return None

@@ -1,8 +1,10 @@
-"""INSERT ... ON CONFLICT DO NOTHING, for the two dialects we run on."""
+"""INSERT ... ON CONFLICT, for the two dialects we run on."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Insert, Table, bindparam
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Insert, Table, bindparam
 
 
 def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Insert:
@@ -15,6 +17,21 @@ def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Insert:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+    raise NotImplementedError(f"syncd supports SQLite and PostgreSQL, not {conn.dialect.name}")
+
+
+def upsert_statement(conn: Connection, table: Table, keys: list[str], values: dict[str, Any], *,
+                     update: dict[str, Any], where: ColumnElement[bool] | None = None) -> Insert:
+    """INSERT ``values``; when a row with those ``keys`` exists, UPDATE it with ``update`` (only
+    where ``where`` holds). One statement: the database settles races between processes."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).values(values).on_conflict_do_update(index_elements=keys, set_=update, where=where)
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(values).on_conflict_do_update(index_elements=keys, set_=update, where=where)
     raise NotImplementedError(f"syncd supports SQLite and PostgreSQL, not {conn.dialect.name}")
 
 
