@@ -253,8 +253,7 @@ def _give_back(store: Store, draft_id: int, me: str) -> None:
 
 def _fail(store: Store, draft_id: int, me: str, err: BaseException, *, attempted: datetime | None) -> None:
     reason = f"could not be written: {err}" if str(err) else f"could not be written: {type(err).__name__}"
-    log.warning("draft %d %s", draft_id, reason)
-    log.debug("draft %d failed", draft_id, exc_info=err)
+    log.warning("draft %d %s", draft_id, reason, exc_info=err)
     with store.begin() as conn:
         conn.execute(update(t.draft).where(_ours(draft_id, me)).values(
             status="failed", reason=reason[:1000], closed_at=to_db(utcnow()), attempted_at=attempted,

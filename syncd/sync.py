@@ -117,10 +117,9 @@ def classify(err: BaseException) -> tuple[str, str, str]:
 
 
 def _log_failure(kind: str, message: str, err: BaseException, *context: str) -> None:
-    """The error in one line; its traceback only when debugging (-vv), never on a plain run."""
-    log.log(logging.WARNING if kind == "temporary" else logging.ERROR, "%s: %s", " ".join(context), message)
-    if kind == "unknown":
-        log.debug("%s: traceback", " ".join(context), exc_info=err)
+    """The error in one line, with its traceback for an unknown one (shown only with -v)."""
+    log.log(logging.WARNING if kind == "temporary" else logging.ERROR, "%s: %s", " ".join(context), message,
+            exc_info=err if kind == "unknown" else None)
 
 
 def sync_account(config: Config, store: Store, account: AccountConfig, *, now: datetime | None = None,

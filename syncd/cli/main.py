@@ -65,6 +65,10 @@ def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("syncd: %(levelname)s: %(message)s"))
+    if verbose == 0:
+        from syncd.daemon.logs import without_traceback
+
+        handler.addFilter(without_traceback)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
