@@ -252,7 +252,8 @@ def _give_back(store: Store, draft_id: int, me: str) -> None:
 
 
 def _fail(store: Store, draft_id: int, me: str, err: BaseException, *, attempted: datetime | None) -> None:
-    reason = f"could not be written: {err}" if str(err) else f"could not be written: {type(err).__name__}"
+    said = " ".join("".join(c if c.isprintable() else " " for c in str(err)).split())  # one line, whatever it quotes
+    reason = f"could not be written: {said or type(err).__name__}"
     log.warning("draft %d %s", draft_id, reason, exc_info=err)
     with store.begin() as conn:
         conn.execute(update(t.draft).where(_ours(draft_id, me)).values(

@@ -31,9 +31,15 @@ class CrashRig:
         self.world_args = world
         reference = self._world("reference")
         started = time.monotonic()
-        done = reference.syncd("sync")
+        proc, drafted = reference.popen("sync"), []
+        while proc.poll() is None:  # when the drafts appear: the drafting phase, to aim half the kills at
+            if reference.drafts_in_mailbox():
+                drafted.append(time.monotonic() - started)
+            time.sleep(0.005)
         self.duration = time.monotonic() - started
-        assert done.returncode == 0, done
+        out, err = proc.communicate()
+        assert proc.returncode == 0, (out, err)
+        self.drafting = (drafted[0] - 0.05, drafted[-1]) if drafted else (0.0, self.duration)
         self.expected = state(self._db(reference), reference)
         assert self.expected["mailbox"]["files"] == reference.followups + reference.checkins, self.expected
         self.rounds = 0
@@ -73,6 +79,10 @@ class CrashRig:
         return "nothing"
 
     def moments(self, n: int, seed: int) -> list[float]:
-        """n kill moments spread over the whole run (one in each n-th of it, at random within)."""
+        """n kill moments: half spread over the whole run, half over its drafting (one in each
+        share of the span, at random within it)."""
         rnd = random.Random(seed)
-        return [self.duration * (i + rnd.random()) / n for i in range(n)]
+        whole, drafting = n - n // 2, n // 2
+        lo, hi = self.drafting
+        return sorted([self.duration * (i + rnd.random()) / whole for i in range(whole)]
+                      + [lo + (hi - lo) * (i + rnd.random()) / drafting for i in range(drafting)])

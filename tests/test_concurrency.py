@@ -4,15 +4,24 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from syncd.store import open_store
+from syncd.ledger import Outcome, due_drafts, write_one
+from syncd.store import open_store, serialize
 from syncd.store import schema as t
+from syncd.sync import open_connector
+from syncd.timeutil import to_db
 from tests.busy import BusyWorld, build, state
+from tests.scenario import NOW, Scenario
+
+ENDED = NOW - timedelta(hours=2)  # a meeting that ended at 10:00 on a Wednesday
+
 
 
 def _followup_passes(db_url: str) -> int:
@@ -64,3 +73,36 @@ def test_two_syncs_beside_the_daemon_write_every_draft_once_on_postgresql(tmp_pa
     world = build(tmp_path, db_url=postgres_url)
     _race(world, postgres_url)
     _check_exactly_once(world, postgres_url)
+
+
+def test_claims_count_the_days_drafts_one_at_a_time_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """READ COMMITTED: a claim must not count the day's drafts while another claim is uncommitted."""
+    world = Scenario(tmp_path, postgres_url)
+    try:
+        for who in ("katherine@nasa.example", "grace@navy.example"):
+            world.meeting(f"Intro {who}", ENDED - timedelta(hours=1), with_=(who,))
+        world.sync(ENDED + timedelta(hours=2))
+        world.config_path.write_text(world.config_path.read_text().replace("daily_cap = 10", "daily_cap = 0"))
+        world.followups(ENDED + timedelta(hours=2))
+        world.config_path.write_text(world.config_path.read_text().replace("daily_cap = 0", "daily_cap = 1"))
+        config, now = world.config, ENDED + timedelta(hours=3)
+        with world.store.connect() as conn:
+            first, second = due_drafts(conn, now)
+        other = world.store.engine.connect()  # another process, in the middle of its claim of the first
+        other.begin()
+        serialize(other, "drafting")
+        other.execute(t.draft.update().where(t.draft.c.id == first["id"]).values(
+            status="writing", claim_owner="elsewhere/1/1/1", attempted_at=to_db(now)))
+        outcome: list[Outcome] = []
+        with open_connector(config, config.accounts[0], now) as mailbox:
+            claimant = threading.Thread(target=lambda: outcome.append(write_one(world.store, config, mailbox, second,
+                                                                                 now)))
+            claimant.start()
+            claimant.join(1.0)
+            assert claimant.is_alive(), "the second claim must wait for the first to commit"
+            other.commit()
+            other.close()
+            claimant.join(30)
+        assert outcome == [Outcome.CAPPED] and world.drafts_on_disk() == []
+    finally:
+        world.close()

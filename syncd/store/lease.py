@@ -18,6 +18,7 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import Connection, and_, delete, select, update
 
@@ -27,10 +28,12 @@ from syncd.timeutil import to_db, utcnow
 
 
 def _boot_ticks(pid: int) -> str | None:
-    """When a process started (clock ticks since boot): a pid reused later has another."""
+    """When a live process started (clock ticks since boot): a pid reused later has another.
+    None when /proc does not know it, or it is a zombie (killed, not yet reaped)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rpartition(b")")[2].split()[19].decode()
+            fields = fh.read().rpartition(b")")[2].split()
+        return None if fields[0] in (b"Z", b"X") else fields[19].decode()
     except (OSError, IndexError):
         return None
 
@@ -56,16 +59,16 @@ def owner_alive(token: str) -> bool | None:
         return None
     if token == owner():
         return True
-    ticks = _boot_ticks(pid)
-    if ticks is not None:
-        return started in ("-", ticks)
-    try:
+    if Path("/proc/self/stat").exists():
+        ticks = _boot_ticks(pid)
+        return ticks is not None and started in ("-", ticks)
+    try:  # no /proc here: a live pid is all we can see
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return started == "-"  # no /proc here: a live pid is all we can see
+        pass
+    return True
 
 
 def stale(holder: str | None, until: datetime | None, now: datetime) -> bool:
