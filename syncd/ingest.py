@@ -219,7 +219,7 @@ class Ingestor:
             q = select(t.contact_address.c.address, t.contact_address.c.contact_id).where(
                 t.contact_address.c.address.in_(chunk))
             self._contacts.update(dict(conn.execute(q).all()))
-        new = [a for a in missing if a not in self._contacts]
+        new = sorted(a for a in missing if a not in self._contacts)  # one lock order across processes
         if new:
             now = to_db(datetime.now().astimezone())
             orgs = self._org_ids(conn, {domain_of(a) for a in new})
@@ -274,7 +274,7 @@ class Ingestor:
                 tuple_(t.meeting.c.uid, t.meeting.c.occurrence).in_(chunk))
             for uid, occ, mid, fp, recorded, was_gone in conn.execute(q):
                 existing[(uid, occ)] = (mid, fp, recorded, was_gone)
-        for key, m in by_key.items():
+        for key, m in sorted(by_key.items()):  # one lock order across processes
             attendees = self._attendees(m)
             row = self._meeting_row(m, account_id, attendees)
             old = existing.get(key)
@@ -366,8 +366,8 @@ class Ingestor:
             conn.execute(update(t.meeting).where(and_(*cond)).values(gone=True))
 
 
-_MEETING_STATE = (t.meeting.c.uid, t.meeting.c.occurrence, t.meeting.c.id, t.meeting.c.fingerprint, t.meeting.c.recorded,
-                  t.meeting.c.gone)
+_MEETING_STATE = (t.meeting.c.uid, t.meeting.c.occurrence,  # the key, then what _ingest_meetings compares
+                  t.meeting.c.id, t.meeting.c.fingerprint, t.meeting.c.recorded, t.meeting.c.gone)
 
 
 def meeting_key(uid: str, occurrence: str) -> str:

@@ -107,10 +107,11 @@ def _plan_followups(conn: Connection, config: Config, now: datetime, busy: dict[
             "meeting_title": meeting.title,
             "meeting_day": _day_phrase(end, now, config),
         }
-        draft_id = _record(conn, config, key=key, kind="followup", people=people, variables=variables, template="followup",
-                since=from_db(meeting.start_at), due=end + timedelta(hours=fu.delay_hours),  # type: ignore[arg-type]
-                overdue=end + timedelta(hours=fu.overdue_hours), expires=end + timedelta(days=fu.expire_days),
-                now=now, meeting_id=meeting.id, account_id=meeting.account_id, thread=None)
+        draft_id = _record(
+            conn, config, key=key, kind="followup", people=people, variables=variables, template="followup",
+            since=from_db(meeting.start_at), due=end + timedelta(hours=fu.delay_hours),  # type: ignore[arg-type]
+            overdue=end + timedelta(hours=fu.overdue_hours), expires=end + timedelta(days=fu.expire_days),
+            now=now, meeting_id=meeting.id, account_id=meeting.account_id, thread=None)
         result.followups += draft_id is not None
 
 
@@ -167,9 +168,10 @@ def _plan_checkins(conn: Connection, config: Config, now: datetime, busy: dict[i
             "last_day": _day_phrase(last, now, config),
             "days_since": (now - last).days,
         }
-        draft_id = _record(conn, config, key=key, kind="checkin", people=[person], variables=variables, template="checkin",
-                since=last, due=due, overdue=max(due, now) + timedelta(days=max(3, cadence / 4)), expires=expires,
-                now=now, meeting_id=None, account_id=thread["account_id"] if thread else None, thread=thread)
+        draft_id = _record(
+            conn, config, key=key, kind="checkin", people=[person], variables=variables, template="checkin",
+            since=last, due=due, overdue=max(due, now) + timedelta(days=max(3, cadence / 4)), expires=expires,
+            now=now, meeting_id=None, account_id=thread["account_id"] if thread else None, thread=thread)
         busy[row.id] = (0, "planned")
         result.checkins += draft_id is not None
 

@@ -26,7 +26,8 @@ def sync_targets(conn: Connection, config: Config) -> None:
         tid = conn.execute(select(tg.c.id).where(tg.c.name == name)).scalar_one()
         conn.execute(update(tg).where(and_(tg.c.id == tid, tg.c.cadence_days != target.cadence_days))
                      .values(cadence_days=target.cadence_days))
-        members = {("domain", d) for d in target.domains} | {("person", normalise(p) or p.lower()) for p in target.people}
+        members = ({("domain", d) for d in target.domains}
+                   | {("person", normalise(p) or p.lower()) for p in target.people})
         have = set(conn.execute(select(tm.c.kind, tm.c.value).where(tm.c.target_id == tid)).tuples())
         if have - members:
             conn.execute(delete(tm).where(and_(tm.c.target_id == tid,

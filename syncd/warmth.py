@@ -261,7 +261,8 @@ def rescore(conn: Connection, params: Warmth, now: datetime) -> int:
     if stored == current:
         return recompute(conn, params, now)
     n = recompute(conn, params, now, everyone=True)
-    conn.execute(upsert_statement(conn, t.meta, ["key"], {"key": "warmth", "value": current}, update={"value": current}))
+    conn.execute(upsert_statement(conn, t.meta, ["key"], {"key": "warmth", "value": current},
+                                  update={"value": current}))
     return n
 
 

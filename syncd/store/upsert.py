@@ -45,6 +45,8 @@ def bulk_insert_ignore(conn: Connection, table: Table, keys: list[str], rows: li
     """
     if not rows:
         return
+    if conn.dialect.name == "postgresql":  # one order for every process: no deadlock on the unique keys
+        rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
     names = list(rows[0])
     stmt = insert_ignore(conn, table, keys).values({n: bindparam(n) for n in names})
     compiled = stmt.compile(dialect=conn.dialect)
