@@ -23,7 +23,6 @@ from tests.scenario import NOW, Scenario
 ENDED = NOW - timedelta(hours=2)  # a meeting that ended at 10:00 on a Wednesday
 
 
-
 def _followup_passes(db_url: str) -> int:
     store = open_store(db_url)
     try:
@@ -75,6 +74,7 @@ def test_two_syncs_beside_the_daemon_write_every_draft_once_on_postgresql(tmp_pa
     _check_exactly_once(world, postgres_url)
 
 
+@pytest.mark.slow
 def test_claims_count_the_days_drafts_one_at_a_time_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     """READ COMMITTED: a claim must not count the day's drafts while another claim is uncommitted."""
     world = Scenario(tmp_path, postgres_url)

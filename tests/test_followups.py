@@ -234,6 +234,7 @@ def test_drafts_are_written_from_the_address_you_used(world: Scenario) -> None:
         assert conn.execute(select(t.draft.c.account_id)).scalar() is not None
 
 
+@pytest.mark.slow
 def test_a_draft_that_cannot_be_rendered_fails_alone_with_its_reason(world: Scenario, cli) -> None:  # type: ignore[no-untyped-def]
     for who in ("katherine@nasa.example", "grace@navy.example"):
         world.meeting(f"Intro {who}", ENDED - timedelta(hours=1), with_=(who,))

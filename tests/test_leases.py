@@ -7,11 +7,13 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from syncd.store import lease, open_store
 from syncd.timeutil import utcnow
 from tests.conftest import Cli, local_config
-from tests.mailtree import MailTree
 from tests.conformance.samples import raw_message
+from tests.mailtree import MailTree
 
 TTL = timedelta(minutes=5)
 ELSEWHERE = "another-host/4242/99/abcdef"  # a live process we cannot see: only expiry frees its lease
@@ -51,6 +53,7 @@ def test_a_lease_of_a_dead_process_on_this_machine_is_taken_over_at_once(db_url:
         store.close()
 
 
+@pytest.mark.slow
 def test_sync_skips_a_stream_another_live_process_is_pulling_and_says_so(tmp_path: Path, cli: Cli) -> None:
     mail = MailTree(tmp_path / "mail")
     mail.sent(raw_message(to="grace@navy.example"))

@@ -26,6 +26,7 @@ def _broken_world(tmp_path: Path) -> Path:
     return local_config(tmp_path, maildir=mail, extra="[sync]\ninterval_minutes = 60\n")
 
 
+@pytest.mark.slow
 def test_an_unexpected_sync_error_is_one_line_and_its_traceback_needs_v(tmp_path: Path, cli: Cli) -> None:
     config = _broken_world(tmp_path)
     plain = cli("--config", str(config), "sync", check=False)
