@@ -5,21 +5,19 @@ user and never quoting a secret."""
 from __future__ import annotations
 
 import imaplib
-import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from syncd.connectors._retry import RetryPolicy
 from syncd.connectors.base import AuthError, SourceError, TemporaryError
 from syncd.connectors.imap.settings import Settings
 from syncd.secrets import SecretError, password_from_command, resolve_password
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -129,11 +127,11 @@ class Session:
     After the last attempt the failure becomes a TemporaryError.
     """
 
-    def __init__(self, account: str, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, account: str, settings: Settings, retry: RetryPolicy | None = None) -> None:
         self.account = account
         self.settings = settings
+        self.retry = retry or RetryPolicy(max_retries=settings.retries, base_delay=settings.retry_delay)
         self._client: IMAPClient | None = None
-        self._sleep = sleep
         self._lock = threading.RLock()  # one IMAP conversation at a time (the prefetch thread)
 
     def client(self) -> IMAPClient:
@@ -146,8 +144,7 @@ class Session:
             return self._run(op)
 
     def _run(self, op: Callable[[IMAPClient], T]) -> T:
-        delay = self.settings.retry_delay
-        attempt = 0
+        attempts = self.retry.attempts(f"IMAP server {_where(self.settings)}")
         while True:
             try:
                 return op(self.client())
@@ -157,15 +154,8 @@ class Session:
                 if not is_transient(err):
                     raise
                 self.drop()
-                if attempt >= self.settings.retries:
-                    raise TemporaryError(
-                        f"IMAP server {_where(self.settings)}: connection failed after "
-                        f"{attempt + 1} attempts ({type(err).__name__}: {err})", retry_after=60,
-                    ) from None
-                log.info("IMAP %s: %s; reconnecting in %.1f s", self.account, type(err).__name__, delay)
-                self._sleep(delay)
-                delay *= 2
-                attempt += 1
+                why = f"connection failed ({type(err).__name__}: {err})"
+            attempts.wait(why)  # outside the except: a give-up must not chain the network error
 
     def drop(self) -> None:
         if self._client is not None:

@@ -44,7 +44,7 @@ class Settings(BaseModel):
     extra_folders: list[str] = Field(default_factory=list)  # e.g. an archive where Sent mail is filed
     timeout: float = Field(default=60.0, gt=0)  # seconds per network operation
     retries: int = Field(default=3, ge=0, le=10)  # reconnects after a dropped connection
-    retry_delay: float = Field(default=2.0, ge=0)  # seconds before the first reconnect; doubles
+    retry_delay: float = Field(default=2.0, ge=0)  # seconds before the first reconnect; doubles, with jitter
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
