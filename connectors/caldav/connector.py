@@ -19,7 +19,6 @@ window and compares ETags: more data, the same requests, the same records.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from caldav.elements import dav
 from caldav.lib import error
 
 from syncd.connectors.base import AuthError, Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from syncd.connectors.base import cursor_document, cursor_text
 from syncd.connectors.base import Connector as BaseConnector
 from syncd.connectors.caldav.settings import Settings
 from syncd.ical import parse_ics
@@ -68,17 +68,17 @@ class CalendarCursor:
     items: dict[str, Item]
 
     def dump(self) -> str:
-        return json.dumps({
+        return cursor_text({
             "v": 1, "token": self.token, "end": self.end.isoformat(),
             "items": {k: [[list(key) for key in it.keys], it.etag] for k, it in self.items.items()},
-        }, separators=(",", ":"))
+        })
 
     @staticmethod
     def load(text: str) -> CalendarCursor | None:
+        data = cursor_document(text)
+        if data is None:
+            return None
         try:
-            data = json.loads(text)
-            if data.get("v") != 1:
-                return None
             end = datetime.fromisoformat(data["end"])
             if end.tzinfo is None:
                 return None
