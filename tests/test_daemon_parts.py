@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -278,3 +279,21 @@ def test_a_reloaded_config_reschedules_added_removed_changed_accounts_and_a_new_
         assert jobs["sync:a"].next_run_time <= datetime.now(timezone.utc) + timedelta(seconds=5)
     finally:
         d.scheduler.shutdown(wait=False)
+
+
+def test_the_daemon_is_healthy_only_while_its_scheduler_keeps_ticking(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from syncd.daemon.runner import TICK_SECONDS, Daemon
+
+    d = Daemon(tmp_path / "c.toml", _config(tmp_path), store, notifier=Notifier(""))
+    d._ticked -= 3 * TICK_SECONDS  # as a stalled scheduler would leave it
+    assert not d.healthy()
+    d._start_scheduler()
+    try:
+        deadline = time.monotonic() + 10
+        while not d.healthy() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert d.healthy()  # the tick ran in the scheduler's own thread
+        assert "tick" not in d.next_runs()  # not a job anyone needs to see in `syncd status`
+    finally:
+        d.scheduler.shutdown(wait=False)
+    assert not d.healthy()
