@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,8 @@ from syncd.connectors.base import AuthError, TemporaryError
 from tests.conformance.mail import MailConformance, make_draft, messages, pull_all
 from tests.conformance.samples import ME, raw_message
 from tests.fakes.google_fake import GoogleFake
+from tests.fakes.google_fake.fixtures import fake, gmail_harness  # noqa: F401 - fixtures
 from tests.fakes.google_fake.harness import GmailFakeHarness
-
-
-@pytest.fixture
-def fake() -> Iterator[GoogleFake]:
-    with GoogleFake() as server:
-        yield server
-
-
-@pytest.fixture
-def harness(fake: GoogleFake, tmp_path: Path) -> GmailFakeHarness:
-    return GmailFakeHarness(fake, tmp_path / "state")
 
 
 class TestGmailConformance(MailConformance):
