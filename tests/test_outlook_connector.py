@@ -73,7 +73,7 @@ class OutlookHarness(MailHarness, CalendarHarness):
     def delete_draft(self, provider_id: str) -> None:
         self.fake.move_message(provider_id, "deleteditems")  # what Delete does in Outlook
 
-    def request_count(self) -> int | None:
+    def request_count(self) -> int:
         return len(self.fake.log)
 
     # calendar
