@@ -30,6 +30,8 @@ from syncd.connectors.outlook.settings import Settings as OutlookSettings
 from tests.conformance.samples import ME, raw_message
 from tests.fakes.graph_fake import GraphFake
 
+pytestmark = pytest.mark.slow  # each starts `syncd run` and waits for it to sync
+
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL = 0.02  # minutes: a sync every 1.2 s
 

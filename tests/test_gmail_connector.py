@@ -46,6 +46,7 @@ def test_first_sync_seeds_from_the_profile_and_fetches_only_wanted_headers_in_ba
     assert len(fake.calls("gmail.users.getProfile")) == 1
 
 
+@pytest.mark.slow
 def test_each_list_page_is_a_batch_whose_cursor_resumes_after_it(harness: GmailFakeHarness, fake: GoogleFake) -> None:
     sent(fake, 620)
     with harness.connector() as conn:
@@ -133,6 +134,7 @@ def test_message_deleted_between_list_and_get_is_left_out(harness: GmailFakeHarn
 # -- throttling, errors, retries --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_429_is_retried_after_the_time_the_server_asks(harness: GmailFakeHarness, fake: GoogleFake) -> None:
     import time
 

@@ -113,6 +113,7 @@ def test_grant_without_a_needed_scope_asks_for_reauthorization(fake: GoogleFake,
 # -- end to end through the CLI -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_syncd_cli_signs_in_without_a_browser_syncs_and_writes_a_draft(fake: GoogleFake, tmp_path: Path) -> None:
     import re
     import subprocess
