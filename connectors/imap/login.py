@@ -91,7 +91,7 @@ def _login(account: str, settings: Settings, client: IMAPClient) -> None:
             client.login(settings.username, password)
     except SecretError as err:
         _quietly_close(client)
-        raise AuthError(f"account {account!r}: {err}", fix=_fix(account, settings)) from None
+        raise AuthError(f"account {account!r}: {err}", fix=settings.secret_fix(account)) from None
     except LoginError as err:
         _quietly_close(client)
         text = str(err)
@@ -99,16 +99,7 @@ def _login(account: str, settings: Settings, client: IMAPClient) -> None:
             raise TemporaryError(f"IMAP server {_where(settings)} cannot check passwords right now") from None
         what = "the OAuth2 token" if settings.oauth2_token_command else "the password"
         raise AuthError(f"IMAP server {_where(settings)} refused {what} for user {settings.username!r}",
-                        fix=_fix(account, settings)) from None
-
-
-def _fix(account: str, settings: Settings) -> str:
-    if settings.oauth2_token_command:
-        return f"check oauth2_token_command of account {account!r}: it must print a valid access token"
-    if settings.password_command:
-        return f"check password_command of account {account!r} (and the password it prints)"
-    return (f"store the right password with: keyring set {settings.keyring_service} {settings.username} "
-            f"(account {account!r})")
+                        fix=settings.secret_fix(account)) from None
 
 
 def _quietly_close(client: IMAPClient) -> None:
