@@ -113,9 +113,10 @@ class Session:
     """A lazily opened, self-healing IMAP session.
 
     ``run(op)`` calls ``op(client)``; when the connection drops or times out it reconnects
-    with exponential backoff (``retry_delay``, doubling, ``retries`` times) and calls ``op``
-    again on the fresh client, so ``op`` must be self-contained (select its own folder).
-    After the last attempt the failure becomes a TemporaryError.
+    with backoff (the shared :class:`~syncd.connectors._retry.RetryPolicy`: ``retry_delay``
+    doubling with jitter, ``retries`` times) and calls ``op`` again on the fresh client, so
+    ``op`` must be self-contained (select its own folder). After the last attempt the failure
+    becomes a TemporaryError.
     """
 
     def __init__(self, account: str, settings: Settings, retry: RetryPolicy | None = None) -> None:
