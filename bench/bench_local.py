@@ -121,6 +121,7 @@ def bench_warmth(tmp: Path, contacts: int, interactions: int) -> tuple[float, Pa
 
     from syncd.config import Warmth
     from syncd.store import open_store
+    from syncd.store.instant import to_micros
     from syncd.warmth import rescore
 
     db = tmp / "warmth.db"
@@ -129,21 +130,21 @@ def bench_warmth(tmp: Path, contacts: int, interactions: int) -> tuple[float, Pa
     rnd = random.Random(3)
     with store.begin() as conn:
         conn.exec_driver_sql("INSERT INTO account (id, name, kind, created_at) VALUES (1, 'bench', 'local', ?)",
-                             (now.replace(tzinfo=None),))
+                             (to_micros(now),))
         conn.exec_driver_sql(
             "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?) "
             "INSERT INTO contact (id, display_name, first_name, ignored, is_list, pruned, internal, created_at, dirty, "
             "n_out, n_in, n_meetings, activity, reciprocity, half_life_days, standing) "
-            "SELECT x, '', '', 0, 0, 0, 0, ?, 1, 0, 0, 0, 0, 0, 30, 0 FROM s", (contacts, now.replace(tzinfo=None)))
+            "SELECT x, '', '', 0, 0, 0, 0, ?, 1, 0, 0, 0, 0, 0, 30, 0 FROM s", (contacts, to_micros(now)))
         conn.exec_driver_sql(
             "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?) "
             "INSERT INTO contact_address (address, contact_id, name, created_at) "
-            "SELECT 'person' || x || '@org.example', x, '', ? FROM s", (contacts, now.replace(tzinfo=None)))
+            "SELECT 'person' || x || '@org.example', x, '', ? FROM s", (contacts, to_micros(now)))
         rows = []
         kinds = ("sent", "sent", "received", "meeting")
         for i in range(interactions):
             when = now - timedelta(minutes=rnd.randint(0, 2 * 365 * 24 * 60))
-            rows.append((1 + (i * 7919) % contacts, f"m:{i}@bench", kinds[i % 4], "to", when.replace(tzinfo=None),
+            rows.append((1 + (i * 7919) % contacts, f"m:{i}@bench", kinds[i % 4], "to", to_micros(when),
                          1, 1.0, "subject"))
         conn.exec_driver_sql(
             "INSERT INTO interaction (contact_id, source_key, kind, role, occurred_at, group_size, weight, summary) "

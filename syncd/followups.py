@@ -10,15 +10,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select
 
 from syncd import connectors
 from syncd.connectors.base import Connector, ConnectorError
 from syncd.config import AccountConfig, Config
-from syncd.ledger import close_settled, due_drafts, reconcile_mailbox, within_working_hours, write_one, written_today
+from syncd.ledger import (Outcome, close_settled, due_drafts, reconcile_mailbox, unknown_attempt,
+                          within_working_hours, write_one)
 from syncd.planner import plan
 from syncd.secrets import SecretError
-from syncd.store import Store
+from syncd.store import Store, serialize
 from syncd.store import schema as t
 from syncd.sync import account_id, identity, open_connector
 from syncd.targets import sync_targets
@@ -35,6 +36,7 @@ class FollowupReport:
     dismissed: int = 0
     recovered: int = 0
     written: int = 0
+    failed: int = 0  # drafts that could not be written (each marked failed, with its reason)
     waiting: str = ""  # why due drafts were not written now (working hours, daily cap)
     errors: list[str] = field(default_factory=list)
 
@@ -82,6 +84,7 @@ def _kind_writes(kind: str) -> bool:
 def run_followups(config: Config, store: Store, now: datetime) -> FollowupReport:
     report = FollowupReport()
     with store.begin() as conn:
+        serialize(conn, "planning")  # one planner at a time: never two open drafts for one person
         sync_targets(conn, config)
         settled = close_settled(conn, now)
         try:
@@ -105,9 +108,9 @@ def run_followups(config: Config, store: Store, now: datetime) -> FollowupReport
 def _reconcile(config: Config, store: Store, now: datetime, ids: dict[str, int], mailboxes: _Mailboxes,
                report: FollowupReport) -> None:
     d = t.draft
-    with store.begin() as conn:
-        pending = set(conn.execute(select(d.c.account_id).where(or_(
-            d.c.status == "written", and_(d.c.status == "planned", d.c.attempted_at.is_not(None))))).scalars())
+    with store.connect() as conn:
+        pending = set(conn.execute(select(d.c.account_id).where(or_(d.c.status == "written", unknown_attempt())))
+                      .scalars())
     for account in config.accounts:
         if not account.enabled or ids[account.name] not in pending:
             continue
@@ -125,9 +128,8 @@ def _reconcile(config: Config, store: Store, now: datetime, ids: dict[str, int],
 
 def _write(config: Config, store: Store, now: datetime, ids: dict[str, int], mailboxes: _Mailboxes,
            report: FollowupReport) -> None:
-    with store.begin() as conn:
+    with store.connect() as conn:
         due = due_drafts(conn, now)
-        budget = config.followups.daily_cap - written_today(conn, config, now)
     if not due:
         return
     if not within_working_hours(config, now):
@@ -136,25 +138,22 @@ def _write(config: Config, store: Store, now: datetime, ids: dict[str, int], mai
     candidates = draft_accounts(config)
     by_id = {ids[a.name]: a for a in candidates}
     for row in due:
-        if budget <= 0:
-            report.waiting = f"daily cap of {config.followups.daily_cap} drafts reached"
-            return
         order = ([by_id[row["account_id"]]] if row["account_id"] in by_id else []) + candidates  # type: ignore[index]
-        for account in order:
-            mailbox = mailboxes.get(account)
-            if mailbox is None:
-                continue
-            if row["account_id"] != ids[account.name]:
-                with store.begin() as conn:
-                    conn.execute(update(t.draft).where(t.draft.c.id == row["id"]).values(account_id=ids[account.name]))
-                row["account_id"] = ids[account.name]
-            try:
-                if write_one(store, config, mailbox, row, now):
-                    report.written += 1
-                    budget -= 1
-            except ConnectorError as err:
-                report.errors.append(f"{account.name}: writing a draft: {err}")
-            break
-        else:
+        mailbox, account = next(((mb, a) for a in order if (mb := mailboxes.get(a)) is not None), (None, None))
+        if mailbox is None or account is None:
             report.errors.append("no account can receive drafts (add a mail account, or set followups.drafts_account)")
             return
+        row["account_id"] = ids[account.name]  # recorded with the claim
+        try:
+            outcome = write_one(store, config, mailbox, row, now)
+        except ConnectorError as err:
+            report.errors.append(f"{account.name}: writing a draft: {err}")
+            continue
+        if outcome is Outcome.CAPPED:
+            report.waiting = f"daily cap of {config.followups.daily_cap} drafts reached"
+            return
+        if outcome is Outcome.WRITTEN:
+            report.written += 1
+        elif outcome is Outcome.FAILED:
+            report.failed += 1
+            report.errors.append(f"a {row['kind']} draft could not be written (see: syncd followups)")

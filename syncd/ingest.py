@@ -220,7 +220,7 @@ class Ingestor:
             q = select(t.contact_address.c.address, t.contact_address.c.contact_id).where(
                 t.contact_address.c.address.in_(chunk))
             self._contacts.update(dict(conn.execute(q).all()))
-        new = [a for a in missing if a not in self._contacts]
+        new = sorted(a for a in missing if a not in self._contacts)  # one lock order across processes
         if new:
             now = to_db(self.now)
             orgs = self._org_ids(conn, {domain_of(a) for a in new})
@@ -235,11 +235,18 @@ class Ingestor:
             created = conn.execute(
                 insert(t.contact).returning(t.contact.c.id, sort_by_parameter_order=True), contact_rows
             ).scalars().all()
-            conn.execute(insert(t.contact_address), [
+            claimed = set(conn.execute(insert_ignore(conn, t.contact_address, ["address"]).returning(
+                t.contact_address.c.address), [
                 {"address": a, "contact_id": cid, "name": names[a][:255], "created_at": now}
                 for a, cid in zip(new, created, strict=True)
-            ])
-            self._contacts.update(zip(new, created, strict=True))
+            ]).scalars())
+            self._contacts.update((a, cid) for a, cid in zip(new, created, strict=True) if a in claimed)
+            if len(claimed) < len(new):  # another process made some of them meanwhile: theirs stand
+                lost = [(a, cid) for a, cid in zip(new, created, strict=True) if a not in claimed]
+                conn.execute(delete(t.contact).where(t.contact.c.id.in_([cid for _, cid in lost])))
+                q = select(t.contact_address.c.address, t.contact_address.c.contact_id).where(
+                    t.contact_address.c.address.in_([a for a, _ in lost]))
+                self._contacts.update(dict(conn.execute(q).all()))
         return {a: self._contacts[a] for a in names} | {a: self._contacts[a] for a, _ in people}
 
     def _org_ids(self, conn: Connection, domains: set[str]) -> dict[str, int | None]:
@@ -264,12 +271,11 @@ class Ingestor:
         existing: dict[tuple[str, str], tuple[int, str, bool, bool]] = {}
         keys = list(by_key)
         for chunk in _chunks(keys):
-            q = select(t.meeting.c.uid, t.meeting.c.occurrence, t.meeting.c.id, t.meeting.c.fingerprint,
-                       t.meeting.c.recorded, t.meeting.c.gone).where(
+            q = select(*_MEETING_STATE).where(
                 tuple_(t.meeting.c.uid, t.meeting.c.occurrence).in_(chunk))
             for uid, occ, mid, fp, recorded, was_gone in conn.execute(q):
                 existing[(uid, occ)] = (mid, fp, recorded, was_gone)
-        for key, m in by_key.items():
+        for key, m in sorted(by_key.items()):  # one lock order across processes
             attendees = self._attendees(m)
             row = self._meeting_row(m, account_id, attendees)
             old = existing.get(key)
@@ -278,8 +284,14 @@ class Ingestor:
                     conn.execute(update(t.meeting).where(t.meeting.c.id == old[0]).values(gone=False))
                 continue  # seen before, unchanged (a re-pull, or the same event in two calendars)
             if old is None:
-                meeting_id = conn.execute(insert(t.meeting).values(**row).returning(t.meeting.c.id)).scalar_one()
-            else:
+                meeting_id = conn.execute(insert_ignore(conn, t.meeting, ["uid", "occurrence"]).values(**row)
+                                          .returning(t.meeting.c.id)).scalar()
+                if meeting_id is None:  # another process stored it meanwhile: as if seen before
+                    old = conn.execute(select(*_MEETING_STATE).where(
+                        and_(t.meeting.c.uid == row["uid"], t.meeting.c.occurrence == row["occurrence"]))).one()[2:]
+                    if old[1] == row["fingerprint"]:
+                        continue
+            if old is not None:
                 meeting_id = old[0]
                 conn.execute(update(t.meeting).where(t.meeting.c.id == meeting_id).values(**row, recorded=False))
                 conn.execute(delete(t.meeting_attendee).where(t.meeting_attendee.c.meeting_id == meeting_id))
@@ -288,7 +300,7 @@ class Ingestor:
                         delete(t.interaction).where(t.interaction.c.source_key == meeting_key(m.uid, m.occurrence))
                         .returning(t.interaction.c.contact_id)).scalars())
             if attendees:
-                conn.execute(insert(t.meeting_attendee), [
+                conn.execute(insert_ignore(conn, t.meeting_attendee, ["meeting_id", "address"]), [
                     {"meeting_id": meeting_id, **a} for a in attendees
                 ])
             result.meetings += 1
@@ -353,6 +365,10 @@ class Ingestor:
             if occurrence:
                 cond.append(t.meeting.c.occurrence == occurrence)
             conn.execute(update(t.meeting).where(and_(*cond)).values(gone=True))
+
+
+_MEETING_STATE = (t.meeting.c.uid, t.meeting.c.occurrence,  # the key, then what _ingest_meetings compares
+                  t.meeting.c.id, t.meeting.c.fingerprint, t.meeting.c.recorded, t.meeting.c.gone)
 
 
 def meeting_key(uid: str, occurrence: str) -> str:

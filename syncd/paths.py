@@ -36,10 +36,19 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir() / 'syncd.db'}"
 
 
-def account_state_dir(account: str) -> Path:
-    path = state_dir() / "accounts" / account
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (parents as the system makes them) private to the user: 0700 whatever the umask."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
     return path
+
+
+def account_state_dir(account: str) -> Path:
+    """Tokens and caches of one account; it and the state folders above it are private (0700)."""
+    private_dir(state_dir())
+    private_dir(state_dir() / "accounts")
+    return private_dir(state_dir() / "accounts" / account)
 
 
 def defaults_dir() -> Path:

@@ -28,12 +28,13 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from syncd.config import Config
 from syncd.ingest import Identity, meeting_key
+from syncd.ledger import OPEN
 from syncd.store import schema as t
+from syncd.store.upsert import insert_ignore
 from syncd.templates import render, strip_reply_prefixes
 from syncd.timeutil import from_db, to_db
 from syncd.warmth import tier_of
 
-OPEN = ("planned", "written")
 LAPSED_CADENCES = 4
 CHECKIN_LIFETIME_DAYS = 14  # a planned check-in not written within this is dropped
 
@@ -106,11 +107,12 @@ def _plan_followups(conn: Connection, config: Config, now: datetime, busy: dict[
             "meeting_title": meeting.title,
             "meeting_day": _day_phrase(end, now, config),
         }
-        _record(conn, config, key=key, kind="followup", people=people, variables=variables, template="followup",
-                since=from_db(meeting.start_at), due=end + timedelta(hours=fu.delay_hours),  # type: ignore[arg-type]
-                overdue=end + timedelta(hours=fu.overdue_hours), expires=end + timedelta(days=fu.expire_days),
-                now=now, meeting_id=meeting.id, account_id=meeting.account_id, thread=None)
-        result.followups += 1
+        draft_id = _record(
+            conn, config, key=key, kind="followup", people=people, variables=variables, template="followup",
+            since=from_db(meeting.start_at), due=end + timedelta(hours=fu.delay_hours),  # type: ignore[arg-type]
+            overdue=end + timedelta(hours=fu.overdue_hours), expires=end + timedelta(days=fu.expire_days),
+            now=now, meeting_id=meeting.id, account_id=meeting.account_id, thread=None)
+        result.followups += draft_id is not None
 
 
 def _meeting_recipients(conn: Connection, config: Config, meeting_id: int) -> list[Recipient]:
@@ -166,11 +168,12 @@ def _plan_checkins(conn: Connection, config: Config, now: datetime, busy: dict[i
             "last_day": _day_phrase(last, now, config),
             "days_since": (now - last).days,
         }
-        _record(conn, config, key=key, kind="checkin", people=[person], variables=variables, template="checkin",
-                since=last, due=due, overdue=max(due, now) + timedelta(days=max(3, cadence / 4)), expires=expires,
-                now=now, meeting_id=None, account_id=thread["account_id"] if thread else None, thread=thread)
+        draft_id = _record(
+            conn, config, key=key, kind="checkin", people=[person], variables=variables, template="checkin",
+            since=last, due=due, overdue=max(due, now) + timedelta(days=max(3, cadence / 4)), expires=expires,
+            now=now, meeting_id=None, account_id=thread["account_id"] if thread else None, thread=thread)
         busy[row.id] = (0, "planned")
-        result.checkins += 1
+        result.checkins += draft_id is not None
 
 
 def _target_cadences(conn: Connection) -> dict[int, int]:
@@ -214,9 +217,10 @@ def _claim(conn: Connection, people: list[Recipient], busy: dict[int, tuple[int,
             continue
         draft_id, status = held
         kind = conn.execute(select(t.draft.c.kind).where(t.draft.c.id == draft_id)).scalar()
-        if status == "planned" and kind == "checkin":
-            conn.execute(update(t.draft).where(t.draft.c.id == draft_id).values(
-                status="expired", reason="superseded by a meeting follow-up"))
+        # Only one nobody has begun to write: an attempted one may already be in the mailbox.
+        if status == "planned" and kind == "checkin" and conn.execute(update(t.draft).where(and_(
+                t.draft.c.id == draft_id, t.draft.c.status == "planned", t.draft.c.attempted_at.is_(None)))
+                .values(status="expired", reason="superseded by a meeting follow-up")).rowcount:
             result.superseded += 1
             kept.append(p)
     for p in kept:
@@ -274,18 +278,21 @@ def _day_phrase(when: datetime, now: datetime, config: Config) -> str:
 def _record(conn: Connection, config: Config, *, key: str, kind: str, people: list[Recipient],
             variables: dict[str, Any], template: str, since: datetime, due: datetime, overdue: datetime,
             expires: datetime, now: datetime, meeting_id: int | None, account_id: int | None,
-            thread: dict[str, Any] | None) -> int:
-    """Write the intent: a planned ledger row with its final text, before any provider call."""
+            thread: dict[str, Any] | None) -> int | None:
+    """Write the intent: a planned ledger row with its final text, before any provider call.
+    None when another process planned the same purpose meanwhile (the key is unique)."""
     rendered = render(template, variables, config.followups.templates_dir)
     reply = thread is not None and rendered.subject.lower().startswith("re:")
     marker = uuid.uuid4().hex
-    draft_id = conn.execute(insert(t.draft).values(
+    draft_id = conn.execute(insert_ignore(conn, t.draft, ["key"]).values(
         key=key[:255], kind=kind, status="planned", marker=marker, message_id=f"{marker}@syncd.draft",
         account_id=account_id, meeting_id=meeting_id, subject=rendered.subject[:500], body=rendered.body,
         in_reply_to=thread["message_id"] if reply else "", thread_id=(thread["thread_id"] or "") if reply else "",
         since_at=to_db(since), due_at=to_db(due), overdue_at=to_db(overdue), expires_at=to_db(expires),
         planned_at=to_db(now),
-    ).returning(t.draft.c.id)).scalar_one()
+    ).returning(t.draft.c.id)).scalar()
+    if draft_id is None:
+        return None
     conn.execute(insert(t.draft_recipient), [
         {"draft_id": draft_id, "contact_id": p.contact_id, "address": p.address, "name": p.name[:255]} for p in people
     ])

@@ -8,13 +8,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from syncd.addresses import normalise
 from syncd.config import Config
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
 from syncd.warmth import explain, score_at, scored_with, tier_of
+
+
+FAILED_SHOWN = timedelta(days=7)  # a draft that could not be written is listed this long
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -78,6 +81,9 @@ def status(conn: Connection, config: Config, now: datetime) -> dict[str, Any]:
             "done": counts.get("done", 0),
             "dismissed": counts.get("dismissed", 0),
             "expired": counts.get("expired", 0),
+            "failed": counts.get("failed", 0),
+            "last_failure": conn.execute(select(d.c.reason).where(d.c.status == "failed")
+                                         .order_by(d.c.closed_at.desc()).limit(1)).scalar(),
             "drafts_waiting": dict(waiting),
         },
         "contacts": tier_counts(conn, config, now),
@@ -94,9 +100,9 @@ def tier_counts(conn: Connection, config: Config, now: datetime) -> dict[str, in
     c = t.contact
     people = and_(c.c.ignored.is_(False), c.c.is_list.is_(False), c.c.pruned.is_(False), c.c.last_at.is_not(None))
     if scored_with(conn, config.warmth):
-        now_s = now.timestamp()
+        at = to_db(now)
         total, inner, warm, cooling, cold = conn.execute(select(
-            func.count(), *[func.count().filter(col > now_s) for col in
+            func.count(), *[func.count().filter(col > at) for col in
                             (c.c.inner_until, c.c.warm_until, c.c.cooling_until, c.c.cold_until)]).where(people)).one()
         return {"inner": inner, "warm": warm - inner, "cooling": cooling - warm, "cold": cold - cooling,
                 "dormant": total - cold}
@@ -232,8 +238,9 @@ def contact_detail(conn: Connection, config: Config, contact_id: int, now: datet
 def followups(conn: Connection, now: datetime, *, include_closed: bool = False, limit: int = 50) -> list[dict[str, Any]]:
     d, r, a = t.draft, t.draft_recipient, t.account
     q = select(d, a.c.name.label("account")).select_from(d.outerjoin(a, a.c.id == d.c.account_id))
-    if not include_closed:
-        q = q.where(d.c.status.in_(("planned", "written")))
+    if not include_closed:  # open ones, and those that failed lately (the user should know why)
+        q = q.where(or_(d.c.status.in_(("planned", "writing", "written")),
+                        and_(d.c.status == "failed", d.c.closed_at >= to_db(now - FAILED_SHOWN))))
     rows = conn.execute(q.order_by(d.c.due_at.desc()).limit(limit)).all()
     out = []
     for row in rows:

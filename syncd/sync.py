@@ -5,6 +5,11 @@ records together with the cursor that follows them (invariant 1). Provider I/O h
 between transactions, never inside one. Errors are sorted into the four kinds of
 :mod:`connectors.base` and recorded on the stream for ``syncd status``; one failing stream or
 account never stops the others.
+
+One process at a time pulls a stream: it holds the lease ``sync:<account id>:<stream>``
+(syncd.store.lease), renewed with every batch it commits. Another process (`syncd sync` beside
+the daemon, or a second worker) skips a stream that is being pulled and says so: the holder is
+bringing that data in right now, and waiting could take as long as a whole first sync.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import DBAPIError
 
 from syncd import connectors
 from syncd.connectors.base import AuthError, Connector, ConnectorEnv, ConnectorError, SourceError, TemporaryError
@@ -23,7 +29,7 @@ from syncd.config import AccountConfig, Config
 from syncd.ingest import Identity, Ingestor
 from syncd.secrets import SecretError
 from syncd.settle import settle
-from syncd.store import Store
+from syncd.store import Store, database_problem, lease
 from syncd.store import schema as t
 from syncd.store.upsert import insert_ignore
 from syncd.timeutil import to_db, utcnow
@@ -32,6 +38,13 @@ from syncd.warmth import rescore
 log = logging.getLogger("syncd.sync")
 
 Progress = Callable[[str, str, int], None]  # (account, stream, items so far in this stream)
+# A stream's lease lasts this long past its last committed batch. A holder that dies on this
+# machine is replaced at once; one on another machine after this time.
+STREAM_LEASE = timedelta(minutes=10)
+
+
+class _LeaseLost(Exception):
+    """Another process took the stream over (ours had expired): stop without committing."""
 
 
 @dataclass
@@ -43,6 +56,7 @@ class StreamOutcome:
     error: str | None = None
     error_kind: str | None = None  # auth | temporary | source | unknown
     retry_after: float | None = None  # the provider asked us to wait this long (seconds)
+    busy: str | None = None  # skipped: another process is pulling it ("pid 1234")
 
 
 @dataclass
@@ -97,7 +111,15 @@ def classify(err: BaseException) -> tuple[str, str, str]:
         return "source", str(err), "check the account's settings in the config file"
     if isinstance(err, ConnectorError):
         return "unknown", str(err), ""
+    if isinstance(err, DBAPIError):  # its text carries the SQL: the user gets the problem in words
+        return "unknown", f"database: {database_problem(err)}", ""
     return "unknown", f"{type(err).__name__}: {err}", ""
+
+
+def _log_failure(kind: str, message: str, err: BaseException, *context: str) -> None:
+    """The error in one line, with its traceback for an unknown one (shown only with -v)."""
+    log.log(logging.WARNING if kind == "temporary" else logging.ERROR, "%s: %s", " ".join(context), message,
+            exc_info=err if kind == "unknown" else None)
 
 
 def sync_account(config: Config, store: Store, account: AccountConfig, *, now: datetime | None = None,
@@ -165,54 +187,75 @@ def _sync_stream(store: Store, connector: Connector, acc_id: int, account: str, 
     out = StreamOutcome(name)
     s = t.stream
     key = (s.c.account_id == acc_id) & (s.c.name == name)
+    me, held = lease.owner(), f"sync:{acc_id}:{name}"
     with store.begin() as conn:
-        conn.execute(insert_ignore(conn, s, ["account_id", "name"]),
-                     [{"account_id": acc_id, "name": name, "kind": kind, "consecutive_failures": 0,
-                       "items_total": 0, "skipped_total": 0, "last_items": 0, "last_skipped": 0, "resyncs": 0}])
-        conn.execute(update(s).where(key).values(last_attempt_at=to_db(now)))
-        cursor = conn.execute(select(s.c.cursor).where(key)).scalar()
+        holder = lease.claim(conn, held, me, STREAM_LEASE)
+        if holder is None:
+            conn.execute(insert_ignore(conn, s, ["account_id", "name"]),
+                         [{"account_id": acc_id, "name": name, "kind": kind, "consecutive_failures": 0,
+                           "items_total": 0, "skipped_total": 0, "last_items": 0, "last_skipped": 0, "resyncs": 0}])
+            conn.execute(update(s).where(key).values(last_attempt_at=to_db(now)))
+            cursor = conn.execute(select(s.c.cursor).where(key)).scalar()
+    if holder is not None:
+        out.busy = lease.describe(holder)
+        log.info("%s %s: skipped, %s is syncing it", account, name, out.busy)
+        return out
     try:
-        for batch in connector.pull(name, cursor):
-            with store.begin() as conn:
-                ingestor.apply(conn, acc_id, batch.items, batch.gone, now)
-                values: dict[str, object] = {
-                    "cursor": batch.cursor,
-                    "cursor_updated_at": to_db(utcnow()),
-                    "items_total": s.c.items_total + len(batch.items),
-                    "skipped_total": s.c.skipped_total + len(batch.skipped),
-                }
-                if batch.reset:
-                    values["resyncs"] = s.c.resyncs + 1
-                if batch.skipped:
-                    values["last_skip_reason"] = f"{batch.skipped[-1].ref}: {batch.skipped[-1].reason}"[:1000]
-                conn.execute(update(s).where(key).values(**values))
-            for skip in batch.skipped:
-                log.info("%s %s: skipped %s: %s", account, name, skip.ref, skip.reason)
-            if batch.reset:
-                log.warning("%s %s: the stored cursor was no longer valid; read everything again", account, name)
-            out.items += len(batch.items)
-            out.skipped += len(batch.skipped)
-            out.reset = out.reset or batch.reset
-            if progress is not None:
-                progress(account, name, out.items)
+        _pull(store, connector, acc_id, account, name, ingestor, now, progress, cursor, out, held, me)
+        with store.begin() as conn:
+            conn.execute(update(s).where(key).values(
+                last_success_at=to_db(utcnow()), last_error=None, error_kind=None, error_fix=None,
+                failing_since=None, consecutive_failures=0, last_items=out.items, last_skipped=out.skipped))
+    except _LeaseLost:
+        out.busy = "another process"
+        log.warning("%s %s: another process took this stream over; stopped", account, name)
     except Exception as err:  # noqa: BLE001 - sorted, recorded on the stream, shown by status
         out.error_kind, out.error, fix = classify(err)
         if isinstance(err, TemporaryError):
             out.retry_after = err.retry_after
-        log.log(logging.ERROR if out.error_kind in ("auth", "unknown") else logging.WARNING,
-                "%s %s: %s", account, name, out.error, exc_info=out.error_kind == "unknown")
+        _log_failure(out.error_kind, out.error, err, account, name)
         with store.begin() as conn:
             conn.execute(update(s).where(key).values(
                 last_error=out.error[:2000], error_kind=out.error_kind, error_fix=fix,
                 consecutive_failures=s.c.consecutive_failures + 1,
                 last_items=out.items, last_skipped=out.skipped))
             conn.execute(update(s).where(key & s.c.failing_since.is_(None)).values(failing_since=to_db(now)))
-        return out
-    with store.begin() as conn:
-        conn.execute(update(s).where(key).values(
-            last_success_at=to_db(utcnow()), last_error=None, error_kind=None, error_fix=None,
-            failing_since=None, consecutive_failures=0, last_items=out.items, last_skipped=out.skipped))
+    finally:
+        with store.begin() as conn:
+            lease.release(conn, held, me)
     return out
+
+
+def _pull(store: Store, connector: Connector, acc_id: int, account: str, name: str, ingestor: Ingestor,
+          now: datetime, progress: Progress | None, cursor: str | None, out: StreamOutcome, held: str, me: str) -> None:
+    """Every batch of one stream, each committed with its cursor while our lease holds."""
+    s = t.stream
+    key = (s.c.account_id == acc_id) & (s.c.name == name)
+    for batch in connector.pull(name, cursor):
+        with store.begin() as conn:
+            if not lease.renew(conn, held, me, STREAM_LEASE):
+                raise _LeaseLost()
+            ingestor.apply(conn, acc_id, batch.items, batch.gone, now)
+            values: dict[str, object] = {
+                "cursor": batch.cursor,
+                "cursor_updated_at": to_db(utcnow()),
+                "items_total": s.c.items_total + len(batch.items),
+                "skipped_total": s.c.skipped_total + len(batch.skipped),
+            }
+            if batch.reset:
+                values["resyncs"] = s.c.resyncs + 1
+            if batch.skipped:
+                values["last_skip_reason"] = f"{batch.skipped[-1].ref}: {batch.skipped[-1].reason}"[:1000]
+            conn.execute(update(s).where(key).values(**values))
+        for skip in batch.skipped:
+            log.info("%s %s: skipped %s: %s", account, name, skip.ref, skip.reason)
+        if batch.reset:
+            log.warning("%s %s: the stored cursor was no longer valid; read everything again", account, name)
+        out.items += len(batch.items)
+        out.skipped += len(batch.skipped)
+        out.reset = out.reset or batch.reset
+        if progress is not None:
+            progress(account, name, out.items)
 
 
 def _fail_account(store: Store, acc_id: int, outcome: AccountOutcome, err: BaseException, now: datetime) -> None:
@@ -220,8 +263,7 @@ def _fail_account(store: Store, acc_id: int, outcome: AccountOutcome, err: BaseE
     outcome.error_kind, outcome.error, outcome.fix = classify(err)
     if isinstance(err, TemporaryError):
         outcome.retry_after = err.retry_after
-    log.log(logging.ERROR if outcome.error_kind != "temporary" else logging.WARNING,
-            "%s: %s", outcome.account, outcome.error, exc_info=outcome.error_kind == "unknown")
+    _log_failure(outcome.error_kind, outcome.error, err, outcome.account)
     s = t.stream
     with store.begin() as conn:
         names = list(conn.execute(select(s.c.name).where(s.c.account_id == acc_id)).scalars())

@@ -27,20 +27,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Float, and_, bindparam, cast, func, literal_column, select, update
+from sqlalchemy import BigInteger, Connection, and_, bindparam, select, type_coerce, update
 
 from syncd.config import Tier, Warmth
 from syncd.store import schema as t
+from syncd.store.instant import from_micros, to_micros
+from syncd.store.upsert import upsert_statement
 from syncd.timeutil import from_db, to_db
 
 DAY = 86400.0
+US_PER_DAY = 86_400_000_000
 
 
 class Event(NamedTuple):
-    at: float  # epoch seconds
+    at: float  # epoch seconds, or exact integer microseconds (see ``per_day`` in aggregate)
     kind: str  # sent | received | meeting
     weight: float
 
@@ -60,8 +63,8 @@ class Aggregate:
     n_meetings: int
 
 
-def half_life(params: Warmth, first_at: float | None, last_at: float | None) -> float:
-    years = ((last_at - first_at) / (365 * DAY)) if first_at is not None and last_at is not None else 0.0
+def half_life(params: Warmth, first_at: float | None, last_at: float | None, per_day: float = DAY) -> float:
+    years = ((last_at - first_at) / (365 * per_day)) if first_at is not None and last_at is not None else 0.0
     return min(params.max_half_life_days, params.half_life_days * (1 + params.tenure_bonus_per_year * years))
 
 
@@ -85,14 +88,15 @@ def tier_of(params: Warmth, score: float) -> Tier:
     return "dormant"
 
 
-FOREVER = 9e18  # a crossing time for a threshold of 0: never below it
+FOREVER = datetime.max  # a crossing time for a threshold of 0: never below it
 
 
-def crossings(params: Warmth, effective: float, hl_days: float, at: float) -> dict[str, float | None]:
+def crossings(params: Warmth, effective: float, hl_days: float, at: datetime) -> dict[str, datetime | None]:
     """When a score that is ``effective`` (activity × reciprocity) at ``at`` decays below each
     tier's threshold: at + half_life × log2(effective / K), with K the activity the threshold
-    needs. None when it is not above that threshold even now."""
-    out: dict[str, float | None] = {}
+    needs, to the microsecond. None when it is not above that threshold even now."""
+    out: dict[str, datetime | None] = {}
+    at_us = to_micros(at)
     for name in ("inner", "warm", "cooling", "cold"):
         bound = getattr(params.tiers, name)
         if bound >= 100:
@@ -102,7 +106,7 @@ def crossings(params: Warmth, effective: float, hl_days: float, at: float) -> di
         if need <= 0:
             out[f"{name}_until"] = FOREVER if effective > 0 else None
         elif effective >= need:
-            out[f"{name}_until"] = at + hl_days * DAY * math.log2(effective / need)
+            out[f"{name}_until"] = _at_most_forever(at_us + round(hl_days * US_PER_DAY * math.log2(effective / need)))
         else:
             out[f"{name}_until"] = None
     return out
@@ -120,9 +124,12 @@ def decay(at: float, when: float, hl_days: float) -> float:
     return 2.0 ** (-max(0.0, when - at) / (hl_days * DAY))
 
 
-def aggregate(params: Warmth, events: Sequence[Event], now: float) -> Aggregate:
-    """The stored aggregate of one contact's interactions, as of ``now``. One pass, one pow each."""
-    horizon = now + 60  # a clock a minute off is not "the future"
+def aggregate(params: Warmth, events: Sequence[Event], now: float, per_day: float = DAY) -> Aggregate:
+    """The stored aggregate of one contact's interactions, as of ``now``. One pass, one pow each.
+
+    Times are in one unit throughout, ``per_day`` of them a day: epoch seconds by default; the
+    store passes integer microseconds, so first and last come back exact."""
+    horizon = now + 60 * per_day / DAY  # a clock a minute off is not "the future"
     first = last = last_out = last_in = None
     n_out = n_in = n_meet = 0
     for e in events:
@@ -144,8 +151,8 @@ def aggregate(params: Warmth, events: Sequence[Event], now: float) -> Aggregate:
             last_in = e.at if last_in is None or e.at > last_in else last_in
     if first is None or last is None:
         return Aggregate(0.0, 0.0, params.half_life_days, 0.0, None, None, None, None, 0, 0, 0)
-    hl = half_life(params, first, last)
-    tau = hl * DAY
+    hl = half_life(params, first, last, per_day)
+    tau = hl * per_day
     # Decay to the last interaction first (exponents <= 0, no overflow), then to now: one factor.
     at_last = sum(e.weight * 2.0 ** ((e.at - last) / tau) for e in events if e.at <= horizon)
     activity = at_last * 2.0 ** (-max(0.0, now - last) / tau)
@@ -177,13 +184,6 @@ def score_at(params: Warmth, activity: float, recip: float, hl_days: float,
 # --- recompute --------------------------------------------------------------------------------
 
 
-def epoch_seconds(conn: Connection, column):  # type: ignore[no-untyped-def]
-    """Interaction time as epoch seconds, computed by the database (no datetime parsing)."""
-    if conn.dialect.name == "sqlite":
-        return (func.julianday(column) - literal_column("2440587.5")) * literal_column("86400.0")
-    return cast(func.extract("epoch", column), Float)
-
-
 def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool = False) -> int:
     """Rewrite the aggregates of dirty contacts (or of everyone); returns how many."""
     c = t.contact
@@ -193,7 +193,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
     ids = list(conn.execute(ids_q).scalars())
     if not ids:
         return 0
-    now_s = now.timestamp()
+    now_us = to_micros(now)
     i = t.interaction
     stmt = (
         update(c)
@@ -224,15 +224,16 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
         chunk = ids[k:k + step]
         lo, hi = chunk[0], chunk[-1]
         events: dict[int, list[Event]] = {cid: [] for cid in chunk}
-        q = select(i.c.contact_id, i.c.kind, i.c.weight, epoch_seconds(conn, i.c.occurred_at)).where(
+        # the stored integers themselves (exact, and no datetime made per row)
+        q = select(i.c.contact_id, i.c.kind, i.c.weight, type_coerce(i.c.occurred_at, BigInteger)).where(
             and_(i.c.contact_id >= lo, i.c.contact_id <= hi))
         for cid, kind, weight, at in conn.execute(q):
             bucket = events.get(cid)
             if bucket is not None:
-                bucket.append(Event(float(at), kind, weight))
+                bucket.append(Event(at, kind, weight))
         rows = []
         for cid in chunk:
-            agg = aggregate(params, events[cid], now_s)
+            agg = aggregate(params, events[cid], now_us, US_PER_DAY)
             rows.append({
                 "cid": cid,
                 "activity": agg.activity,
@@ -247,7 +248,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
                 "n_in": agg.n_in,
                 "n_meetings": agg.n_meetings,
                 "scored_at": scored_at,
-                **crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now_s),
+                **crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now),
             })
         conn.execute(stmt, rows)
     return len(ids)
@@ -260,10 +261,8 @@ def rescore(conn: Connection, params: Warmth, now: datetime) -> int:
     if stored == current:
         return recompute(conn, params, now)
     n = recompute(conn, params, now, everyone=True)
-    if stored is None:
-        conn.execute(t.meta.insert().values(key="warmth", value=current))
-    else:
-        conn.execute(update(t.meta).where(t.meta.c.key == "warmth").values(value=current))
+    conn.execute(upsert_statement(conn, t.meta, ["key"], {"key": "warmth", "value": current},
+                                  update={"value": current}))
     return n
 
 
@@ -272,8 +271,12 @@ def scored_with(conn: Connection, params: Warmth) -> bool:
     return conn.execute(select(t.meta.c.value).where(t.meta.c.key == "warmth")).scalar() == fingerprint(params)
 
 
-def _dt(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+def _dt(micros: float | None) -> datetime | None:
+    return None if micros is None else from_micros(int(micros))
+
+
+def _at_most_forever(micros: int) -> datetime:
+    return FOREVER if micros >= to_micros(FOREVER) else from_micros(micros)
 
 
 # --- explanation ------------------------------------------------------------------------------
@@ -312,8 +315,8 @@ def explain(conn: Connection, params: Warmth, contact_id: int, now: datetime) ->
         select(i.c.occurred_at, i.c.kind, i.c.role, i.c.summary, i.c.group_size, i.c.weight)
         .where(i.c.contact_id == contact_id).order_by(i.c.occurred_at.desc())
     ).all()
-    events = [Event(from_db(r.occurred_at).timestamp(), r.kind, r.weight) for r in rows]  # type: ignore[union-attr]
-    agg = aggregate(params, events, now.timestamp())
+    events = [Event(to_micros(r.occurred_at), r.kind, r.weight) for r in rows]
+    agg = aggregate(params, events, to_micros(now), US_PER_DAY)
     score = score_from(params, agg.activity, agg.reciprocity)
     contributions = [
         Contribution(from_db(r.occurred_at), r.kind, r.role, r.summary, r.group_size, r.weight,  # type: ignore[arg-type]
@@ -328,8 +331,9 @@ def explain(conn: Connection, params: Warmth, contact_id: int, now: datetime) ->
         activity=agg.activity,
         reciprocity=agg.reciprocity,
         half_life_days=agg.half_life_days,
-        tenure_days=((agg.last_at - agg.first_at) / DAY) if agg.first_at is not None and agg.last_at is not None else 0.0,
-        days_since_last=((now.timestamp() - agg.last_at) / DAY) if agg.last_at is not None else None,
+        tenure_days=((agg.last_at - agg.first_at) / US_PER_DAY) if agg.first_at is not None and agg.last_at is not None
+        else 0.0,
+        days_since_last=((to_micros(now) - agg.last_at) / US_PER_DAY) if agg.last_at is not None else None,
         counts={"sent": agg.n_out, "received": agg.n_in, "meetings": agg.n_meetings},
         contributions=contributions,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from syncd.ledger import due_drafts
@@ -223,3 +224,29 @@ def test_drafts_are_written_from_the_address_you_used(world: Scenario) -> None:
     assert f"From: Ada Lovelace <{ME}>" in path.read_text()
     with world.store.connect() as conn:
         assert conn.execute(select(t.draft.c.account_id)).scalar() is not None
+
+
+@pytest.mark.slow
+def test_a_draft_that_cannot_be_rendered_fails_alone_with_its_reason(world: Scenario, cli) -> None:  # type: ignore[no-untyped-def]
+    for who in ("katherine@nasa.example", "grace@navy.example"):
+        world.meeting(f"Intro {who}", ENDED - timedelta(hours=1), with_=(who,))
+    world.sync(ENDED + timedelta(hours=2))
+    world.config_path.write_text(world.config_path.read_text().replace("daily_cap = 10", "daily_cap = 0"))
+    world.followups(ENDED + timedelta(hours=2))  # both planned, none written yet
+    world.config_path.write_text(world.config_path.read_text().replace("daily_cap = 0", "daily_cap = 10"))
+    with world.store.begin() as conn:  # a recipient no mail header can carry safely
+        conn.execute(t.draft_recipient.update().where(t.draft_recipient.c.address == "katherine@nasa.example")
+                     .values(address="katherine@nasa.example\nBcc: mallory@evil.example"))
+    report = world.followups(ENDED + timedelta(hours=3))
+    assert report.written == 1 and report.failed == 1 and report.errors
+    by_to = {d["to"][0].split("\n")[0]: d for d in world.drafts()}
+    assert by_to["grace@navy.example"]["status"] == "written"
+    failed = by_to["katherine@nasa.example"]
+    assert failed["status"] == "failed" and failed["reason"].startswith("could not be written: ")
+    assert failed["attempted_at"] is None  # it never reached the mailbox: nothing to look for, nothing counted
+    assert len(world.drafts_on_disk()) == 1 and b"mallory" not in world.drafts_on_disk()[0].read_bytes()
+    assert world.followups(ENDED + timedelta(hours=4)).written == 0  # never retried on its own
+    listed = cli("--config", str(world.config_path), "followups").stdout
+    assert "failed" in listed and "could not be written" in listed
+    status = cli("--config", str(world.config_path), "status", check=False).stdout
+    assert "1 failed" in status and "last failed draft: could not be written" in status

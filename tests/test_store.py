@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from syncd.store import open_store
-from syncd.store.migrate import HEAD_REVISION, script_head
+from syncd.store import Store, open_store
+from syncd.store.migrate import HEAD_REVISION, script_head, upgrade
+from syncd.store.instant import Instant
 from syncd.store.schema import metadata
 from tests.conftest import REPO
 from tests.conformance.samples import raw_message
@@ -28,18 +29,54 @@ def test_the_head_revision_constant_matches_the_newest_migration() -> None:
     assert script_head() == HEAD_REVISION
 
 
-def test_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
-    store = open_store(db_url)
+def _shape(store: Store) -> dict[str, object]:
+    """Tables, columns (kind, nullability), indexes, unique constraints, foreign keys."""
+    out: dict[str, object] = {}
+    with store.connect() as conn:
+        insp = inspect(conn)
+        for name in sorted(set(insp.get_table_names()) - {"alembic_version"}):
+            out[name] = (
+                {c["name"]: (c["type"]._type_affinity.__name__, c["nullable"]) for c in insp.get_columns(name)},
+                sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(name)),
+                sorted((u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(name)),
+                sorted((f["name"], f["referred_table"], tuple(f["constrained_columns"]),
+                        (f.get("options") or {}).get("ondelete")) for f in insp.get_foreign_keys(name)),
+            )
+    return out
+
+
+def _at_0003(db_url: str) -> Store:
+    """A database as syncd left it before this schema: at revision 0003."""
+    old = open_store(db_url, migrate=False)
+    with old.begin() as conn:
+        upgrade(conn, "0003")
+    return old
+
+
+def test_an_upgraded_database_has_exactly_the_schema_of_a_new_one(db_url: str, tmp_path: Path) -> None:
+    _at_0003(db_url).close()
+    upgraded = open_store(db_url)
     try:
-        with store.connect() as conn:
-            tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
-            assert tables == set(metadata.tables)
-            for name, table in metadata.tables.items():
-                assert {c["name"] for c in inspect(conn).get_columns(name)} == {c.name for c in table.columns}
+        migrated = _shape(upgraded)
+        with upgraded.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+        if upgraded.dialect == "postgresql":  # the same database, emptied, made anew
+            with upgraded.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            new_url = db_url
+        else:
+            new_url = f"sqlite:///{tmp_path / 'new.db'}"
     finally:
-        store.close()
-    open_store(db_url).close()  # opening again is a no-op
+        upgraded.close()
+    new = open_store(new_url)
+    try:
+        assert _shape(new) == migrated
+        assert set(migrated) == set(metadata.tables)
+        for name, table in metadata.tables.items():
+            assert set(migrated[name][0]) == {c.name for c in table.columns}  # type: ignore[index]
+    finally:
+        new.close()
+    open_store(new_url).close()  # opening again is a no-op
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -152,15 +189,17 @@ def test_processes_opening_a_new_database_at_once_all_succeed(db_url: str) -> No
         assert p.returncode == 0, err.decode()
 
 
-def test_every_timestamp_is_stored_in_one_form(tmp_path: Path) -> None:
-    """Bulk and ordinary inserts must agree, or text comparisons of SQLite timestamps go wrong."""
+def test_every_instant_is_stored_as_integer_microseconds(tmp_path: Path) -> None:
+    """Bulk and ordinary inserts alike: instants compare exactly, as integers, in SQL."""
     world = _world(tmp_path, f"sqlite:///{tmp_path / 't.db'}")
     try:
         world.run()
         with world.store.connect() as conn:
-            for table, column in (("message", "sent_at"), ("interaction", "occurred_at"), ("meeting", "end_at"),
-                                  ("draft", "due_at"), ("contact", "last_at")):
-                forms = {len(v) for v in conn.execute(text(f"SELECT {column} FROM {table}")).scalars() if v}
-                assert forms == {26}, (table, forms)  # YYYY-MM-DD HH:MM:SS.ffffff
+            for table in metadata.sorted_tables:
+                for column in table.columns:
+                    if isinstance(column.type, Instant):
+                        kinds = set(conn.execute(text(f"SELECT DISTINCT typeof({column.name}) FROM {table.name}"))
+                                    .scalars())
+                        assert kinds <= {"integer", "null"}, (table.name, column.name, kinds)
     finally:
         world.close()

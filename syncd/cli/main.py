@@ -65,6 +65,10 @@ def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("syncd: %(levelname)s: %(message)s"))
+    if verbose == 0:
+        from syncd.daemon.logs import without_traceback
+
+        handler.addFilter(without_traceback)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -129,11 +133,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _known_error(err: Exception) -> str | None:
+    from sqlalchemy.exc import DBAPIError
+
     from syncd.config import ConfigError
     from syncd.secrets import SecretError
-    from syncd.store import StoreError
+    from syncd.store import StoreError, database_problem
     from syncd.templates import TemplateError
 
     if isinstance(err, (ConfigError, StoreError, TemplateError, SecretError)):
         return str(err)
+    if isinstance(err, DBAPIError):  # never the SQL: what is wrong, and what to do
+        return f"the database: {database_problem(err)}"
     return None

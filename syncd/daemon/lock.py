@@ -42,7 +42,10 @@ class DaemonLock:
             self._acquire_file(lock_path(str(self.store.engine.url)))
 
     def _acquire_file(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent == paths.state_dir():
+            paths.private_dir(path.parent)
+        else:  # beside the database, whose folder the store made private
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

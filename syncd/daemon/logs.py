@@ -25,6 +25,13 @@ class JournalFormatter(logging.Formatter):
         return "\n".join(f"<{prio}>{line}" for line in text.splitlines() or [""])
 
 
+def without_traceback(record: logging.LogRecord) -> bool:
+    """A handler filter for the default verbosity: every record is its one line; tracebacks are
+    for -v and -vv (the message already says what went wrong)."""
+    record.exc_info, record.exc_text, record.stack_info = None, None, None
+    return True
+
+
 def under_journald() -> bool:
     """True when stderr is the journal stream systemd told us about."""
     value = os.environ.get("JOURNAL_STREAM", "")
@@ -45,6 +52,8 @@ def setup_daemon_logging(verbose: int) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s syncd %(levelname)s %(name)s: %(message)s",
                                                "%Y-%m-%d %H:%M:%S"))
+    if verbose == 0:
+        handler.addFilter(without_traceback)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose >= 1 else logging.INFO)

@@ -72,7 +72,7 @@ class SerialStore(Store):
 
     @contextmanager
     def begin(self) -> Iterator[Any]:
-        with self._lock, self.engine.begin() as conn:
+        with self._lock, super().begin() as conn:
             yield conn
 
 

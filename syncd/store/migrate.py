@@ -1,4 +1,4 @@
-"""Alembic, driven from code: the schema is brought to HEAD_REVISION when the store opens.
+"""Alembic, driven from code: the schema is made, or brought to HEAD_REVISION, when the store opens.
 
 HEAD_REVISION lets a command that only reads (``syncd status``) see that nothing needs doing
 without importing Alembic; a test keeps it equal to the newest migration.
@@ -10,8 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Every schema revision syncd has ever had (the migration files are named after them): a database
+# at one of these is syncd's, even from before it carried syncd's mark.
+KNOWN_REVISIONS = frozenset(p.name.partition("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def alembic_config(connection: Connection | None = None):  # type: ignore[no-untyped-def]
@@ -27,6 +30,18 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(connection), revision)
+
+
+def create(connection: Connection) -> None:
+    """A new database: the declared schema at once, stamped with the newest revision (Alembic's
+    recipe; running every migration from the first would rebuild SQLite tables for nothing).
+    A test keeps this equal to what the migrations build."""
+    from alembic import command
+
+    from syncd.store.schema import metadata
+
+    metadata.create_all(connection)
+    command.stamp(alembic_config(connection), "head")
 
 
 def script_head() -> str | None:

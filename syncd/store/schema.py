@@ -1,7 +1,8 @@
 """The database schema (SQLAlchemy Core). Changes go through an Alembic migration too.
 
 Only metadata is stored: addresses, names, dates, subjects and titles, ids. No bodies.
-Timestamps are naive UTC (the same on SQLite and PostgreSQL); syncd.store.times converts.
+Instants are integer microseconds since the epoch (syncd.store.instant.Instant), naive UTC
+datetimes in code, exact and the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from syncd.store.instant import Instant
 
 metadata = MetaData(
     naming_convention={
@@ -44,7 +46,7 @@ account = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("kind", String(32), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", Instant, nullable=False),
 )
 
 # One row per (account, stream): the cursor, and the stream's health for `syncd status`.
@@ -55,13 +57,13 @@ stream = Table(
     Column("name", String(255), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("cursor", Text),
-    Column("cursor_updated_at", DateTime),
-    Column("last_attempt_at", DateTime),
-    Column("last_success_at", DateTime),
+    Column("cursor_updated_at", Instant),
+    Column("last_attempt_at", Instant),
+    Column("last_success_at", Instant),
     Column("last_error", Text),
     Column("error_kind", String(16)),  # auth | temporary | source | unknown
     Column("error_fix", Text),
-    Column("failing_since", DateTime),
+    Column("failing_since", Instant),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("items_total", Integer, nullable=False, default=0),
     Column("skipped_total", Integer, nullable=False, default=0),
@@ -100,13 +102,13 @@ contact = Table(
     Column("is_list", Boolean, nullable=False, default=False),
     Column("pruned", Boolean, nullable=False, default=False),
     Column("internal", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", Instant, nullable=False),
     # Aggregates, recomputed from interactions for contacts marked dirty (see syncd.warmth).
     Column("dirty", Boolean, nullable=False, default=True, index=True),
-    Column("first_at", DateTime),
-    Column("last_at", DateTime, index=True),
-    Column("last_out_at", DateTime),
-    Column("last_in_at", DateTime),
+    Column("first_at", Instant),
+    Column("last_at", Instant, index=True),
+    Column("last_out_at", Instant),
+    Column("last_in_at", Instant),
     Column("n_out", Integer, nullable=False, default=0),
     Column("n_in", Integer, nullable=False, default=0),
     Column("n_meetings", Integer, nullable=False, default=0),
@@ -114,13 +116,13 @@ contact = Table(
     Column("reciprocity", Float, nullable=False, default=0.0),
     Column("half_life_days", Float, nullable=False, default=30.0),
     Column("standing", Float, nullable=False, default=0.0),  # score as of the last interaction
-    Column("scored_at", DateTime),
-    # When the decaying score falls below each tier's threshold (epoch seconds; NULL: never
-    # above it), so counting tiers now is a plain comparison in SQL (see syncd.warmth).
-    Column("inner_until", Float),
-    Column("warm_until", Float),
-    Column("cooling_until", Float),
-    Column("cold_until", Float),
+    Column("scored_at", Instant),
+    # When the decaying score falls below each tier's threshold (NULL: never above it), so
+    # counting tiers now is a plain comparison in SQL (see syncd.warmth).
+    Column("inner_until", Instant),
+    Column("warm_until", Instant),
+    Column("cooling_until", Instant),
+    Column("cold_until", Instant),
 )
 
 contact_address = Table(
@@ -129,7 +131,7 @@ contact_address = Table(
     Column("address", String(320), primary_key=True),  # normalised (syncd.addresses)
     Column("contact_id", Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("name", String(255), nullable=False, default=""),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", Instant, nullable=False),
 )
 
 message = Table(
@@ -140,7 +142,7 @@ message = Table(
     Column("account_id", Integer, ForeignKey("account.id", ondelete="SET NULL")),
     Column("folder", String(255), nullable=False, default=""),
     Column("direction", String(3), nullable=False),  # out | in
-    Column("sent_at", DateTime, nullable=False),
+    Column("sent_at", Instant, nullable=False),
     Column("subject", String(500), nullable=False, default=""),
     Column("sender", String(320), nullable=False, default=""),
     Column("n_recipients", Integer, nullable=False, default=0),
@@ -162,8 +164,8 @@ meeting = Table(
     Column("account_id", Integer, ForeignKey("account.id", ondelete="SET NULL")),
     Column("calendar", String(255), nullable=False, default=""),
     Column("title", String(500), nullable=False, default=""),
-    Column("start_at", DateTime, nullable=False, index=True),
-    Column("end_at", DateTime, nullable=False, index=True),
+    Column("start_at", Instant, nullable=False, index=True),
+    Column("end_at", Instant, nullable=False, index=True),
     Column("all_day", Boolean, nullable=False, default=False),
     Column("status", String(16), nullable=False, default="confirmed"),
     Column("self_response", String(16), nullable=False, default="unknown"),
@@ -195,7 +197,7 @@ interaction = Table(
     Column("source_key", String(600), nullable=False),  # "m:<Message-ID>" or "e:<uid>|<occurrence>"
     Column("kind", String(8), nullable=False),  # sent | received | meeting
     Column("role", String(8), nullable=False, default=""),  # to | cc | from | attendee
-    Column("occurred_at", DateTime, nullable=False),
+    Column("occurred_at", Instant, nullable=False),
     Column("group_size", Integer, nullable=False, default=1),
     Column("weight", Float, nullable=False),
     Column("summary", String(300), nullable=False, default=""),
@@ -209,7 +211,7 @@ mailing_list = Table(
     metadata,
     Column("address", String(320), primary_key=True),
     Column("list_id", String(500), nullable=False, default=""),
-    Column("learned_at", DateTime, nullable=False),
+    Column("learned_at", Instant, nullable=False),
 )
 
 ignore_rule = Table(
@@ -218,7 +220,7 @@ ignore_rule = Table(
     Column("id", Integer, primary_key=True),
     Column("kind", String(16), nullable=False),  # address | domain | pattern
     Column("value", String(320), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", Instant, nullable=False),
     UniqueConstraint("kind", "value"),
 )
 
@@ -238,7 +240,8 @@ target_member = Table(
     Column("value", String(320), primary_key=True),
 )
 
-# The draft ledger: planned -> written -> done | dismissed | expired (see syncd.ledger).
+# The draft ledger: planned -> writing -> written -> done | dismissed | expired, or failed
+# (see syncd.ledger).
 draft = Table(
     "draft",
     metadata,
@@ -255,15 +258,17 @@ draft = Table(
     Column("body", Text, nullable=False, default=""),
     Column("in_reply_to", String(500), nullable=False, default=""),
     Column("thread_id", String(255), nullable=False, default=""),
-    Column("since_at", DateTime, nullable=False),  # a mail to them after this means it is done
-    Column("due_at", DateTime, nullable=False),
-    Column("overdue_at", DateTime, nullable=False),
-    Column("expires_at", DateTime, nullable=False),
-    Column("planned_at", DateTime, nullable=False),
-    Column("attempted_at", DateTime),  # the provider write began (intent recorded first)
-    Column("written_at", DateTime),
-    Column("missing_since", DateTime),  # written, then not found in the mailbox
-    Column("closed_at", DateTime),
+    Column("since_at", Instant, nullable=False),  # a mail to them after this means it is done
+    Column("due_at", Instant, nullable=False),
+    Column("overdue_at", Instant, nullable=False),
+    Column("expires_at", Instant, nullable=False),
+    Column("planned_at", Instant, nullable=False),
+    Column("attempted_at", Instant),  # the provider write began (intent recorded first)
+    Column("claim_owner", String(128)),  # the process writing it (status "writing"), see syncd.store.lease
+    Column("claim_until", Instant),  # its claim lapses then, and another process may recover it
+    Column("written_at", Instant),
+    Column("missing_since", Instant),  # written, then not found in the mailbox
+    Column("closed_at", Instant),
     Column("reason", Text),
 )
 
@@ -284,10 +289,10 @@ daemon_run = Table(
     Column("id", Integer, primary_key=True),
     Column("pid", Integer, nullable=False),
     Column("hostname", String(255), nullable=False, default=""),
-    Column("started_at", DateTime, nullable=False),
-    Column("beat_at", DateTime, nullable=False, index=True),
+    Column("started_at", Instant, nullable=False),
+    Column("beat_at", Instant, nullable=False, index=True),
     Column("beat_seconds", Float, nullable=False),  # how often it beats: staleness is judged by it
-    Column("stopped_at", DateTime),
+    Column("stopped_at", Instant),
     Column("stop_reason", String(255)),
     Column("summary", Text, nullable=False, default=""),  # the one-line STATUS= it last sent
     Column("next_runs", Text, nullable=False, default="{}"),  # JSON {job id: ISO time}
@@ -301,12 +306,22 @@ job_run = Table(
     Column("daemon_id", Integer, ForeignKey("daemon_run.id", ondelete="CASCADE"), index=True),
     Column("job", String(128), nullable=False),  # "sync:<account>" | "followups"
     Column("account", String(64)),
-    Column("started_at", DateTime, nullable=False),
-    Column("finished_at", DateTime, nullable=False),
+    Column("started_at", Instant, nullable=False),
+    Column("finished_at", Instant, nullable=False),
     Column("outcome", String(16), nullable=False),  # ok | failed | stopped
     Column("error_kind", String(16)),  # auth | temporary | source | unknown
     Column("error", Text),
     Column("items", Integer, nullable=False, default=0),
-    Column("retry_at", DateTime),  # backing off: the next attempt is not before this
+    Column("retry_at", Instant),  # backing off: the next attempt is not before this
     Index("ix_job_run_job_started", "job", "started_at"),
+)
+
+# Leases: a named piece of work (syncing one stream, ...) held by one process until it expires or
+# is released (syncd.store.lease). A process that dies leaves its lease to expire or be taken over.
+lease = Table(
+    "lease",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", Instant, nullable=False),
 )

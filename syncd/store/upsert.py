@@ -1,8 +1,10 @@
-"""INSERT ... ON CONFLICT DO NOTHING, for the two dialects we run on."""
+"""INSERT ... ON CONFLICT, for the two dialects we run on."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Insert, Table, bindparam
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Insert, Table, bindparam
 
 
 def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Insert:
@@ -18,6 +20,21 @@ def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Insert:
     raise NotImplementedError(f"syncd supports SQLite and PostgreSQL, not {conn.dialect.name}")
 
 
+def upsert_statement(conn: Connection, table: Table, keys: list[str], values: dict[str, Any], *,
+                     update: dict[str, Any], where: ColumnElement[bool] | None = None) -> Insert:
+    """INSERT ``values``; when a row with those ``keys`` exists, UPDATE it with ``update`` (only
+    where ``where`` holds). One statement: the database settles races between processes."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).values(values).on_conflict_do_update(index_elements=keys, set_=update, where=where)
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(values).on_conflict_do_update(index_elements=keys, set_=update, where=where)
+    raise NotImplementedError(f"syncd supports SQLite and PostgreSQL, not {conn.dialect.name}")
+
+
 def bulk_insert_ignore(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]]) -> None:
     """insert_ignore for many rows at once, on the hot ingest path.
 
@@ -28,6 +45,8 @@ def bulk_insert_ignore(conn: Connection, table: Table, keys: list[str], rows: li
     """
     if not rows:
         return
+    if conn.dialect.name == "postgresql":  # one order for every process: no deadlock on the unique keys
+        rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
     names = list(rows[0])
     stmt = insert_ignore(conn, table, keys).values({n: bindparam(n) for n in names})
     compiled = stmt.compile(dialect=conn.dialect)

@@ -79,6 +79,8 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
             for s in o.streams:
                 if s.error:
                     click.echo(f"  {s.stream}: {s.error}", err=True)
+                if s.busy:
+                    click.echo(f"  {s.stream}: skipped, {s.busy} is syncing it right now")
                 if s.reset:
                     click.echo(f"  {s.stream}: the provider no longer knew our position; read it all again", err=True)
             if o.error and not any(s.error for s in o.streams):
@@ -91,6 +93,8 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
                 parts.append(f"{report.done} done")
             if report.dismissed:
                 parts.append(f"{report.dismissed} dismissed")
+            if report.failed:
+                parts.append(f"{report.failed} failed")
             click.echo("follow-ups: " + ", ".join(parts) + (f" ({report.waiting})" if report.waiting else ""))
             for err in report.errors:
                 click.echo(f"  {err}", err=True)

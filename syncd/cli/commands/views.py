@@ -54,7 +54,10 @@ def status(app: App, as_json: bool) -> int:
                 click.echo(f"  last skipped item in {s['stream']}: {s['last_skip']}")
     f = data["followups"]
     click.echo(f"\nfollow-ups: {f['due']} due, {f['overdue']} overdue, {f['written']} drafts waiting in your "
-               f"mailbox, {f['done']} done, {f['dismissed']} dismissed, {f['expired']} expired")
+               f"mailbox, {f['done']} done, {f['dismissed']} dismissed, {f['expired']} expired"
+               + (f", {f['failed']} failed" if f["failed"] else ""))
+    if f["failed"]:
+        click.echo(f"  last failed draft: {f['last_failure']} (see: syncd followups)")
     for name, n in f["drafts_waiting"].items():
         click.echo(f"  {name}: {n} draft(s) in Drafts")
     c = data["contacts"]

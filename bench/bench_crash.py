@@ -1,0 +1,56 @@
+"""kill -9 at random moments of `syncd sync` (syncing and drafting), many rounds. Not a test: it
+prints how many rounds ran, where the kills landed, and every divergence from an uninterrupted run.
+
+Each round builds a fresh world (Maildir + .ics, tests/busy.py), starts `syncd sync`, kills it with
+SIGKILL at a moment spread over the length of an uninterrupted run, runs `syncd sync` again to
+finish, and compares contacts, interactions, drafts and the Drafts folder with the reference.
+
+Usage: python bench/bench_crash.py [--rounds 100] [--seed 1] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.crash import CrashRig  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--followups", type=int, default=24)
+    ap.add_argument("--checkins", type=int, default=12)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    root = args.out or Path(tempfile.mkdtemp(prefix="syncd-crash-"))
+    started = time.monotonic()
+    rig = CrashRig(root, followups=args.followups, checkins=args.checkins, filler=400, batch_size=25)
+    drafts = rig.expected["mailbox"]["files"]
+    print(f"reference run: {rig.duration:.2f} s, {drafts} drafts; {args.rounds} rounds in {root}")
+    phases: collections.Counter[str] = collections.Counter()
+    diverged = 0
+    for i, at in enumerate(rig.moments(args.rounds, args.seed), 1):
+        r = rig.round(at)
+        phases[r.phase] += 1
+        if r.divergence or "Traceback" in r.stderr:
+            diverged += 1
+            print(f"round {i}: killed at {at:.3f} s ({r.phase}): DIVERGED {r.divergence} {r.stderr[-500:]}")
+        elif i % 10 == 0:
+            print(f"  {i} rounds, {diverged} diverged")
+    print(f"rounds: {args.rounds}; kills during sync {phases['sync']}, during drafting {phases['drafting']}, "
+          f"after the work {phases['nothing']}; drafts per round {drafts}; diverged: {diverged}; "
+          f"{time.monotonic() - started:.0f} s")
+    return 1 if diverged else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
