@@ -38,6 +38,7 @@ from syncd.connectors.caldav.settings import Settings
 from syncd.ical import parse_ics
 from syncd.records import Meeting, Skip
 from syncd.secrets import SecretError, password_from_command, resolve_password
+from syncd.timeutil import LATEST, window
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,8 @@ class Connector(BaseConnector):
         state = CalendarCursor.load(cursor) if cursor is not None else None
         reset = cursor is not None and state is None
         now = self.env.now
-        start, end = now - self.env.window_past, _ceil_day(now + self.env.window_future)
+        start, end = window(now, self.env.window_past, self.env.window_future)
+        end = min(_ceil_day(end), LATEST)
         if state is not None:
             try:
                 yield from self._incremental(cal, label, state, start, end)
@@ -306,7 +308,8 @@ class Connector(BaseConnector):
             return [], [Skip(key, f"unreadable calendar object ({type(err).__name__})")]
         if not data:
             return [], [Skip(key, "empty calendar object")]
-        parsed = parse_ics(data, source_id=key, calendar=label, window_start=start, window_end=end)
+        parsed = parse_ics(data, source_id=key, calendar=label, window_start=start, window_end=end,
+                           default_tz=self.env.tz)
         return parsed.meetings, parsed.skipped
 
     def _future_keys(self, meetings: list[Meeting]) -> list[tuple[str, str]]:

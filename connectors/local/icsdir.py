@@ -19,6 +19,7 @@ from pathlib import Path
 from syncd.connectors.base import cursor_document
 from syncd.ical import parse_ics
 from syncd.records import Meeting, Skip
+from syncd.timeutil import window
 
 
 @dataclass
@@ -50,8 +51,7 @@ def read_calendar(root: Path, calendar: str, cursor: str | None, *, now: datetim
     state = cursor_document(cursor)
     reset = cursor is not None and state is None
     known: dict[str, list[object]] = dict(state["files"]) if state else {}  # type: ignore[arg-type]
-    window_start = now - past
-    window_end = now + future
+    window_start, window_end = window(now, past, future)
     horizon = window_end.date().isoformat()
     window_moved = state is None or state.get("horizon") != horizon
     current = scan(root)
