@@ -17,7 +17,8 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from syncd.connectors.base import cursor_document
-from syncd.ical import parse_ics
+from syncd.connectors.local.files import read_regular
+from syncd.ical import MAX_ICS_BYTES, parse_ics
 from syncd.records import Meeting, Skip
 from syncd.timeutil import window
 
@@ -66,7 +67,7 @@ def read_calendar(root: Path, calendar: str, cursor: str | None, *, now: datetim
     batch = IcsBatch(reset=reset)
     for rel, mtime, size in todo:
         try:
-            data = (root / rel).read_bytes()
+            data = read_regular(root / rel, MAX_ICS_BYTES)  # a FIFO named x.ics must not block us
         except OSError as err:
             batch.skipped.append(Skip(rel, f"cannot read: {err.strerror or err}"))
             continue
