@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
+from syncd.icalsplit import CalendarText, EventText, split
 from syncd.icaltz import Zones
 from syncd.records import Address, Attendee, Meeting, Skip
 from syncd.recurrence import Budget, Rule, RuleRefused, estimate, expand, parse_rule
@@ -34,6 +35,7 @@ MAX_OCCURRENCES_PER_FILE = 20_000  # ten meetings a day for five years
 SERIES_BUDGET = 100_000
 FILE_BUDGET = 2_000_000
 OCCURRENCE_COST = 100
+LINE_COST = 40  # a content line parsed: about 80 us in icalendar
 ATTENDEE_COST = 5
 MAX_ATTENDEES = 1_000  # per event; beyond it the list is cut (the weight of each is nil anyway)
 TEXT_LIMIT = 500
@@ -119,17 +121,13 @@ def parse_ics(
     ``default_tz`` is the user's zone: floating times, and times whose TZID cannot be
     resolved (with a note among the skips), are read in it.
     """
-    import icalendar
-
     result = ParsedCalendar()
     if len(data) > MAX_ICS_BYTES:
         result.skipped.append(Skip(source_id, f"calendar file larger than {MAX_ICS_BYTES} bytes"))
         return result
     try:
-        with warnings.catch_warnings():  # its guesses about TZIDs are ours to report, not stderr's
-            warnings.simplefilter("ignore")
-            calendars = icalendar.Calendar.from_ical(data, multiple=True)  # exports may hold several
-    except Exception as err:  # icalendar raises ValueError and friends on every kind of junk
+        calendars = split(data)
+    except ValueError as err:
         result.skipped.append(Skip(source_id, f"not a valid iCalendar file: {_short(err)}"))
         return result
     ctx = _File(source_id, clean_text(calendar, TEXT_LIMIT), window_start, window_end, Budget(FILE_BUDGET), result)
@@ -138,30 +136,35 @@ def parse_ics(
             _read_calendar(cal, ctx, default_tz)
         except Exception as err:  # noqa: BLE001 - a library's surprise on hostile input: this calendar only
             result.skipped.append(Skip(source_id, f"cannot read this calendar: {_short(err)}"))
-    if not result.uids and not result.skipped and b"BEGIN:VEVENT" in (data if isinstance(data, bytes) else data.encode()):
-        result.skipped.append(Skip(source_id, "has events, but none that can be read (no UID or no valid start)"))
     return result
 
 
-def _read_calendar(cal: Any, ctx: _File, default_tz: tzinfo) -> None:
-    # not walk(), which recurses: hostile nesting is deep. A file may also be one bare VEVENT.
-    events = [cal] if cal.name == "VEVENT" else [c for c in cal.subcomponents if c.name == "VEVENT"]
-    zones = Zones(cal, default_tz, window_start=ctx.start, budget=ctx.budget)
-    groups: dict[str, list[Any]] = {}
-    for ev in events:
-        uid = str(ev.get("UID") or "").strip()
-        if not uid:
+def _read_calendar(cal: CalendarText, ctx: _File, default_tz: tzinfo) -> None:
+    zones = Zones(cal.properties.get("X-WR-TIMEZONE", ""), cal.timezones, default_tz, window_start=ctx.start,
+                  budget=ctx.budget)
+    ctx.result.skipped += [Skip(ctx.source_id, note) for note in cal.notes]
+    groups: dict[str, list[EventText]] = {}
+    for ev in cal.events:
+        if not ev.uid:
             ctx.skip("", "event has no UID")
             continue
-        ctx.result.uids.add(uid)
-        groups.setdefault(uid, []).append(ev)
-        if ev.get("RRULE") is not None or ev.get("RDATE") is not None or ev.get("RECURRENCE-ID") is not None:
+        ctx.result.uids.add(ev.uid)
+        groups.setdefault(ev.uid, []).append(ev)
+        if ev.recurring:
             ctx.result.recurring = True
-            ctx.result.series.add(uid)
+            ctx.result.series.add(ev.uid)
     plans: list[_Series] = []
-    for uid, members in groups.items():
+    # smallest first, so that what the budget cannot cover is the biggest, not the last
+    for uid, texts in sorted(groups.items(), key=lambda item: sum(len(t.lines) for t in item[1])):
+        cost = LINE_COST * sum(len(t.lines) for t in texts)
+        if cost > ctx.budget.left:
+            ctx.skip(uid, f"not read: the file used up its budget ({FILE_BUDGET:,} instances examined)")
+            continue
+        ctx.budget.charge(cost)
+        for note in (n for t in texts for n in t.notes):
+            ctx.skip(uid, note)
         try:
-            plans.append(_prepare(uid, members, zones, ctx))
+            plans.append(_prepare(uid, _parsed(uid, texts, ctx), zones, ctx))
         except _Skipped as err:
             ctx.skip(uid, str(err))
         except Exception as err:  # noqa: BLE001 - one series only
@@ -178,6 +181,23 @@ def _read_calendar(cal: Any, ctx: _File, default_tz: tzinfo) -> None:
         except Exception as err:  # noqa: BLE001 - one series only
             ctx.skip(plan.uid, f"cannot expand: {_short(err)}")
     ctx.result.skipped += [Skip(ctx.source_id, note) for note in zones.notes]
+
+
+def _parsed(uid: str, texts: list[EventText], ctx: _File) -> list[Any]:
+    """Each event of a series parsed on its own: one that cannot be read is one skip."""
+    import icalendar
+
+    out = []
+    for event in texts:
+        try:
+            with warnings.catch_warnings():  # its guesses about TZIDs are ours to report, not stderr's
+                warnings.simplefilter("ignore")
+                out.append(icalendar.Event.from_ical(event.text))
+        except Exception as err:  # noqa: BLE001 - icalendar raises ValueError and friends on junk
+            ctx.skip(uid, f"an event that cannot be read is ignored: {_short(err)}")
+    if not out:
+        raise _Skipped("nothing left to read")
+    return out
 
 
 def _prepare(uid: str, members: list[Any], zones: Zones, ctx: _File) -> _Series:
@@ -295,7 +315,7 @@ def _with_instants(plan: _Series, ctx: _File) -> Any:
     instants: list[datetime] = []
     for rule, zone in plan.rules:
         lo, hi = _wall_window(ctx, zone, _margin(master, plan.overrides))
-        instants += expand(rule, _wall(start_value), lo, hi, limit=ctx.series_limit,
+        instants += expand(rule, _wall(start_value), lo, hi, limit=ctx.series_limit - len(instants),
                            budget=ctx.budget, series_budget=SERIES_BUDGET)
     del master["RRULE"]
     if instants:

@@ -17,7 +17,6 @@ Floating times (no TZID, no Z) are read in the calendar's X-WR-TIMEZONE or the u
 
 from __future__ import annotations
 
-import copy
 import re
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -37,20 +36,18 @@ DATE_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
 
 
 class Zones:
-    """The time zones of one calendar file."""
+    """The time zones of one calendar."""
 
-    def __init__(self, cal: Any, user_zone: tzinfo, *, window_start: datetime, budget: Budget) -> None:
-        self._vtimezones: dict[str, Any] = {}
-        for c in cal.subcomponents:
-            if c.name == "VTIMEZONE" and "TZID" in c:
-                self._vtimezones.setdefault(str(c["TZID"]), c)
+    def __init__(self, declared: str, timezones: dict[str, list[str]], user_zone: tzinfo, *,
+                 window_start: datetime, budget: Budget) -> None:
+        self._vtimezones = timezones  # TZID -> the lines of its VTIMEZONE, parsed if needed
         self._window_start = window_start
         self._budget = budget
         self._resolved: dict[str, tzinfo] = {}
         self.notes: list[str] = []
-        declared = str(cal.get("X-WR-TIMEZONE") or "")
-        self.floating: tzinfo = (by_name(declared) if declared else None) or user_zone
-        self._floating_name = declared if declared and by_name(declared) else _name_of(user_zone)
+        declared_zone = by_name(declared) if declared else None
+        self.floating: tzinfo = declared_zone or user_zone
+        self._floating_name = declared if declared_zone else _name_of(user_zone)
 
     def get(self, tzid: str) -> tzinfo:
         if tzid not in self._resolved:
@@ -92,9 +89,14 @@ class Zones:
         else:
             value.dt = start.replace(tzinfo=zone)
 
-    def _from_vtimezone(self, vtz: Any) -> tzinfo:
-        own = copy.deepcopy(vtz)
-        observances = list(own.subcomponents)
+    def _from_vtimezone(self, lines: list[str]) -> tzinfo:
+        import icalendar
+
+        # Read under another name: icalendar would compile a VTIMEZONE into its shared cache.
+        text = "\r\n".join(["BEGIN:X-SYNCD-VTIMEZONE", *lines[1:-1], "END:X-SYNCD-VTIMEZONE", ""])
+        self._budget.charge(40 * len(lines))
+        parsed = icalendar.Component.from_ical(text)
+        observances = list(parsed.subcomponents)
         if not observances or len(observances) > MAX_OBSERVANCES:
             raise ValueError(f"{len(observances)} observances")
         dates = 0
@@ -109,7 +111,9 @@ class Zones:
             self._move_rule_start(obs)
         if dates > MAX_TRANSITION_DATES:
             raise ValueError(f"{dates} transition dates")
-        zone = own.to_tz(tzp, lookup_tzid=False)  # not icalendar's shared cache
+        own = icalendar.Timezone(parsed)
+        own.subcomponents = observances
+        zone = own.to_tz(tzp, lookup_tzid=False)  # created, not cached
         zone.utcoffset(self._window_start.replace(tzinfo=None))  # fails now, not inside expansion
         return zone
 
