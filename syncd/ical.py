@@ -33,10 +33,13 @@ MAX_OCCURRENCES_PER_FILE = 20_000  # ten meetings a day for five years
 # Work, in instances examined: about 1-2.5 us each in dateutil. An occurrence kept costs
 # about 200 us in recurring_ical_events and here (it copies the event), plus 10 per attendee.
 SERIES_BUDGET = 100_000
-FILE_BUDGET = 2_000_000
-OCCURRENCE_COST = 100
-LINE_COST = 40  # a content line parsed: about 80 us in icalendar
+FILE_BUDGET = 1_000_000
+SERIES_COST = 100  # setting up recurring_ical_events for one series
+OCCURRENCE_COST = 200
 ATTENDEE_COST = 5
+# Parsing is bounded apart: icalendar reads a content line in about 60 us, and an export's
+# meetings inside the window must all fit (its meetings outside the window are not parsed).
+PARSE_LINES = 50_000  # content lines parsed per file (an event costs four more)
 MAX_ATTENDEES = 1_000  # per event; beyond it the list is cut (the weight of each is nil anyway)
 TEXT_LIMIT = 500
 
@@ -143,24 +146,27 @@ def _read_calendar(cal: CalendarText, ctx: _File, default_tz: tzinfo) -> None:
     zones = Zones(cal.properties.get("X-WR-TIMEZONE", ""), cal.timezones, default_tz, window_start=ctx.start,
                   budget=ctx.budget)
     ctx.result.skipped += [Skip(ctx.source_id, note) for note in cal.notes]
+    first, last = ((ctx.start - timedelta(days=2)).strftime("%Y%m%d"), (ctx.end + timedelta(days=2)).strftime("%Y%m%d"))
     groups: dict[str, list[EventText]] = {}
     for ev in cal.events:
         if not ev.uid:
             ctx.skip("", "event has no UID")
             continue
         ctx.result.uids.add(ev.uid)
-        groups.setdefault(ev.uid, []).append(ev)
         if ev.recurring:
             ctx.result.recurring = True
             ctx.result.series.add(ev.uid)
+        if not ev.outside(first, last):  # an export's years of past meetings cost nothing
+            groups.setdefault(ev.uid, []).append(ev)
     plans: list[_Series] = []
-    # smallest first, so that what the budget cannot cover is the biggest, not the last
-    for uid, texts in sorted(groups.items(), key=lambda item: sum(len(t.lines) for t in item[1])):
-        cost = LINE_COST * sum(len(t.lines) for t in texts)
-        if cost > ctx.budget.left:
-            ctx.skip(uid, f"not read: the file used up its budget ({FILE_BUDGET:,} instances examined)")
+    not_read: list[str] = []
+    lines = Budget(PARSE_LINES)
+    for uid, texts in groups.items():  # in the file's order
+        cost = sum(4 + len(t.lines) for t in texts)
+        if cost > lines.left:
+            not_read.append(uid)
             continue
-        ctx.budget.charge(cost)
+        lines.charge(cost)
         for note in (n for t in texts for n in t.notes):
             ctx.skip(uid, note)
         try:
@@ -169,10 +175,10 @@ def _read_calendar(cal: CalendarText, ctx: _File, default_tz: tzinfo) -> None:
             ctx.skip(uid, str(err))
         except Exception as err:  # noqa: BLE001 - one series only
             ctx.skip(uid, f"cannot read it: {_short(err)}")
+    not_expanded: list[str] = []
     for plan in sorted(plans, key=lambda p: p.cost):  # cheapest first: hostile rules go last
         if ctx.budget.left <= 0 or ctx.kept >= MAX_OCCURRENCES_PER_FILE:
-            ctx.skip(plan.uid, f"not expanded: the file used up its budget ({FILE_BUDGET:,} instances examined, "
-                               f"{MAX_OCCURRENCES_PER_FILE:,} kept)")
+            not_expanded.append(plan.uid)
             continue
         try:
             ctx.result.meetings += _expand(plan, ctx)
@@ -180,6 +186,13 @@ def _read_calendar(cal: CalendarText, ctx: _File, default_tz: tzinfo) -> None:
             ctx.skip(plan.uid, str(err))
         except Exception as err:  # noqa: BLE001 - one series only
             ctx.skip(plan.uid, f"cannot expand: {_short(err)}")
+    for uids, what in ((not_read, "not read"), (not_expanded, "not expanded")):
+        if uids:  # one skip for them all: a hostile file must not flood the log either
+            shown = ", ".join(clean_text(u, 40) for u in uids[:3]) + (", ..." if len(uids) > 3 else "")
+            ctx.result.skipped.append(Skip(ctx.source_id, f"{len(uids):,} events {what}: the file used up its "
+                                                          f"budget ({PARSE_LINES:,} lines read, {FILE_BUDGET:,} "
+                                                          f"instances examined, {MAX_OCCURRENCES_PER_FILE:,} kept): "
+                                                          f"{shown}"))
     ctx.result.skipped += [Skip(ctx.source_id, note) for note in zones.notes]
 
 
@@ -282,6 +295,14 @@ def _expand(plan: _Series, ctx: _File) -> list[Meeting]:
     import icalendar
     import recurring_ical_events
 
+    if _single(plan):
+        ctx.budget.charge(OCCURRENCE_COST)
+        meeting = _meeting(plan.master, ctx, in_series=False)
+        inside = (ctx.start <= meeting.start < ctx.end if meeting.start == meeting.end
+                  else meeting.start < ctx.end and ctx.start < meeting.end)
+        ctx.kept += inside
+        return [meeting] if inside else []
+    ctx.budget.charge(SERIES_COST)
     single = icalendar.Calendar()
     if plan.master is not None:
         master = plan.master
@@ -303,6 +324,11 @@ def _expand(plan: _Series, ctx: _File) -> list[Meeting]:
             ctx.skip(plan.uid, f"an occurrence cannot be read: {_short(err)}")
     ctx.kept += len(meetings)
     return meetings
+
+
+def _single(plan: _Series) -> bool:
+    """An event that is its own only occurrence: no rule, no extra dates, no overrides."""
+    return plan.master is not None and not plan.rules and not plan.overrides and plan.master.get("RDATE") is None
 
 
 def _with_instants(plan: _Series, ctx: _File) -> Any:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 # icalendar's own unfolding (icalendar.parser.content_line.UFOLD), so that both read the same lines
 _UNFOLD = re.compile(r"(?:(?<!\n)\r\n|(?<![\r\n])\n)(?:\r?\n)*[ \t]")
 _NEWLINE = re.compile(r"\r?\n")
-_NAME = re.compile(r"[A-Za-z0-9-]+")
 KEPT = frozenset({"UID", "DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "RECURRENCE-ID", "SEQUENCE",
                   "SUMMARY", "LOCATION", "URL", "STATUS", "ORGANIZER", "ATTENDEE", "X-GOOGLE-CONFERENCE"})
 _TEXT = frozenset({"SUMMARY", "LOCATION", "URL", "X-GOOGLE-CONFERENCE"})  # long values may be cut
@@ -40,14 +39,21 @@ class EventText:
     uid: str
     lines: list[str]  # BEGIN:VEVENT .. END:VEVENT, the kept properties only
     notes: list[str] = field(default_factory=list)  # what was cut, for the skip list
+    recurring: bool = False  # has RRULE, RDATE or RECURRENCE-ID
+    days: tuple[str, str] = ("", "")  # the dates (YYYYMMDD) DTSTART and DTEND name, if plain
 
     @property
     def text(self) -> str:
         return "\r\n".join(self.lines) + "\r\n"
 
-    @property
-    def recurring(self) -> bool:
-        return any(_name(line) in ("RRULE", "RDATE", "RECURRENCE-ID") for line in self.lines)
+    def outside(self, first: str, last: str) -> bool:
+        """Surely outside the days ``first``..``last`` (YYYYMMDD): a single event that ends
+        before them or starts after them. Anything else (a series, an override, a DURATION,
+        a date we cannot read) may be inside, and is parsed."""
+        start, end = self.days
+        if self.recurring or not start:
+            return False
+        return start > last or (end or start) < first
 
 
 @dataclass
@@ -65,7 +71,8 @@ def split(data: bytes | str) -> list[CalendarText]:
     calendars: list[CalendarText] = []
     current: CalendarText | None = None
     stack: list[str] = []  # the components open around the line
-    block: list[str] = []  # the lines of the event or time zone being read
+    block: list[tuple[str, str]] = []  # (name, line) of the event or time zone being read
+    in_event = in_timezone = False  # directly inside a top-level VEVENT / anywhere in a VTIMEZONE
     for line in _NEWLINE.split(_UNFOLD.sub("", text)):
         name = _name(line)
         if name == "BEGIN":
@@ -75,27 +82,34 @@ def split(data: bytes | str) -> list[CalendarText]:
                 calendars.append(current)
             if _top_level(stack) and kind in ("VEVENT", "VTIMEZONE"):
                 block = []
+                in_timezone = kind == "VTIMEZONE" and bool(stack)
+            in_event = kind == "VEVENT" and _top_level(stack)
             stack.append(kind)
-            if _in_timezone(stack):
-                block.append(line)
+            if in_timezone:
+                block.append((name, line))
         elif name == "END":
             kind = _container(_value(line), stack[:-1])
             if not stack or stack[-1] != kind:
                 continue  # closes nothing that is open
-            if _in_timezone(stack):
-                block.append(line)
+            if in_timezone:
+                block.append((name, line))
             stack.pop()
+            in_event = len(stack) <= 2 and bool(stack) and stack[-1] == "VEVENT" and _top_level(stack[:-1])
             if current is not None and _top_level(stack) and kind in ("VEVENT", "VTIMEZONE"):
-                (_close_timezone if kind == "VTIMEZONE" else _close_event)(current, block)
+                if kind == "VTIMEZONE" and in_timezone:
+                    _close_timezone(current, [line for _, line in block])
+                elif kind == "VEVENT":
+                    _close_event(current, block)
+                in_timezone = False
         elif current is None or not stack or not line:
             continue
-        elif len(stack) == 1 and stack[0] == "VCALENDAR":
-            if name.startswith("X-WR-") and len(line) <= MAX_LINE:
-                current.properties.setdefault(name, _value(line).strip())
-        elif _in_timezone(stack):
-            block.append(line)
-        elif len(stack) <= 2 and stack[-1] == "VEVENT" and _top_level(stack[:-1]) and name in KEPT:  # not an alarm's
-            block.append(line)
+        elif in_timezone:
+            block.append((name, line))
+        elif in_event:
+            if name in KEPT:  # an alarm's properties are not: in_event is false inside one
+                block.append((name, line))
+        elif len(stack) == 1 and name.startswith("X-WR-") and len(line) <= MAX_LINE:
+            current.properties.setdefault(name, _value(line).strip())
     if not calendars:
         raise ValueError("no VCALENDAR or VEVENT in it")
     return calendars
@@ -111,10 +125,6 @@ def _top_level(stack: list[str]) -> bool:
     return not stack or (len(stack) == 1 and stack[0] == "VCALENDAR")
 
 
-def _in_timezone(stack: list[str]) -> bool:
-    return stack[:2] == ["VCALENDAR", "VTIMEZONE"]
-
-
 def _close_timezone(cal: CalendarText, lines: list[str]) -> None:
     tzid = next((_value(line).strip() for line in lines if _name(line) == "TZID"), "")
     if len(lines) > MAX_TIMEZONE_LINES:
@@ -123,11 +133,11 @@ def _close_timezone(cal: CalendarText, lines: list[str]) -> None:
         cal.timezones.setdefault(tzid, list(lines))
 
 
-def _close_event(cal: CalendarText, lines: list[str]) -> None:
+def _close_event(cal: CalendarText, lines: list[tuple[str, str]]) -> None:
     event = EventText("", ["BEGIN:VEVENT"])
     attendees = dates = 0
-    for line in lines:
-        name = _name(line)
+    start = end = ""
+    for name, line in lines:
         if name == "ATTENDEE":
             attendees += 1
             if attendees > MAX_ATTENDEES:
@@ -145,20 +155,45 @@ def _close_event(cal: CalendarText, lines: list[str]) -> None:
             line = line[:MAX_LINE].rstrip("\\")
         if name == "UID" and not event.uid:
             event.uid = _value(line).strip()
+        elif name in ("RRULE", "RDATE", "RECURRENCE-ID"):
+            event.recurring = True
+        elif name == "DTSTART":
+            start = _day(line)
+        elif name == "DTEND":
+            end = _day(line)
+        elif name == "DURATION":
+            end = "99999999"  # not judged from the text
         event.lines.append(line)
     if attendees > MAX_ATTENDEES:
         event.notes.append(f"{attendees:,} attendees; the first {MAX_ATTENDEES:,} are kept")
     event.lines.append("END:VEVENT")
+    event.days = (start, end)
     cal.events.append(event)
 
 
+def _day(line: str) -> str:
+    value = _value(line).strip()
+    return value[:8] if len(value) >= 8 and value[:8].isdigit() else ""
+
+
 def _name(line: str) -> str:
-    m = _NAME.match(line)
-    return m.group(0).upper() if m else ""
+    """A content line's property name, upper case (a line without a proper one gives junk,
+    which no test below matches)."""
+    end = len(line)
+    for sep in (":", ";"):
+        i = line.find(sep, 0, end)
+        if i != -1:
+            end = i
+    return line[:end].upper()
 
 
 def _value(line: str) -> str:
     """The value of a content line: after the first colon outside a quoted parameter."""
+    colon = line.find(":")
+    if colon == -1:
+        return ""
+    if '"' not in line[:colon]:
+        return line[colon + 1:]
     quoted = False
     for i, ch in enumerate(line):
         if ch == '"':

@@ -32,8 +32,9 @@ class CalendarCase:
     uids: frozenset[str] = frozenset()  # hostile-side UIDs that must be stored as data (good@beside always)
     absent: frozenset[str] = frozenset()  # UIDs that must not be stored
     whole_file: bool = False  # the file itself is refused (too big, not iCalendar): no good@beside either
+    crowded: bool = False  # so many events that the good one, last in the file, is beyond the budget
     seconds: float = 10.0  # generous wall-clock bound (a safety property, not a benchmark)
-    megabytes: float = 100.0  # peak memory allocated while parsing (tracemalloc)
+    megabytes: float = 100.0  # growth of the peak resident set while parsing
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ CALENDARS: list[CalendarCase] = [
         skip=("more than",)),
     CalendarCase("3000-daily-series", lambda: _calendar(*(_event(
         f"s{i}", "RRULE:FREQ=DAILY", "DESCRIPTION:" + "x" * 200) for i in range(3000))),
-        skip=("used up its budget",), uids=frozenset({"s0"}), seconds=30),
+        skip=("used up its budget",), uids=frozenset({"s0"}), seconds=20),
     CalendarCase("vtimezone-secondly", lambda: _calendar(_event(
         "tzs", start="DTSTART;TZID=Hostile/Seconds:20261103T100000", end="DTEND;TZID=Hostile/Seconds:20261103T110000"),
         head=_VTZ_SECONDLY), skip=("more often than once a year",), uids=frozenset({"tzs"})),
@@ -114,7 +115,7 @@ CALENDARS: list[CalendarCase] = [
                  absent=frozenset({"impd"})),
     CalendarCase("50-impossible-rules", lambda: _calendar(*(_event(
         f"imp{i}", "RRULE:FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30") for i in range(50))),
-        skip=("used up its budget",), seconds=30),
+        skip=("used up its budget",)),
     CalendarCase("minutely", lambda: _calendar(_event("min", "RRULE:FREQ=MINUTELY")), skip=("would examine",)),
     CalendarCase("bysetpos-366-monthly", lambda: _calendar(_event("sp", "RRULE:FREQ=MONTHLY;BYDAY=MO;BYSETPOS=366")),
                  absent=frozenset({"sp"})),
@@ -166,7 +167,7 @@ CALENDARS: list[CalendarCase] = [
                  skip=("larger than",), whole_file=True),
     CalendarCase("5mb-of-tiny-events", lambda: _calendar(*(
         f"BEGIN:VEVENT\r\nUID:t{i}\r\nDTSTART:20261103T100000Z\r\nEND:VEVENT\r\n" for i in range(75_000))),
-        skip=("used up its budget",), uids=frozenset({"t0"}), seconds=30),
+        skip=("used up its budget",), uids=frozenset({"t0"}), crowded=True, seconds=20),
     CalendarCase("names-with-line-breaks-and-escapes", lambda: _calendar(_event(
         "names", 'ATTENDEE;CN="Zoë <attacker@evil.example>":mailto:victim@victim.example',
         "ATTENDEE;CN=Mallory^nBcc: x@evil.example\x1b[2J\u202e:mailto:mallory@evil.example",
