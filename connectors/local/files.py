@@ -18,7 +18,12 @@ class NotAFile(OSError):
 
 
 def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
-    """``path`` opened for reading in binary, if it is a regular file (symlinks followed)."""
+    """``path`` opened for reading in binary, if it is a regular file (symlinks followed).
+    Checked before opening (a socket cannot be opened at all) and after, on the descriptor
+    (what was a file may have been replaced by a FIFO in between)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotAFile(f"not a regular file ({_kind(mode)})")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(fd).st_mode

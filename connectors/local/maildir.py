@@ -211,8 +211,8 @@ def write_draft(folder: Path, raw: bytes, *, now: float | None = None) -> str:
 
 
 def remove_stale_tmp(folder: Path, now: float) -> int:
-    """Delete regular files in ``tmp/`` untouched for 36 hours, as the Maildir spec allows
-    (a delivery that died half-way, ours or another program's); the number deleted."""
+    """Delete regular files in ``tmp/`` not read or written for 36 hours, as the Maildir spec
+    allows (a delivery that died half-way, ours or another program's); the number deleted."""
     removed = 0
     try:
         entries = list(os.scandir(folder / "tmp"))
@@ -221,7 +221,7 @@ def remove_stale_tmp(folder: Path, now: float) -> int:
     for entry in entries:
         try:
             st = entry.stat(follow_symlinks=False)
-            if stat.S_ISREG(st.st_mode) and now - max(st.st_atime, st.st_mtime, st.st_ctime) > STALE_TMP_SECONDS:
+            if stat.S_ISREG(st.st_mode) and now - max(st.st_atime, st.st_mtime) > STALE_TMP_SECONDS:
                 os.unlink(entry.path)
                 removed += 1
         except OSError:

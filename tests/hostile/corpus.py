@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from tests.hostile.checks import is_clean
+
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 WINDOW_START = datetime(2025, 11, 25, 12, 0, tzinfo=timezone.utc)  # the default 365 days back
 WINDOW_END = datetime(2026, 12, 25, 12, 0, tzinfo=timezone.utc)  # and 30 ahead
@@ -213,7 +215,7 @@ def _nested_multipart(depth: int) -> bytes:
 
 def _clean(msg) -> bool:  # type: ignore[no-untyped-def]
     texts = [msg.subject, msg.folder, *(a.name for a in (msg.sender, *msg.to, *msg.cc) if a), *(a.email for a in msg.to)]
-    return all(t.isprintable() and "\u202e" not in t for t in texts)
+    return all(is_clean(t) for t in texts)
 
 
 MAILS: list[MailCase] = [

@@ -9,6 +9,7 @@ import pytest
 from syncd.connectors.imap.fetch import header_pairs
 from syncd.headers import UnusableMessage, message_from_bytes, message_from_pairs
 from syncd.records import MailMessage
+from tests.hostile.checks import is_clean
 from tests.hostile.corpus import MAILS, MailCase
 from tests.hostile.measure import measured
 
