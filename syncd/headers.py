@@ -21,7 +21,7 @@ from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 
 from syncd.records import MARKER_HEADER, Address, Draft, MailMessage
-from syncd.sanitize import clean_text
+from syncd.sanitize import clean_address, clean_text
 from syncd.timeutil import OutOfRange, checked_utc
 
 # The header fields every mail connector asks for (IMAP HEADER.FIELDS, Gmail metadataHeaders).
@@ -113,10 +113,10 @@ def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
             simple = _simple_mailboxes(str(value))
             pairs += simple if simple is not None else getaddresses([str(value)])
     for name, addr in pairs:
-        addr = addr.strip()
-        if not addr or "@" not in addr:
-            continue  # "undisclosed-recipients:;" and other shells with no mailbox
-        out.append(Address(email=clean_text(addr, TEXT_LIMIT), name=decode_text(name).strip('"').strip()))
+        addr = clean_address(addr)
+        if not addr:
+            continue  # "undisclosed-recipients:;", other shells with no mailbox, 300-character junk
+        out.append(Address(email=addr, name=decode_text(name).strip('"').strip()))
     return tuple(out)
 
 

@@ -22,7 +22,7 @@ from syncd.icalsplit import CalendarText, EventText, split
 from syncd.icaltz import Zones
 from syncd.records import Address, Attendee, Meeting, Skip
 from syncd.recurrence import Budget, Rule, RuleRefused, estimate, expand, parse_rule
-from syncd.sanitize import clean_text
+from syncd.sanitize import clean_address, clean_text
 from syncd.timeutil import OutOfRange, checked_utc
 
 MAX_ICS_BYTES = 5_000_000
@@ -414,7 +414,7 @@ def _mailto(value: object) -> str:
     text = str(value or "").strip()
     if text.lower().startswith("mailto:"):
         text = text[7:]
-    return clean_text(text, TEXT_LIMIT)
+    return clean_address(text)
 
 
 def _param(prop: object, name: str) -> str:

@@ -26,6 +26,15 @@ _TABLE: dict[int, str | None] = {**dict.fromkeys(_REMOVED), **dict.fromkeys(_TO_
                                  **dict.fromkeys(range(0xD800, 0xE000), "\ufffd")}
 
 
+MAX_ADDRESS = 254  # RFC 5321: the longest address a mail path can carry
+
+
+def clean_address(value: object) -> str:
+    """An email address as stored: cleaned, or "" when it cannot be one (no "@", too long)."""
+    text = clean_text(value)
+    return text if "@" in text and len(text) <= MAX_ADDRESS and " " not in text else ""
+
+
 def clean_text(value: object, limit: int | None = None) -> str:
     """``value`` as text fit to store and show: see the module documentation."""
     if value is None:

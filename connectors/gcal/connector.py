@@ -35,7 +35,7 @@ from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, Temp
 from syncd.connectors.base import Connector as BaseConnector
 from syncd.connectors.gcal.settings import Settings
 from syncd.records import Address, Attendee, Meeting, Skip
-from syncd.sanitize import clean_text
+from syncd.sanitize import clean_address, clean_text
 from syncd.timeutil import checked_utc
 
 STREAM_PREFIX = "calendar:"
@@ -187,7 +187,7 @@ def to_meeting(event: dict[str, Any], calendar: str) -> Meeting:
     organizer = event.get("organizer") or {}
     attendees = tuple(
         Attendee(
-            email=clean_text(a["email"], 500),
+            email=clean_address(a["email"]),
             name=clean_text(a.get("displayName"), 500),
             partstat=PARTSTAT.get(a.get("responseStatus", ""), "unknown"),  # type: ignore[arg-type]
             is_resource=bool(a.get("resource")),
@@ -195,7 +195,7 @@ def to_meeting(event: dict[str, Any], calendar: str) -> Meeting:
             is_organizer=bool(a.get("organizer")) or a.get("email") == organizer.get("email"),
         )
         for a in event.get("attendees") or ()
-        if a.get("email")
+        if clean_address(a.get("email"))
     )
     uid = event.get("iCalUID")
     if not uid:
@@ -211,8 +211,8 @@ def to_meeting(event: dict[str, Any], calendar: str) -> Meeting:
         end=max(end, start),
         all_day=all_day,
         status=status if status in ("confirmed", "tentative", "cancelled") else "confirmed",
-        organizer=Address(clean_text(organizer["email"], 500), clean_text(organizer.get("displayName"), 500))
-        if organizer.get("email") else None,
+        organizer=Address(clean_address(organizer["email"]), clean_text(organizer.get("displayName"), 500))
+        if clean_address(organizer.get("email")) else None,
         attendees=attendees,
         online=bool(event.get("hangoutLink") or event.get("conferenceData")),
     )

@@ -23,7 +23,7 @@ from typing import Any
 from syncd.headers import (LIST_HEADER_NAMES, TEXT_LIMIT, UnusableMessage, decode_text, parse_message_ids,
                            synthetic_message_id)
 from syncd.records import Address, MailMessage
-from syncd.sanitize import clean_text
+from syncd.sanitize import clean_address, clean_text
 from syncd.timeutil import checked_utc
 
 BASE_SELECT = ("internetMessageId", "from", "toRecipients", "ccRecipients", "bccRecipients", "sentDateTime",
@@ -61,12 +61,11 @@ def graph_address(value: Any) -> Address | None:
     inner = value.get("emailAddress")
     if not isinstance(inner, dict):
         return None
-    email = inner.get("address")
-    if not isinstance(email, str) or "@" not in email:
+    email = clean_address(inner.get("address")) if isinstance(inner.get("address"), str) else ""
+    if not email:
         return None
     name = inner.get("name")
     name = decode_text(name) if isinstance(name, str) else ""
-    email = clean_text(email, TEXT_LIMIT)
     return Address(email=email, name="" if name.lower() == email.lower() else name)
 
 
