@@ -23,6 +23,8 @@ from tests.conftest import Cli, local_config
 from tests.conformance.samples import raw_message
 from tests.hostile.corpus import CALENDARS, MAILS
 from tests.hostile.test_boundaries import _not_files
+from tests.servers.fixtures import radicale  # noqa: F401 - fixture
+from tests.servers.radicale import Radicale
 from tests.mailtree import IcsFolder, MailTree
 
 NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
@@ -104,3 +106,46 @@ def test_syncd_sync_reads_the_hostile_corpus_on_postgresql(cli: Cli, tmp_path: P
             "SELECT message_id FROM message UNION SELECT uid FROM meeting"))}
     engine.dispose()
     _check(tree, outcome, stored)
+
+
+# One object per case, as a CalDAV server keeps them (one UID each). Radicale refuses some
+# inputs itself (400), and expands rules on its side: storing a VTIMEZONE that repeats every
+# second or an impossible SECONDLY rule never returns, and a time-range REPORT over a calendar
+# holding the 920-byte bomb, a MINUTELY rule or INTERVAL=0 times out (HOURLY from 1900: 6 s).
+# Those are the server's to bound; here are the inputs it stores and serves.
+RADICALE_CASES = ("byhour-0-23-daily-from-1970", "unknown-tzid", "custom-vtimezone-from-1601",
+                  "names-with-line-breaks-and-escapes", "byeaster")
+
+
+@pytest.mark.slow
+@pytest.mark.radicale
+def test_hostile_objects_on_a_caldav_server_are_skips_and_the_good_one_is_stored(radicale: Radicale,  # noqa: F811
+                                                                                 tmp_path: Path) -> None:
+    import requests
+
+    from tests.hostile.corpus import GOOD_EVENT
+    from tests.hostile.measure import measured
+    from tests.test_caldav_connector import CaldavHarness
+
+    harness = CaldavHarness(radicale, tmp_path)
+    accepted = []
+    for case in (c for c in CALENDARS if c.name in RADICALE_CASES):
+        resp = requests.put(f"{radicale.url}{harness.user}/work/{case.name}.ics", timeout=10,
+                            data=case.build().replace(GOOD_EVENT.encode(), b""), auth=(harness.user, harness.password),
+                            headers={"Content-Type": "text/calendar"})
+        if resp.status_code in (201, 204):
+            accepted.append(case.name)
+    harness.put_raw("invite.ics", _invite("invite@launch.example", "ATTENDEE;CN=Grace:mailto:grace@navy.example"))
+
+    def pull() -> tuple[set[str], list[str]]:
+        with harness.connector(now=NOW) as conn:
+            batches = [b for s in conn.streams() for b in conn.pull(s.name, None)]
+        return {m.uid for b in batches for m in b.items}, [s.reason for b in batches for s in b.skipped]
+
+    (uids, reasons), _ = measured(pull, timeout=30)
+    assert "invite@launch.example" in uids, reasons
+    assert len(accepted) == len(RADICALE_CASES), accepted
+    expected = {"byhour-0-23-daily-from-1970": "more than", "unknown-tzid": "is unknown", "byeaster": "BYEASTER"}
+    for name in accepted:
+        if name in expected:
+            assert any(expected[name] in r for r in reasons), (name, reasons)
