@@ -48,6 +48,7 @@ _INT_PARTS = {
 }
 _KNOWN = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST", "BYDAY", *_INT_PARTS}
 MAX_INTERVAL = 10_000
+MAX_SETPOS = 8  # BYSETPOS values; dateutil scans the period's days once for each
 SHIFT_YEARS = 400  # the Gregorian cycle: 146,097 days, exactly 20,871 weeks
 _LAST = datetime(9999, 12, 31, 23, 59, 59)
 
@@ -111,7 +112,11 @@ def parse_rule(recur: Mapping[str, Any], dtstart: datetime, to_wall: Any) -> Rul
                 raise RuleRefused(f"RRULE {name}={bad[0] if bad else ''} is out of range")
             parts[keyword] = values
     if "BYDAY" in keys:
-        parts["byweekday"] = tuple(_weekday(v) for v in _list(keys["BYDAY"]))
+        # an nth weekday counts within the month for MONTHLY, and for YEARLY with BYMONTH
+        most = 5 if FREQS[str(freq_name).upper()] == du.MONTHLY or "bymonth" in parts else 53
+        parts["byweekday"] = tuple(_weekday(v, most) for v in _list(keys["BYDAY"]))
+    if len(parts.get("bysetpos", ())) > MAX_SETPOS:
+        raise RuleRefused(f"RRULE has more than {MAX_SETPOS} BYSETPOS values")
     return Rule(FREQS[str(freq_name).upper()], interval, count, until, _WEEKDAYS.index(wkst), parts)
 
 
@@ -126,6 +131,7 @@ def expand(rule: Rule, dtstart: datetime, start: datetime, stop: datetime, *, li
     if end < start or dtstart > end:
         return []
     first, parts = _plan(rule, dtstart, start)
+    _check_setpos(rule.freq, parts)
     allowed = min(series_budget, budget.left)
     cost = estimate(rule, dtstart, start, stop)
     if cost > allowed:
@@ -134,13 +140,16 @@ def expand(rule: Rule, dtstart: datetime, start: datetime, stop: datetime, *, li
                           f"(the budget is {allowed:,})")
     # UNTIL is applied here, not by dateutil, which checks it only on an instant it outputs
     shift = max(0, (_LAST.year - 1 - end.year) // SHIFT_YEARS) * SHIFT_YEARS
-    engine = du.rrule(rule.freq, dtstart=_years(first, shift), interval=rule.interval, wkst=rule.wkst,
-                      count=rule.count, **parts)
+    try:
+        engine = du.rrule(rule.freq, dtstart=_years(first, shift), interval=rule.interval, wkst=rule.wkst,
+                          count=rule.count, **parts)
+    except ValueError as err:  # dateutil's own checks: "byxxx generates an empty set"
+        raise RuleRefused(f"the rule cannot be expanded: {err}") from None
     lo, hi = _years(start, shift), _years(end, shift)
     found: list[datetime] = []
     last, outputs = _years(first, shift), 0
     try:
-        for instant in engine:
+        for instant in _guarded(engine):
             last, outputs = instant, outputs + 1
             if instant > hi:
                 break
@@ -153,8 +162,16 @@ def expand(rule: Rule, dtstart: datetime, start: datetime, stop: datetime, *, li
                 last = _LAST  # no instance after the window: dateutil walked to its last year
     finally:
         walked = _periods_between(rule.freq, _years(first, shift), last) // rule.interval + 1
-        budget.charge(walked * (1 + _DAYS_IN_PERIOD.get(rule.freq, 1) // 8) + outputs)
+        budget.charge(walked * _empty_period_cost(rule.freq, parts) + outputs)
     return found
+
+
+def _guarded(engine: du.rrule) -> Any:
+    """dateutil's instants; its failures on odd rules (an index out of range) become RuleRefused."""
+    try:
+        yield from engine
+    except (IndexError, ValueError, OverflowError) as err:
+        raise RuleRefused(f"the rule cannot be expanded ({type(err).__name__})") from None
 
 
 def estimate(rule: Rule, dtstart: datetime, start: datetime, stop: datetime) -> int:
@@ -220,6 +237,23 @@ def _moved_forward(rule: Rule, dtstart: datetime, target: datetime) -> datetime:
     return dtstart + ((target - dtstart) // unit) * unit
 
 
+def _check_setpos(freq: int, parts: Mapping[str, tuple[Any, ...]]) -> None:
+    """A BYSETPOS beyond the most candidates a period can have selects nothing, ever: dateutil
+    would walk every period to the year 9999 looking (an hour at a time for HOURLY)."""
+    if "bysetpos" in parts:
+        most = _candidates(freq, parts)
+        if all(abs(p) > most for p in parts["bysetpos"]):
+            raise RuleRefused(f"RRULE BYSETPOS={parts['bysetpos'][0]} can select nothing (a period has at most "
+                              f"{most} candidates)")
+
+
+def _empty_period_cost(freq: int, parts: Mapping[str, tuple[Any, ...]]) -> int:
+    """What dateutil examines in a period that yields nothing: its days, once more for each
+    BYSETPOS value."""
+    days = _DAYS_IN_PERIOD.get(freq, 1)
+    return 1 + days // 8 + days * len(parts.get("bysetpos", ()))
+
+
 def _cost_per_period(freq: int, parts: Mapping[str, tuple[Any, ...]]) -> int:
     """An upper bound of what dateutil examines in one period: the period's days, and the
     candidate instants (days that can pass the filters x times of day); BYSETPOS sorts them all."""
@@ -235,12 +269,22 @@ def _cost_per_period(freq: int, parts: Mapping[str, tuple[Any, ...]]) -> int:
         candidate_days = min(bounds)
     else:
         candidate_days = 1 if freq >= du.DAILY else days
+    candidates = candidate_days * _times(freq, parts)
+    return _empty_period_cost(freq, parts) + candidates * (2 if "bysetpos" in parts else 1)
+
+
+def _candidates(freq: int, parts: Mapping[str, tuple[Any, ...]]) -> int:
+    """The most candidate instants one period can have (all its days pass the day filters)."""
+    return _DAYS_IN_PERIOD.get(freq, 1) * _times(freq, parts)
+
+
+def _times(freq: int, parts: Mapping[str, tuple[Any, ...]]) -> int:
+    """Times of day in a period's day: the BY parts finer than the frequency."""
     times = 1
     for keyword, unit in (("byhour", du.HOURLY), ("byminute", du.MINUTELY), ("bysecond", du.SECONDLY)):
         if freq < unit:
             times *= len(parts.get(keyword, (0,)))
-    candidates = candidate_days * times
-    return 1 + days // 8 + candidates * (2 if "bysetpos" in parts else 1)
+    return times
 
 
 def _periods_between(freq: int, a: datetime, b: datetime) -> int:
@@ -293,7 +337,7 @@ def _int(value: Any, name: str) -> int:
         raise RuleRefused(f"RRULE {name}={str(value)[:20]} is not a number") from None
 
 
-def _weekday(value: Any) -> du.weekday:
+def _weekday(value: Any, most: int) -> du.weekday:
     m = _BYDAY.fullmatch(str(value).upper())
     if m is None:
         raise RuleRefused(f"RRULE BYDAY={str(value)[:20]} is not a weekday")
@@ -301,6 +345,6 @@ def _weekday(value: Any) -> du.weekday:
     if not n:
         return du.weekdays[_WEEKDAYS.index(day)]
     nth = int(n) * (-1 if sign == "-" else 1)
-    if not 1 <= abs(nth) <= 53:
+    if not 1 <= abs(nth) <= most:
         raise RuleRefused(f"RRULE BYDAY={value} is out of range")
     return du.weekdays[_WEEKDAYS.index(day)](nth)
