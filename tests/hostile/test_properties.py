@@ -9,6 +9,7 @@ from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,6 +42,7 @@ def test_any_bytes_are_a_record_or_one_unusable_message(raw: bytes) -> None:
     assert all(" " not in i and "<" not in i for i in (msg.message_id, *msg.in_reply_to, *msg.references))
 
 
+@pytest.mark.slow
 @given(st.lists(st.tuples(names, addresses), min_size=1, max_size=5))
 def test_address_headers_give_back_every_mailbox_with_a_clean_name(pairs: list[tuple[str, str]]) -> None:
     from email.headerregistry import Address as Mailbox
@@ -73,6 +75,7 @@ rules = st.fixed_dictionaries(
 starts = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9000, 1, 1))
 
 
+@pytest.mark.slow
 @given(rules, starts)
 def test_no_rule_examines_more_than_its_budget_and_a_tail(rule: dict[str, object], dtstart: datetime) -> None:
     """Refused, or expanded within the series budget plus the bounded empty stretch after the
@@ -94,6 +97,7 @@ def test_no_rule_examines_more_than_its_budget_and_a_tail(rule: dict[str, object
     assert budget.spent <= ical.SERIES_BUDGET + tail
 
 
+@pytest.mark.slow
 @given(st.lists(st.tuples(names, addresses), min_size=1, max_size=6), names, names, message_ids,
        st.lists(message_ids, max_size=4))
 def test_a_draft_reads_back_with_exactly_its_recipients(recipients: list[tuple[str, str]], sender_name: str,
