@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from email import headerregistry
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
@@ -311,7 +312,7 @@ def _checked_address(address: Address, role: str) -> Address:
         spec = f"{local}@{domain}"
         if headerregistry.Address(addr_spec=spec).addr_spec != spec:
             raise ValueError("not a plain addr-spec")
-    except (ValueError, IndexError, UnicodeError) as err:  # the email package's defects are ValueErrors
+    except (ValueError, IndexError, UnicodeError, HeaderParseError) as err:  # the email package's ways to say no
         raise UnsafeDraft(f"{role} {clean_text(text, 80)!r} is not an address a draft can be written to "
                           f"({clean_text(err, 80) or type(err).__name__})") from None
     return Address(email=spec, name=_header_text(address.name, DRAFT_NAME_LIMIT))
@@ -328,14 +329,17 @@ def render_draft(draft: Draft) -> bytes:
     bare addresses do not survive, the draft is refused with UnsafeDraft.
     """
     safe = checked_draft(draft)
-    raw = _render(safe, with_names=True)
-    if _mismatch(safe, raw) is None:
-        return raw
-    raw = _render(safe, with_names=False)
-    problem = _mismatch(safe, raw)
-    if problem is not None:
-        raise UnsafeDraft(f"the draft does not read back as written: {problem}")
-    return raw
+    problem = ""
+    for with_names in (True, False):
+        try:
+            raw = _render(safe, with_names=with_names)
+        except (ValueError, TypeError, HeaderParseError) as err:
+            problem = f"it cannot be rendered ({clean_text(err, 80) or type(err).__name__})"
+            continue
+        problem = _mismatch(safe, raw) or ""
+        if not problem:
+            return raw
+    raise UnsafeDraft(f"the draft does not read back as written: {problem}")
 
 
 def _render(draft: Draft, *, with_names: bool) -> bytes:
