@@ -92,7 +92,7 @@ def test_no_rule_examines_more_than_its_budget_and_a_tail(rule: dict[str, object
         assert str(err)
         return
     finally:
-        assert time.perf_counter() - started < 10
+        assert time.perf_counter() - started < 30  # a safety bound, generous for a loaded machine
     assert len(found) <= 2000 and all(lo <= f <= hi for f in found) and found == sorted(found)
     tail = 400 * 366 * 24  # hours in the 400 years after the window, the coarsest bound of a tail
     assert budget.spent <= ical.SERIES_BUDGET + tail
