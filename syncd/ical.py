@@ -217,6 +217,7 @@ def _prepare(uid: str, members: list[Any], zones: Zones, ctx: _File) -> _Series:
     """Resolve the zones of a series, check its parts, and estimate its cost."""
     master = None
     overrides = []
+    lost = ""
     for component in members:
         is_override = component.get("RECURRENCE-ID") is not None
         for name in _drop_unreadable_dates(component):
@@ -230,11 +231,13 @@ def _prepare(uid: str, members: list[Any], zones: Zones, ctx: _File) -> _Series:
         if is_override:
             overrides.append(component)
         elif component.get("DTSTART") is None:
-            ctx.skip(uid, "event has no DTSTART")
+            lost = "event has no DTSTART"
         elif master is None or _sequence(component) > _sequence(master):
             master = component
     if master is None and not overrides:
-        raise _Skipped("nothing left to read")
+        raise _Skipped(lost or "nothing left to read")
+    if lost:
+        ctx.skip(uid, lost)  # its overrides are still meetings
     rules: list[tuple[Rule, tzinfo | None]] = []
     cost = 1 + len(overrides)
     if master is not None:
