@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from syncd.sanitize import clean_text
+
 # icalendar's own unfolding (icalendar.parser.content_line.UFOLD), so that both read the same lines
 _UNFOLD = re.compile(r"(?:(?<!\n)\r\n|(?<![\r\n])\n)(?:\r?\n)*[ \t]")
 _NEWLINE = re.compile(r"\r?\n")
@@ -128,7 +130,7 @@ def _top_level(stack: list[str]) -> bool:
 def _close_timezone(cal: CalendarText, lines: list[str]) -> None:
     tzid = next((_value(line).strip() for line in lines if _name(line) == "TZID"), "")
     if len(lines) > MAX_TIMEZONE_LINES:
-        cal.notes.append(f"time zone {tzid[:60]!r} has {len(lines):,} lines; it is ignored")
+        cal.notes.append(f"time zone {clean_text(tzid, 60)!r} has {len(lines):,} lines; it is ignored")
     elif tzid:
         cal.timezones.setdefault(tzid, list(lines))
 
