@@ -32,7 +32,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -68,6 +68,8 @@ class ConnectorEnv:
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     window_past: timedelta = timedelta(days=365)  # calendars: how far back a first sync reads
     window_future: timedelta = timedelta(days=30)  # calendars: how far ahead
+    # The user's zone: calendars read floating times in it, and times whose TZID is unknown.
+    tz: tzinfo = timezone.utc
 
 
 # --- errors: the core handles four kinds, each differently ---------------------------------

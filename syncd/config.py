@@ -154,8 +154,8 @@ def working_hours_span(value: str) -> tuple[time, time | None]:
 
 
 class SyncSettings(_Strict):
-    window_past_days: int = Field(365, ge=1, description="calendars: how far back the first sync reads")
-    window_future_days: int = Field(30, ge=1, description="calendars: how far ahead")
+    window_past_days: int = Field(365, ge=1, le=3650, description="calendars: how far back the first sync reads")
+    window_future_days: int = Field(30, ge=1, le=730, description="calendars: how far ahead")
     interval_minutes: float = Field(5, gt=0, description="daemon: time between syncs of an account")
 
 

@@ -12,13 +12,18 @@ import hashlib
 import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from email import headerregistry
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
-from email.utils import format_datetime, formataddr, getaddresses, parsedate_to_datetime
+from email.policy import default as default_policy
+from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 
 from syncd.records import MARKER_HEADER, Address, Draft, MailMessage
+from syncd.sanitize import clean_address, clean_text
+from syncd.timeutil import OutOfRange, checked_utc
 
 # The header fields every mail connector asks for (IMAP HEADER.FIELDS, Gmail metadataHeaders).
 WANTED_HEADERS: tuple[str, ...] = (
@@ -54,23 +59,30 @@ LIST_HEADER_NAMES = (
 _parser = BytesHeaderParser(policy=compat32)
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
+# RFC 5322 msg-id without its angle brackets: dot-atom-text "@" (dot-atom-text / no-fold-literal),
+# with the obsolete forms' leniency about where dots go. Nothing else is stored or written back.
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.-"
+_VALID_MSGID = re.compile(rf"[{_ATEXT}]+@(?:[{_ATEXT}]+|\[[!-Z^-~]*\])")
+MAX_MSGID = 500
+TEXT_LIMIT = 500  # subjects, names and list headers longer than this are cut
 
 
 class UnusableMessage(ValueError):
     """The header block has nothing we can key or date the message by."""
 
 
-def decode_text(value: object) -> str:
-    """Decode RFC 2047 encoded words; never raise on bad charsets or stray bytes."""
+def decode_text(value: object, limit: int | None = TEXT_LIMIT) -> str:
+    """Decode RFC 2047 encoded words and clean the result (:func:`syncd.sanitize.clean_text`);
+    never raise on bad charsets or stray bytes."""
     if value is None:
         return ""
     text = str(value)
-    if "=?" not in text:
-        return " ".join(text.split())
-    try:
-        return " ".join(str(make_header(decode_header(text))).split())
-    except (LookupError, ValueError, UnicodeError, AssertionError):
-        return " ".join(text.split())
+    if "=?" in text:
+        try:
+            text = str(make_header(decode_header(text)))
+        except (LookupError, ValueError, UnicodeError, AssertionError):
+            pass
+    return clean_text(text, limit)
 
 
 _SIMPLE_MAILBOX = re.compile(r"\s*(?:([^<>@,]*?)\s*<([^<>\s@]+@[^<>\s@]+)>|([^<>\s@]+@[^<>\s@,]+))\s*")
@@ -102,23 +114,30 @@ def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
             simple = _simple_mailboxes(str(value))
             pairs += simple if simple is not None else getaddresses([str(value)])
     for name, addr in pairs:
-        addr = addr.strip()
-        if not addr or "@" not in addr:
-            continue  # "undisclosed-recipients:;" and other shells with no mailbox
+        addr = clean_address(addr)
+        if not addr:
+            continue  # "undisclosed-recipients:;", other shells with no mailbox, 300-character junk
         out.append(Address(email=addr, name=decode_text(name).strip('"').strip()))
     return tuple(out)
 
 
+def valid_message_id(value: str) -> bool:
+    """True for an RFC 5322 msg-id (without ``<>``) that is safe to store and to write back."""
+    return len(value) <= MAX_MSGID and _VALID_MSGID.fullmatch(value) is not None
+
+
 def parse_message_ids(value: str | None) -> tuple[str, ...]:
+    """The valid message ids in a Message-ID / In-Reply-To / References value; others are dropped."""
     if not value:
         return ()
     found = _MSGID_RE.findall(str(value))
     if not found and "@" in str(value):
         found = [str(value).strip().strip("<>")]
-    return tuple(found)
+    return tuple(f for f in found if valid_message_id(f))
 
 
 def parse_date(value: str | None) -> datetime | None:
+    """The instant of a Date value, in UTC; None when there is none or it is out of range."""
     if not value:
         return None
     try:
@@ -127,9 +146,10 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     if dt is None:
         return None
-    if dt.tzinfo is None:  # "-0000" or no zone: RFC 5322 says treat as UTC
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt
+    try:
+        return checked_utc(dt)  # "-0000" or no zone: RFC 5322 says treat as UTC
+    except OutOfRange:
+        return None
 
 
 def _received_date(values: Iterable[str]) -> datetime | None:
@@ -167,12 +187,15 @@ def message_from_pairs(
         return got[0] if got else None
 
     senders = parse_addresses(fields.get("from", ()))
-    date = parse_date(first("date")) or _received_date(fields.get("received", ())) or fallback_date
+    date = parse_date(first("date")) or _received_date(fields.get("received", ())) or _checked(fallback_date)
     to = parse_addresses(fields.get("to", ()))
     cc = parse_addresses(fields.get("cc", ()))
     subject = decode_text(first("subject"))
     ids = parse_message_ids(first("message-id"))
     if date is None:
+        if first("date"):
+            raise UnusableMessage(f"Date header {clean_text(first('date'), 60)!r} is not a date "
+                                  "between 1900 and 2199")
         raise UnusableMessage("no usable Date header")
     if not senders and not to and not cc:
         raise UnusableMessage("no sender and no recipients")
@@ -181,22 +204,29 @@ def message_from_pairs(
         ",".join(a.email for a in to + cc),
     )
     return MailMessage(
-        message_id=message_id[:500],
+        message_id=message_id,
         source_id=source_id,
-        folder=folder,
+        folder=clean_text(folder, TEXT_LIMIT),
         date=date,
         sender=senders[0] if senders else None,
         to=to,
         cc=cc,
         bcc=parse_addresses(fields.get("bcc", ())),
-        subject=subject[:500],
+        subject=subject,
         in_reply_to=parse_message_ids(first("in-reply-to")),
         references=parse_message_ids(first("references"))[-20:],
-        list_headers={n: decode_text(fields[n][0])[:500] for n in LIST_HEADER_NAMES if n in fields},
+        list_headers={n: decode_text(fields[n][0]) for n in LIST_HEADER_NAMES if n in fields},
         thread_id=thread_id,
         # Not inferred from our marker: a sent draft keeps it (Gmail does), and it is sent mail.
         is_draft=is_draft,
     )
+
+
+def _checked(dt: datetime | None) -> datetime | None:
+    try:
+        return checked_utc(dt) if dt is not None else None
+    except OutOfRange:
+        return None
 
 
 def message_from_bytes(
@@ -228,11 +258,97 @@ def _header_str(value: object) -> str:
     return text
 
 
+class UnsafeDraft(ValueError):
+    """A draft that cannot be written without changing who it goes to or what it says;
+    ``str()`` is a one-line reason."""
+
+
+DRAFT_NAME_LIMIT = 64  # a display name in a draft header; longer ones are cut (cosmetic only)
+_MARKER = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+
+def checked_draft(draft: Draft) -> Draft:
+    """``draft`` with every header value made safe: addresses checked (raises UnsafeDraft),
+    names and subject cleaned, threading ids that are not msg-ids dropped.
+
+    Shared by :func:`render_draft` and connectors that hand a provider structured fields.
+    """
+    if not draft.to:
+        raise UnsafeDraft("the draft has no recipient")
+    if not valid_message_id(draft.message_id):
+        raise UnsafeDraft(f"the draft's Message-ID {clean_text(draft.message_id, 80)!r} is not a valid msg-id")
+    if not _MARKER.fullmatch(draft.marker):
+        raise UnsafeDraft(f"the draft marker {clean_text(draft.marker, 80)!r} is not a plain token")
+    refs = tuple(r for r in draft.references if valid_message_id(r))
+    return Draft(
+        marker=draft.marker,
+        message_id=draft.message_id,
+        sender=_checked_address(draft.sender, "sender"),
+        to=tuple(_checked_address(a, "recipient") for a in draft.to),
+        subject=_header_text(draft.subject, TEXT_LIMIT),
+        body=draft.body,
+        in_reply_to=draft.in_reply_to if valid_message_id(draft.in_reply_to) else "",
+        references=refs,
+        thread_id=draft.thread_id,
+        created_at=draft.created_at,
+    )
+
+
+def _header_text(value: str, limit: int) -> str:
+    # "=?" would let a parser take literal text for an RFC 2047 encoded word and decode
+    # address syntax out of it (the email package does so when it refolds a header)
+    return clean_text(value, limit).replace("=?", "= ?")
+
+
+def _checked_address(address: Address, role: str) -> Address:
+    """The address as an ASCII addr-spec (IDNA domain), or UnsafeDraft."""
+    text = address.email.strip()
+    local, at, domain = text.rpartition("@")
+    try:
+        if not at or not local or not domain:
+            raise ValueError("no local part or domain")
+        if not domain.isascii():
+            domain = domain.encode("idna").decode("ascii")
+        spec = f"{local}@{domain}"
+        if headerregistry.Address(addr_spec=spec).addr_spec != spec:
+            raise ValueError("not a plain addr-spec")
+    except (ValueError, IndexError, UnicodeError, HeaderParseError) as err:  # the email package's ways to say no
+        raise UnsafeDraft(f"{role} {clean_text(text, 80)!r} is not an address a draft can be written to "
+                          f"({clean_text(err, 80) or type(err).__name__})") from None
+    return Address(email=spec, name=_header_text(address.name, DRAFT_NAME_LIMIT))
+
+
 def render_draft(draft: Draft) -> bytes:
-    """The RFC 5322 form of a draft: plain text, UTF-8, with our marker header."""
+    """The RFC 5322 form of a draft: plain text, UTF-8, with our marker header.
+
+    Headers are built from structured values (``email.headerregistry.Address``), and the
+    result is parsed back with both of the email package's policies: it must name exactly
+    the intended recipients and carry exactly our header fields. The email package folds
+    some display names wrongly (a long quoted name loses its quotes, a comma after a
+    non-ASCII name is encoded away); when that happens the names are left out, and if even
+    bare addresses do not survive, the draft is refused with UnsafeDraft.
+    """
+    safe = checked_draft(draft)
+    problem = ""
+    for with_names in (True, False):
+        try:
+            raw = _render(safe, with_names=with_names)
+        except (ValueError, TypeError, HeaderParseError) as err:
+            problem = f"it cannot be rendered ({clean_text(err, 80) or type(err).__name__})"
+            continue
+        problem = _mismatch(safe, raw) or ""
+        if not problem:
+            return raw
+    raise UnsafeDraft(f"the draft does not read back as written: {problem}")
+
+
+def _render(draft: Draft, *, with_names: bool) -> bytes:
+    def mailbox(a: Address) -> headerregistry.Address:
+        return headerregistry.Address(display_name=a.name if with_names else "", addr_spec=a.email)
+
     msg = EmailMessage()
-    msg["From"] = formataddr((draft.sender.name, draft.sender.email))
-    msg["To"] = ", ".join(formataddr((a.name, a.email)) for a in draft.to)
+    msg["From"] = mailbox(draft.sender)
+    msg["To"] = [mailbox(a) for a in draft.to]
     msg["Subject"] = draft.subject
     msg["Date"] = format_datetime(draft.created_at or datetime.now(timezone.utc))
     msg["Message-ID"] = f"<{draft.message_id}>"
@@ -243,3 +359,31 @@ def render_draft(draft: Draft) -> bytes:
     msg[MARKER_HEADER] = draft.marker
     msg.set_content(draft.body)
     return msg.as_bytes()
+
+
+_DRAFT_FIELDS = {"from", "to", "subject", "date", "message-id", "in-reply-to", "references", MARKER_HEADER.lower(),
+                 "mime-version", "content-type", "content-transfer-encoding"}
+
+
+def _mismatch(draft: Draft, raw: bytes) -> str | None:
+    """What differs between ``draft`` and how mail parsers read ``raw`` (None: nothing)."""
+    want = [a.email.lower() for a in draft.to]
+    head = raw.split(b"\n\n", 1)[0] + b"\n\n"
+    modern = BytesParser(policy=default_policy).parsebytes(head)
+    legacy = BytesHeaderParser(policy=compat32).parsebytes(head)
+    fields = {k.lower() for k in legacy.keys()}
+    if fields - _DRAFT_FIELDS or len(legacy.keys()) != len(fields):
+        return "unexpected header fields"
+    try:
+        modern_to = [a.addr_spec.lower() for a in modern["To"].addresses]
+        modern_from = [a.addr_spec.lower() for a in modern["From"].addresses]
+    except Exception:  # noqa: BLE001 - the email package fails in odd ways on its own odd output
+        return "the recipients cannot be parsed"
+    legacy_to = [a.lower() for _, a in getaddresses(legacy.get_all("To", []))]
+    if modern_to != want or legacy_to != want:
+        return "the recipients differ"
+    if modern_from != [draft.sender.email.lower()]:
+        return "the sender differs"
+    if parse_message_ids(legacy["Message-ID"]) != (draft.message_id,) or legacy[MARKER_HEADER] != draft.marker:
+        return "the Message-ID or marker differs"
+    return None

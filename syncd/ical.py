@@ -1,19 +1,47 @@
 """iCalendar text to Meeting records, with recurrences expanded in a time window.
 
-Shared by every connector that sees raw iCalendar (the local .ics folder, CalDAV). Expansion
-(RRULE, RDATE, EXDATE, RECURRENCE-ID overrides, VTIMEZONE) is done by recurring_ical_events,
-which handles the corner cases far better than anything we would write.
+Shared by every connector that sees raw iCalendar (the local .ics folder, CalDAV). Parsing
+is icalendar's; time zones are resolved per file (:mod:`syncd.icaltz`); each RRULE is
+expanded with a bound on the work (:mod:`syncd.recurrence`) into the instants inside the
+window, which replace the rule; recurring_ical_events then applies EXDATE, RDATE and the
+RECURRENCE-ID overrides, corner cases it handles far better than anything we would write.
+
+Every calendar file has a budget of instances examined, and every series a share of it:
+series are expanded cheapest first, so a hostile rule costs its own series (a counted skip
+with the reason), never the file's other meetings, and never more than the file's budget.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
 
+from syncd.icalsplit import CalendarText, EventText, split
+from syncd.icaltz import Zones
 from syncd.records import Address, Attendee, Meeting, Skip
+from syncd.recurrence import Budget, Rule, RuleRefused, estimate, expand, parse_rule
+from syncd.sanitize import clean_address, clean_text
+from syncd.timeutil import OutOfRange, checked_utc
 
-MAX_OCCURRENCES_PER_EVENT = 2000  # a hostile RRULE (every minute, forever) stops here
 MAX_ICS_BYTES = 5_000_000
+# Instances of one series in the window: more than this (or than two a day, in a window long
+# enough for that to be more) is not a meeting.
+MAX_OCCURRENCES_PER_EVENT = 2_000
+MAX_OCCURRENCES_PER_FILE = 20_000  # ten meetings a day for five years
+# Work, in instances examined: about 1-2.5 us each in dateutil. An occurrence kept costs
+# about 200 us in recurring_ical_events and here (it copies the event), plus 10 per attendee.
+SERIES_BUDGET = 100_000
+FILE_BUDGET = 1_000_000
+SERIES_COST = 100  # setting up recurring_ical_events for one series
+OCCURRENCE_COST = 200
+ATTENDEE_COST = 5
+# Parsing is bounded apart: icalendar reads a content line in about 60 us, and an export's
+# meetings inside the window must all fit (its meetings outside the window are not parsed).
+PARSE_LINES = 50_000  # content lines parsed per file (an event costs four more)
+MAX_ATTENDEES = 1_000  # per event; beyond it the list is cut (the weight of each is nil anyway)
+TEXT_LIMIT = 500
 
 _PARTSTAT = {
     "ACCEPTED": "accepted",
@@ -50,24 +78,361 @@ class ParsedCalendar:
     recurring: bool = False  # has a series, so a moving window can yield new instances
 
 
+class _Skipped(Exception):
+    """One series (or one part of it) cannot be used; str() is the reason."""
+
+
+@dataclass
+class _Series:
+    uid: str
+    master: Any | None
+    overrides: list[Any]
+    rules: list[tuple[Rule, tzinfo | None]]
+    cost: int
+
+
+@dataclass
+class _File:
+    source_id: str
+    calendar: str
+    start: datetime
+    end: datetime
+    budget: Budget
+    result: ParsedCalendar
+    kept: int = 0
+
+    @property
+    def series_limit(self) -> int:
+        return max(MAX_OCCURRENCES_PER_EVENT, 2 * (self.end - self.start).days)
+
+    def skip(self, uid: str, reason: str) -> None:
+        self.result.skipped.append(Skip(self.source_id, f"event {clean_text(uid, 80) or '?'}: {reason}"))
+
+
+def parse_ics(
+    data: bytes | str,
+    *,
+    source_id: str,
+    calendar: str,
+    window_start: datetime,
+    window_end: datetime,
+    default_tz: tzinfo = timezone.utc,
+) -> ParsedCalendar:
+    """Every event occurrence of ``data`` that overlaps the window, as Meeting records.
+
+    Never raises on bad input: a broken calendar, event or rule becomes a Skip with the reason.
+    ``default_tz`` is the user's zone: floating times, and times whose TZID cannot be
+    resolved (with a note among the skips), are read in it.
+    """
+    result = ParsedCalendar()
+    if len(data) > MAX_ICS_BYTES:
+        result.skipped.append(Skip(source_id, f"calendar file larger than {MAX_ICS_BYTES} bytes"))
+        return result
+    try:
+        calendars = split(data)
+    except ValueError as err:
+        result.skipped.append(Skip(source_id, f"not a valid iCalendar file: {_short(err)}"))
+        return result
+    ctx = _File(source_id, clean_text(calendar, TEXT_LIMIT), window_start, window_end, Budget(FILE_BUDGET), result)
+    for cal in calendars:
+        try:
+            _read_calendar(cal, ctx, default_tz)
+        except Exception as err:  # noqa: BLE001 - a library's surprise on hostile input: this calendar only
+            result.skipped.append(Skip(source_id, f"cannot read this calendar: {_short(err)}"))
+    return result
+
+
+def _read_calendar(cal: CalendarText, ctx: _File, default_tz: tzinfo) -> None:
+    zones = Zones(cal.properties.get("X-WR-TIMEZONE", ""), cal.timezones, default_tz, window_start=ctx.start,
+                  budget=ctx.budget)
+    ctx.result.skipped += [Skip(ctx.source_id, note) for note in cal.notes]
+    first, last = ((ctx.start - timedelta(days=2)).strftime("%Y%m%d"), (ctx.end + timedelta(days=2)).strftime("%Y%m%d"))
+    groups: dict[str, list[EventText]] = {}
+    for ev in cal.events:
+        if not ev.uid:
+            ctx.skip("", "event has no UID")
+            continue
+        ctx.result.uids.add(ev.uid)
+        if ev.recurring:
+            ctx.result.recurring = True
+            ctx.result.series.add(ev.uid)
+        if not ev.outside(first, last):  # an export's years of past meetings cost nothing
+            groups.setdefault(ev.uid, []).append(ev)
+    plans: list[_Series] = []
+    not_read: list[str] = []
+    lines = Budget(PARSE_LINES)
+    for uid, texts in groups.items():  # in the file's order
+        cost = sum(4 + len(t.lines) for t in texts)
+        if cost > lines.left:
+            not_read.append(uid)
+            continue
+        lines.charge(cost)
+        for note in (n for t in texts for n in t.notes):
+            ctx.skip(uid, note)
+        try:
+            plans.append(_prepare(uid, _parsed(uid, texts, ctx), zones, ctx))
+        except _Skipped as err:
+            ctx.skip(uid, str(err))
+        except Exception as err:  # noqa: BLE001 - one series only
+            ctx.skip(uid, f"cannot read it: {_short(err)}")
+    not_expanded: list[str] = []
+    for plan in sorted(plans, key=lambda p: p.cost):  # cheapest first: hostile rules go last
+        if ctx.budget.left <= 0 or ctx.kept >= MAX_OCCURRENCES_PER_FILE:
+            not_expanded.append(plan.uid)
+            continue
+        try:
+            ctx.result.meetings += _expand(plan, ctx)
+        except (_Skipped, RuleRefused) as err:
+            ctx.skip(plan.uid, str(err))
+        except Exception as err:  # noqa: BLE001 - one series only
+            ctx.skip(plan.uid, f"cannot expand: {_short(err)}")
+    for uids, what in ((not_read, "not read"), (not_expanded, "not expanded")):
+        if uids:  # one skip for them all: a hostile file must not flood the log either
+            shown = ", ".join(clean_text(u, 40) for u in uids[:3]) + (", ..." if len(uids) > 3 else "")
+            ctx.result.skipped.append(Skip(ctx.source_id, f"{len(uids):,} events {what}: the file used up its "
+                                                          f"budget ({PARSE_LINES:,} lines read, {FILE_BUDGET:,} "
+                                                          f"instances examined, {MAX_OCCURRENCES_PER_FILE:,} kept): "
+                                                          f"{shown}"))
+    ctx.result.skipped += [Skip(ctx.source_id, note) for note in zones.notes]
+
+
+def _parsed(uid: str, texts: list[EventText], ctx: _File) -> list[Any]:
+    """Each event of a series parsed on its own: one that cannot be read is one skip."""
+    import icalendar
+
+    out = []
+    for event in texts:
+        try:
+            with warnings.catch_warnings():  # its guesses about TZIDs are ours to report, not stderr's
+                warnings.simplefilter("ignore")
+                out.append(icalendar.Event.from_ical(event.text))
+        except Exception as err:  # noqa: BLE001 - icalendar raises ValueError and friends on junk
+            ctx.skip(uid, f"an event that cannot be read is ignored: {_short(err)}")
+    if not out:
+        raise _Skipped("nothing left to read")
+    return out
+
+
+def _prepare(uid: str, members: list[Any], zones: Zones, ctx: _File) -> _Series:
+    """Resolve the zones of a series, check its parts, and estimate its cost."""
+    master = None
+    overrides = []
+    lost = ""
+    for component in members:
+        is_override = component.get("RECURRENCE-ID") is not None
+        for name in _drop_unreadable_dates(component):
+            ctx.skip(uid, f"an unreadable {name} is ignored")
+        problem = _reread_times(component, zones)
+        if problem and is_override:  # only this override is lost, not its series
+            ctx.skip(uid, f"an override with an unreadable {problem} is ignored")
+            continue
+        if problem:
+            raise _Skipped(f"unreadable {problem}")
+        if is_override:
+            overrides.append(component)
+        elif component.get("DTSTART") is None:
+            lost = "event has no DTSTART"
+        elif master is None or _sequence(component) > _sequence(master):
+            master = component
+    if master is None and not overrides:
+        raise _Skipped(lost or "nothing left to read")
+    if lost:
+        ctx.skip(uid, lost)  # its overrides are still meetings
+    rules: list[tuple[Rule, tzinfo | None]] = []
+    cost = 1 + len(overrides)
+    if master is not None:
+        start_value = master["DTSTART"].dt
+        zone = start_value.tzinfo if isinstance(start_value, datetime) else None
+        wall_start = _wall(start_value)
+        raw_rules = master.get("RRULE")
+        for raw in raw_rules if isinstance(raw_rules, list) else [raw_rules] if raw_rules is not None else []:
+            try:
+                rule = parse_rule(raw, wall_start, lambda dt, z=zone: _to_wall(dt, z))
+            except RuleRefused as err:
+                raise _Skipped(str(err)) from None
+            rules.append((rule, zone))
+            lo, hi = _wall_window(ctx, zone, _margin(master, overrides))
+            cost += estimate(rule, wall_start, lo, hi)
+        cost += _count_dates(master)
+    return _Series(uid, master, overrides, rules, cost)
+
+
+def _reread_times(component: Any, zones: Zones) -> str:
+    """Apply syncd's zones to the component; the name of a property that cannot be read, or ""."""
+    for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+        prop = component.get(name)
+        if prop is not None and (not _readable(prop) or not isinstance(prop.dt, (date, datetime))):
+            return name
+    try:
+        zones.apply(component)
+    except (ValueError, TypeError, AttributeError) as err:
+        return f"date ({_short(err)})"
+    return ""
+
+
+def _drop_unreadable_dates(component: Any) -> list[str]:
+    """EXDATE and RDATE lines that cannot be read are dropped (their names returned): an
+    exception or an extra date is lost, the series is kept."""
+    dropped = []
+    for name in ("EXDATE", "RDATE"):
+        values = component.get(name)
+        values = values if isinstance(values, list) else [values] if values is not None else []
+        kept = [v for v in values if _readable(v)]
+        if len(kept) < len(values):
+            dropped.append(name)
+            del component[name]
+            if kept:
+                component[name] = kept if len(kept) > 1 else kept[0]
+    return dropped
+
+
+def _readable(prop: Any) -> bool:
+    try:
+        prop.dt if not hasattr(prop, "dts") else [v.dt for v in prop.dts]  # noqa: B018
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def _expand(plan: _Series, ctx: _File) -> list[Meeting]:
+    import icalendar
+    import recurring_ical_events
+
+    if _single(plan):
+        ctx.budget.charge(OCCURRENCE_COST)
+        meeting = _meeting(plan.master, ctx, in_series=False)
+        inside = (ctx.start <= meeting.start < ctx.end if meeting.start == meeting.end
+                  else meeting.start < ctx.end and ctx.start < meeting.end)
+        ctx.kept += inside
+        return [meeting] if inside else []
+    ctx.budget.charge(SERIES_COST)
+    single = icalendar.Calendar()
+    if plan.master is not None:
+        master = plan.master
+        if plan.rules:
+            master = _with_instants(plan, ctx)
+        single.add_component(master)
+    for override in plan.overrides:
+        single.add_component(override)
+    meetings: list[Meeting] = []
+    limit = min(ctx.series_limit, MAX_OCCURRENCES_PER_FILE - ctx.kept)
+    weight = OCCURRENCE_COST + ATTENDEE_COST * min(MAX_ATTENDEES, _count(plan.master, "ATTENDEE"))
+    for component in recurring_ical_events.of(single).between(ctx.start, ctx.end):
+        if len(meetings) == limit:
+            raise _Skipped(f"more than {limit:,} occurrences in the window; none are kept")
+        ctx.budget.charge(weight)
+        try:
+            meetings.append(_meeting(component, ctx, plan.uid in ctx.result.series))
+        except (_Skipped, ValueError, TypeError, AttributeError, KeyError, OverflowError) as err:
+            ctx.skip(plan.uid, f"an occurrence cannot be read: {_short(err)}")
+    ctx.kept += len(meetings)
+    return meetings
+
+
+def _single(plan: _Series) -> bool:
+    """An event that is its own only occurrence: no rule, no extra dates, no overrides."""
+    return plan.master is not None and not plan.rules and not plan.overrides and plan.master.get("RDATE") is None
+
+
+def _with_instants(plan: _Series, ctx: _File) -> Any:
+    """A copy of the master whose RRULEs are replaced by their instants in the window."""
+    import copy
+
+    master = copy.deepcopy(plan.master)
+    start_value = master["DTSTART"].dt
+    all_day = not isinstance(start_value, datetime)
+    instants: list[datetime] = []
+    for rule, zone in plan.rules:
+        lo, hi = _wall_window(ctx, zone, _margin(master, plan.overrides))
+        instants += expand(rule, _wall(start_value), lo, hi, limit=ctx.series_limit - len(instants),
+                           budget=ctx.budget, series_budget=SERIES_BUDGET)
+    del master["RRULE"]
+    if instants:
+        values = sorted({i.date() if all_day else i.replace(tzinfo=start_value.tzinfo) for i in instants})
+        master.add("RDATE", values)
+    return master
+
+
+def _wall(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime.combine(value, time())
+
+
+def _to_wall(value: datetime, zone: tzinfo | None) -> datetime:
+    try:
+        return value.astimezone(zone).replace(tzinfo=None) if zone is not None else value.replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        return value.replace(tzinfo=None)
+
+
+def _wall_window(ctx: _File, zone: tzinfo | None, margin: timedelta) -> tuple[datetime, datetime]:
+    """The window in the wall time of a series' zone, widened by ``margin`` at the start (a
+    long event that began before the window still overlaps it) and a day at each end."""
+    day = timedelta(days=1)
+    return _to_wall(ctx.start, zone or timezone.utc) - margin - day, _to_wall(ctx.end, zone or timezone.utc) + day
+
+
+def _margin(master: Any, overrides: list[Any]) -> timedelta:
+    """How far before the window an instance may start and still show in it: the longest
+    event, and the largest move of a RANGE=THISANDFUTURE override (capped at a year)."""
+    longest = timedelta(0)
+    for component in [master, *overrides]:
+        try:
+            start = component["DTSTART"].dt
+            if component.get("DTEND") is not None:
+                longest = max(longest, abs(as_utc(component["DTEND"].dt) - as_utc(start)))
+            elif component.get("DURATION") is not None:
+                longest = max(longest, abs(component["DURATION"].dt))
+            rid = component.get("RECURRENCE-ID")
+            if rid is not None:
+                longest = max(longest, abs(as_utc(start) - as_utc(rid.dt)))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+            continue
+    return min(longest, timedelta(days=366))
+
+
+def _count_dates(component: Any) -> int:
+    total = 0
+    for name in ("RDATE", "EXDATE"):
+        values = component.get(name)
+        for prop in values if isinstance(values, list) else [values] if values is not None else []:
+            total += len(getattr(prop, "dts", ()) or ())
+    return total
+
+
+def _count(component: Any | None, name: str) -> int:
+    values = component.get(name) if component is not None else None
+    return len(values) if isinstance(values, list) else int(values is not None)
+
+
+def _sequence(component: Any) -> int:
+    try:
+        return int(component.get("SEQUENCE", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 def _mailto(value: object) -> str:
     text = str(value or "").strip()
     if text.lower().startswith("mailto:"):
         text = text[7:]
-    return text.strip()
+    return clean_address(text)
 
 
 def _param(prop: object, name: str) -> str:
     params = getattr(prop, "params", None) or {}
-    value = params.get(name, "")
-    return str(value)
+    return clean_text(params.get(name, ""), TEXT_LIMIT)
 
 
-def _attendees(component: object) -> tuple[Attendee, ...]:
-    raw = component.get("ATTENDEE")  # type: ignore[attr-defined]
+def _attendees(component: Any, ctx: _File, uid: str) -> tuple[Attendee, ...]:
+    raw = component.get("ATTENDEE")
     if raw is None:
         return ()
     props = raw if isinstance(raw, list) else [raw]
+    if len(props) > MAX_ATTENDEES:
+        ctx.skip(uid, f"{len(props):,} attendees; the first {MAX_ATTENDEES:,} are kept")
+        props = props[:MAX_ATTENDEES]
     out = []
     for prop in props:
         email = _mailto(prop)
@@ -85,173 +450,59 @@ def _attendees(component: object) -> tuple[Attendee, ...]:
     return tuple(out)
 
 
-def _organizer(component: object) -> Address | None:
-    prop = component.get("ORGANIZER")  # type: ignore[attr-defined]
+def _organizer(component: Any) -> Address | None:
+    prop = component.get("ORGANIZER")
     if prop is None:
         return None
     email = _mailto(prop)
     return Address(email=email, name=_param(prop, "CN")) if "@" in email else None
 
 
-def parse_ics(
-    data: bytes | str,
-    *,
-    source_id: str,
-    calendar: str,
-    window_start: datetime,
-    window_end: datetime,
-    default_tz: tzinfo = timezone.utc,
-) -> ParsedCalendar:
-    """Every event occurrence of ``data`` that overlaps the window, as Meeting records.
-
-    Never raises on bad input: a broken calendar or event becomes a Skip with the reason.
-    """
-    import icalendar
-
-    result = ParsedCalendar()
-    if len(data) > MAX_ICS_BYTES:
-        result.skipped.append(Skip(source_id, f"calendar file larger than {MAX_ICS_BYTES} bytes"))
-        return result
-    try:
-        calendars = icalendar.Calendar.from_ical(data, multiple=True)  # exports may hold several
-    except Exception as err:  # icalendar raises ValueError and friends on every kind of junk
-        result.skipped.append(Skip(source_id, f"not a valid iCalendar file: {_short(err)}"))
-        return result
-
-    occurrences: list[object] = []
-    for cal in calendars:
-        occurrences += _occurrences(cal, window_start, window_end, source_id, result)
-    if not result.uids and not result.skipped and b"BEGIN:VEVENT" in (data if isinstance(data, bytes) else data.encode()):
-        result.skipped.append(Skip(source_id, "has events, but none that can be read (no UID or no valid start)"))
-    for component in occurrences:
-        try:
-            meeting = _meeting(component, source_id=source_id, calendar=calendar, default_tz=default_tz,
-                               series=result.series)
-        except (ValueError, TypeError, AttributeError, KeyError) as err:
-            result.skipped.append(Skip(source_id, f"event {str(component.get('UID', '?'))[:80]}: {_short(err)}"))
-            continue
-        if meeting is not None:
-            result.meetings.append(meeting)
-    return result
-
-
-def _occurrences(cal: object, start: datetime, end: datetime, source_id: str, result: ParsedCalendar) -> list[object]:
-    events = list(cal.walk("VEVENT"))  # type: ignore[attr-defined]
-    for ev in events:
-        uid = str(ev.get("UID") or "").strip()
-        if uid:
-            result.uids.add(uid)
-        if ev.get("RRULE") is not None or ev.get("RDATE") is not None or ev.get("RECURRENCE-ID") is not None:
-            result.recurring = True
-            result.series.add(uid)
-    if not events:
-        return []
-    # Series by series, lazily: one hostile RRULE (every minute, forever) costs a bounded
-    # number of occurrences and never the file's other events.
-    occurrences: list[object] = []
-    for uid, single in _per_series(cal, events):
-        try:
-            if _too_frequent(single):
-                result.skipped.append(Skip(source_id, f"event {uid[:80]}: repeats every second or minute; "
-                                                      "that is not a meeting"))
-                continue
-            occurrences += _expand(single, uid, start, end, source_id, result.skipped)
-        except Exception as err:
-            result.skipped.append(Skip(source_id, f"event {uid[:80]}: cannot expand: {_short(err)}"))
-    return occurrences
-
-
-def _expand(cal: object, uid: str, start: datetime, end: datetime, source_id: str,
-            skipped: list[Skip]) -> list[object]:
-    import recurring_ical_events
-
-    out = []
-    for component in recurring_ical_events.of(cal).after(start):
-        if _start_of(component) >= end:
-            break
-        if len(out) == MAX_OCCURRENCES_PER_EVENT:
-            skipped.append(Skip(source_id, f"event {uid[:80]}: more than {MAX_OCCURRENCES_PER_EVENT} "
-                                           "occurrences in the window; the rest are ignored"))
-            break
-        out.append(component)
-    return out
-
-
-def _too_frequent(cal: object) -> bool:
-    # Expanding such a rule up to the window would walk millions of instances first.
-    for ev in cal.walk("VEVENT"):  # type: ignore[attr-defined]
-        rule = ev.get("RRULE")
-        rules = rule if isinstance(rule, list) else [rule] if rule is not None else []
-        for r in rules:
-            freq = r.get("FREQ") if hasattr(r, "get") else None
-            freq = freq[0] if isinstance(freq, list) and freq else freq
-            if str(freq or "").upper() in ("SECONDLY", "MINUTELY"):
-                return True
-    return False
-
-
-def _start_of(component: object) -> datetime:
-    dtstart = component.get("DTSTART")  # type: ignore[attr-defined]
-    return as_utc(dtstart.dt) if dtstart is not None else datetime.max.replace(tzinfo=timezone.utc)
-
-
-def _per_series(cal: object, events: list[object]) -> list[tuple[str, object]]:
-    import icalendar
-
-    timezones = list(cal.walk("VTIMEZONE"))  # type: ignore[attr-defined]
-    groups: dict[str, list[object]] = {}
-    for ev in events:
-        groups.setdefault(str(ev.get("UID") or ""), []).append(ev)  # type: ignore[attr-defined]
-    out = []
-    for uid, members in groups.items():
-        single = icalendar.Calendar()
-        for component in timezones + members:
-            single.add_component(component)
-        out.append((uid, single))
-    return out
-
-
-def _meeting(component: object, *, source_id: str, calendar: str, default_tz: tzinfo,
-             series: set[str]) -> Meeting | None:
-    get = component.get  # type: ignore[attr-defined]
+def _meeting(component: Any, ctx: _File, in_series: bool) -> Meeting:
+    get = component.get
     uid = str(get("UID") or "").strip()
-    if not uid:
-        raise ValueError("event has no UID")
     dtstart = get("DTSTART")
     if dtstart is None:
-        raise ValueError("event has no DTSTART")
+        raise _Skipped("no DTSTART")
     start_value = dtstart.dt
     all_day = not isinstance(start_value, datetime)
-    start = as_utc(start_value, default_tz)
-    dtend = get("DTEND")
-    if dtend is not None:
-        end = as_utc(dtend.dt, default_tz)
-    elif get("DURATION") is not None:
-        end = start + get("DURATION").dt
-    else:
-        end = start + (timedelta(days=1) if all_day else timedelta(0))
-    if end < start:
-        end = start
+    try:
+        start = checked_utc(_aware(start_value))
+        dtend = get("DTEND")
+        if dtend is not None:
+            end = checked_utc(_aware(dtend.dt))
+        elif get("DURATION") is not None:
+            end = checked_utc(start + get("DURATION").dt)
+        else:
+            end = start + (timedelta(days=1) if all_day else timedelta(0))
+    except OutOfRange as err:
+        raise _Skipped(str(err)) from None
     rid = get("RECURRENCE-ID")
     status = _STATUS.get(str(get("STATUS") or "CONFIRMED").upper(), "confirmed")
     url = str(get("URL") or "") + str(get("LOCATION") or "") + str(get("X-GOOGLE-CONFERENCE") or "")
     return Meeting(
         uid=uid[:500],
         # recurring_ical_events stamps a RECURRENCE-ID on single events too; only a series has occurrences
-        occurrence=occurrence_key(rid.dt) if rid is not None and uid in series else "",
-        source_id=source_id,
-        calendar=calendar,
-        title=" ".join(str(get("SUMMARY") or "").split())[:500],
+        occurrence=occurrence_key(rid.dt) if rid is not None and in_series else "",
+        source_id=ctx.source_id,
+        calendar=ctx.calendar,
+        title=clean_text(get("SUMMARY"), TEXT_LIMIT),
         start=start,
-        end=end,
+        end=max(end, start),
         all_day=all_day,
         status=status,  # type: ignore[arg-type]
         organizer=_organizer(component),
-        attendees=_attendees(component),
+        attendees=_attendees(component, ctx, uid),
         online=any(s in url.lower() for s in ("zoom.us", "meet.google", "teams.microsoft", "webex", "whereby")),
     )
 
 
+def _aware(value: date | datetime) -> datetime:
+    """Dates are midnight UTC; times were given their zone by :class:`Zones` (floating ones too)."""
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time(0), tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
 def _short(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text[:200]
+    return clean_text(err, 200) or type(err).__name__

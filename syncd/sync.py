@@ -95,6 +95,7 @@ def open_connector(config: Config, account: AccountConfig, now: datetime) -> Con
         now=now,
         window_past=timedelta(days=config.sync.window_past_days),
         window_future=timedelta(days=config.sync.window_future_days),
+        tz=config.tz,
     )
     return cls(account.name, config.settings_for(account.name), env)
 

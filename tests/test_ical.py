@@ -73,14 +73,15 @@ def test_a_single_event_has_no_occurrence_key() -> None:
     assert m.occurrence == ""
 
 
-@pytest.mark.slow
-def test_an_hourly_rule_is_capped_with_a_counted_skip() -> None:
+def test_an_hourly_rule_is_one_counted_skip_and_the_other_events_stay() -> None:
     start = datetime(2026, 9, 2, tzinfo=timezone.utc)
     text = ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:h@x\r\nDTSTART:20260902T000000Z\r\nDTEND:20260902T001500Z\r\n"
-            "RRULE:FREQ=HOURLY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+            "RRULE:FREQ=HOURLY\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:ok@x\r\nDTSTART:20260903T100000Z\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
     got = parse_ics(text, source_id="h.ics", calendar="c", window_start=start, window_end=start + timedelta(days=200))
-    assert len(got.meetings) == MAX_OCCURRENCES_PER_EVENT
-    assert any("occurrences" in s.reason for s in got.skipped)
+    assert [m.uid for m in got.meetings] == ["ok@x"]
+    assert [s.reason for s in got.skipped] == [f"event h@x: the rule has more than {MAX_OCCURRENCES_PER_EVENT:,} "
+                                               "instances in the window"]
 
 
 @pytest.mark.slow

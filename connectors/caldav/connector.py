@@ -38,6 +38,7 @@ from syncd.connectors.caldav.settings import Settings
 from syncd.ical import parse_ics
 from syncd.records import Meeting, Skip
 from syncd.secrets import SecretError, password_from_command, resolve_password
+from syncd.timeutil import LATEST, window
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,8 @@ class Connector(BaseConnector):
         state = CalendarCursor.load(cursor) if cursor is not None else None
         reset = cursor is not None and state is None
         now = self.env.now
-        start, end = now - self.env.window_past, _ceil_day(now + self.env.window_future)
+        start, end = window(now, self.env.window_past, self.env.window_future)
+        end = min(_ceil_day(end), LATEST)
         if state is not None:
             try:
                 yield from self._incremental(cal, label, state, start, end)
@@ -201,7 +203,7 @@ class Connector(BaseConnector):
     def _full(self, cal: Any, label: str, start: datetime, end: datetime, reset: bool) -> Iterator[Batch]:
         with self._errors(f"reading calendar {label!r}"):
             token = self._token(cal)  # before the read: a change during it is seen again next time
-            objects = cal.search(start=start, end=end, event=True)
+            objects = self._search(cal, start, end)
         items: dict[str, Item] = {}
         if not objects:
             yield Batch([], cursor=CalendarCursor(token, end, items).dump(), reset=reset)
@@ -233,7 +235,7 @@ class Connector(BaseConnector):
                 loaded = self._multiget(cal, changed_urls) if changed_urls else []
             else:
                 token = None
-                window = {_key(o.url): o for o in cal.search(start=start, end=end, event=True)}
+                window = {_key(o.url): o for o in self._search(cal, start, end)}
                 deleted = {k for k in state.items if k not in window}
                 loaded = [o for k, o in window.items() if k not in state.items or state.items[k].etag != _etag(o)]
             for key in deleted:
@@ -250,7 +252,7 @@ class Connector(BaseConnector):
                 gone += [k for k in old.keys if k not in set(new_keys)]  # moved, shortened series
                 items[key] = Item(new_keys, _etag(obj))
             if end > state.end:  # the window moved on: read just the new slice
-                for obj in cal.search(start=state.end, end=end, event=True):
+                for obj in self._search(cal, state.end, end):
                     key = _key(obj.url)
                     if key in changed:
                         continue
@@ -266,6 +268,13 @@ class Connector(BaseConnector):
             return  # nothing new: one REPORT was all it cost
         yield Batch(meetings, cursor=CalendarCursor(token, max(end, state.end), items).dump(),
                     skipped=skipped, gone=list(dict.fromkeys(gone)))
+
+    @staticmethod
+    def _search(cal: Any, start: datetime, end: datetime) -> list[Any]:
+        # post_filter=False: the caldav library would otherwise expand every object's
+        # recurrences itself to re-check the time range, with no bound on the work (one
+        # hostile RRULE hangs it); parse_ics expands within the window, under a budget.
+        return list(cal.search(start=start, end=end, event=True, post_filter=False))
 
     def _token(self, cal: Any) -> str | None:
         if not self.settings.use_sync_token:
@@ -298,7 +307,8 @@ class Connector(BaseConnector):
             return [], [Skip(key, f"unreadable calendar object ({type(err).__name__})")]
         if not data:
             return [], [Skip(key, "empty calendar object")]
-        parsed = parse_ics(data, source_id=key, calendar=label, window_start=start, window_end=end)
+        parsed = parse_ics(data, source_id=key, calendar=label, window_start=start, window_end=end,
+                           default_tz=self.env.tz)
         return parsed.meetings, parsed.skipped
 
     def _future_keys(self, meetings: list[Meeting]) -> list[tuple[str, str]]:

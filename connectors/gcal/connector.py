@@ -34,6 +34,8 @@ from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, Temp
 from syncd.connectors.base import Connector as BaseConnector
 from syncd.connectors.gcal.settings import Settings
 from syncd.records import Address, Attendee, Meeting, Skip
+from syncd.sanitize import clean_address, clean_text
+from syncd.timeutil import checked_utc
 
 STREAM_PREFIX = "calendar:"
 PAGE_SIZE = 250  # Google's default; pages of 2,500 are allowed but make resumable steps coarse
@@ -182,15 +184,15 @@ def to_meeting(event: dict[str, Any], calendar: str) -> Meeting:
     organizer = event.get("organizer") or {}
     attendees = tuple(
         Attendee(
-            email=str(a["email"]),
-            name=str(a.get("displayName") or ""),
+            email=clean_address(a["email"]),
+            name=clean_text(a.get("displayName"), 500),
             partstat=PARTSTAT.get(a.get("responseStatus", ""), "unknown"),  # type: ignore[arg-type]
             is_resource=bool(a.get("resource")),
             is_self=bool(a.get("self")),
             is_organizer=bool(a.get("organizer")) or a.get("email") == organizer.get("email"),
         )
         for a in event.get("attendees") or ()
-        if a.get("email")
+        if clean_address(a.get("email"))
     )
     uid = event.get("iCalUID")
     if not uid:
@@ -201,13 +203,13 @@ def to_meeting(event: dict[str, Any], calendar: str) -> Meeting:
         occurrence=_occurrence(event),
         source_id=str(event["id"]),
         calendar=calendar,
-        title=str(event.get("summary") or "")[:500],
+        title=clean_text(event.get("summary"), 500),
         start=start,
         end=max(end, start),
         all_day=all_day,
         status=status if status in ("confirmed", "tentative", "cancelled") else "confirmed",
-        organizer=Address(str(organizer["email"]), str(organizer.get("displayName") or ""))
-        if organizer.get("email") else None,
+        organizer=Address(clean_address(organizer["email"]), clean_text(organizer.get("displayName"), 500))
+        if clean_address(organizer.get("email")) else None,
         attendees=attendees,
         online=bool(event.get("hangoutLink") or event.get("conferenceData")),
     )
@@ -215,14 +217,10 @@ def to_meeting(event: dict[str, Any], calendar: str) -> Meeting:
 
 def _when(value: dict[str, Any]) -> tuple[datetime, bool]:
     """An EventDateTime: ``dateTime`` (RFC 3339 with offset) or ``date`` (all day, as UTC midnight)."""
-    if value.get("dateTime"):
-        dt = datetime.fromisoformat(str(value["dateTime"]))
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        return dt, False
+    if value.get("dateTime"):  # checked_utc raises a ValueError for "0001-01-01T00:00:00+05:00"
+        return checked_utc(datetime.fromisoformat(str(value["dateTime"]))), False
     if value.get("date"):
-        day = datetime.strptime(str(value["date"]), "%Y-%m-%d")
-        return day.replace(tzinfo=timezone.utc), True
+        return checked_utc(datetime.strptime(str(value["date"]), "%Y-%m-%d")), True
     raise ValueError("no start time")
 
 

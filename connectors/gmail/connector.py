@@ -328,8 +328,7 @@ def _added_ids(history: Iterable[Any], label: str) -> tuple[list[str], str | Non
 def _to_record(message: Any, ref: str, label: str) -> MailMessage | Skip:
     try:
         pairs = [(h["name"], h["value"]) for h in message["payload"]["headers"]]
-        internal = message.get("internalDate")
-        fallback = datetime.fromtimestamp(int(internal) / 1000, tz=timezone.utc) if internal else None
+        fallback = _internal_date(message.get("internalDate"))
         labels = message.get("labelIds") or []  # Gmail's labels say what is a draft, not our marker
         return message_from_pairs(pairs, source_id=str(message["id"]), folder=label, fallback_date=fallback,
                                   thread_id=str(message.get("threadId") or ""), is_draft="DRAFT" in labels)
@@ -337,6 +336,14 @@ def _to_record(message: Any, ref: str, label: str) -> MailMessage | Skip:
         return Skip(ref, str(err))
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         return Skip(ref, "Gmail returned a message of an unexpected shape")
+
+
+def _internal_date(value: Any) -> datetime | None:
+    """Gmail's internalDate (ms since the epoch, as text); None when absent or absurd."""
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc) if value else None
+    except (ValueError, TypeError, OverflowError, OSError):  # "1e30", "-9" * 30: no date at all
+        return None
 
 
 def _header(message: Any, name: str) -> str:

@@ -56,7 +56,7 @@ class Connector(base.Connector):
             root = self._root(self.calendar, "calendar")
             for b in icsdir.read_calendar(root, name, cursor, now=self.env.now, past=self.env.window_past,
                                           future=self.env.window_future, batch_size=self.settings.batch_size,
-                                          default_tz=self.env.now.astimezone().tzinfo):  # type: ignore[arg-type]
+                                          default_tz=self.env.tz):
                 yield base.Batch(items=list(b.meetings), cursor=b.cursor, skipped=b.skipped, reset=b.reset,
                                  gone=b.gone)
         else:

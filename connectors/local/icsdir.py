@@ -16,8 +16,10 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from syncd.connectors.base import cursor_document, cursor_text
-from syncd.ical import parse_ics
+from syncd.connectors.local.files import read_regular
+from syncd.ical import MAX_ICS_BYTES, parse_ics
 from syncd.records import Meeting, Skip
+from syncd.timeutil import window
 
 
 @dataclass
@@ -49,8 +51,7 @@ def read_calendar(root: Path, calendar: str, cursor: str | None, *, now: datetim
     state = cursor_document(cursor)
     reset = cursor is not None and state is None
     known: dict[str, list[object]] = dict(state["files"]) if state else {}  # type: ignore[arg-type]
-    window_start = now - past
-    window_end = now + future
+    window_start, window_end = window(now, past, future)
     horizon = window_end.date().isoformat()
     window_moved = state is None or state.get("horizon") != horizon
     current = scan(root)
@@ -65,7 +66,7 @@ def read_calendar(root: Path, calendar: str, cursor: str | None, *, now: datetim
     batch = IcsBatch(reset=reset)
     for rel, mtime, size in todo:
         try:
-            data = (root / rel).read_bytes()
+            data = read_regular(root / rel, MAX_ICS_BYTES)  # a FIFO named x.ics must not block us
         except OSError as err:
             batch.skipped.append(Skip(rel, f"cannot read: {err.strerror or err}"))
             continue

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import mailbox
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from syncd.connectors.base import cursor_document, cursor_text
+from syncd.connectors.base import SourceError, cursor_document, cursor_text
+from syncd.connectors.local.files import open_regular
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
 HEADER_LIMIT = 256 * 1024  # a header block larger than this is not a real mail
 LISTING_MARGIN_NS = 2_000_000_000  # clock granularity and skew between us and the file system
+STALE_TMP_SECONDS = 36 * 3600  # the Maildir spec: tmp/ files untouched this long may be deleted
 
 
 @dataclass(frozen=True)
@@ -111,16 +114,19 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
         if key in seen_keys:
             continue  # the same message under new/ and cur/ while the client moved it
         seen_keys.add(key)
-        raw = _read_head(folder.path, sub, name)
-        if raw is None:
-            continue  # deleted meanwhile: nothing to keep
+        where = f"{folder.name}/{name}"
         try:
+            raw = _read_head(folder.path, sub, name)
+            if raw is None:
+                continue  # deleted meanwhile: nothing to keep
             # No Date header: the delivery time in the file name (Maildir spec) stands in.
             batch.append(message_from_bytes(raw, source_id=key, folder=folder.name, fallback_date=_delivered(key)))
+        except OSError as err:  # a directory or FIFO named like a message, a file we may not read
+            skips.append(Skip(where, f"cannot read: {err.strerror or err}"))
         except UnusableMessage as err:
-            skips.append(Skip(f"{folder.name}/{name}", str(err)))
-        except Exception as err:  # the stdlib parser has odd failure modes on hostile input
-            skips.append(Skip(f"{folder.name}/{name}", f"unreadable headers ({type(err).__name__})"))
+            skips.append(Skip(where, str(err)))
+        except Exception as err:  # noqa: BLE001 - the stdlib parser has odd failure modes on hostile input
+            skips.append(Skip(where, f"unreadable headers ({type(err).__name__})"))
         if len(batch) + len(skips) >= batch_size:
             yield batch, skips, cursor_now(final=False), reset
             batch, skips, reset = [], [], False
@@ -157,7 +163,8 @@ def _read_head(folder: Path, sub: str, name: str) -> bytes | None:
 
 
 def _head(path: str | Path) -> bytes:
-    with open(path, "rb") as fh:
+    """The header block of a message file (at most HEADER_LIMIT bytes). Raises NotAFile."""
+    with open_regular(path) as fh:
         out = fh.read(16384)
         if b"\n\n" in out or b"\r\n\r\n" in out or len(out) < 16384:
             return out
@@ -176,23 +183,49 @@ def _head(path: str | Path) -> bytes:
 
 
 def drafts_path(root: Path, folder_name: str) -> Path:
-    """Where the drafts folder is, or would be created, in this tree's layout."""
+    """Where the drafts folder is, or would be created, in this tree's layout: always inside
+    ``root`` (a symlink that leads out of it is refused with SourceError)."""
     verbatim = root / folder_name
     plusplus = root / ("." + folder_name.replace("/", "."))
     if _is_maildir(verbatim):
-        return verbatim
-    if _is_maildir(plusplus):
-        return plusplus
-    uses_plusplus = any(p.name.startswith(".") and _is_maildir(p) for p in root.iterdir() if p.is_dir())
-    return plusplus if uses_plusplus else verbatim
+        chosen = verbatim
+    elif _is_maildir(plusplus):
+        chosen = plusplus
+    else:
+        uses_plusplus = any(p.name.startswith(".") and _is_maildir(p) for p in root.iterdir() if p.is_dir())
+        chosen = plusplus if uses_plusplus else verbatim
+    if not chosen.resolve().is_relative_to(root.resolve()):
+        raise SourceError(f"the drafts folder {str(chosen)!r} leads outside the Maildir {str(root)!r}; "
+                          "set drafts_folder to a folder inside it")
+    return chosen
 
 
-def write_draft(folder: Path, raw: bytes) -> str:
+def write_draft(folder: Path, raw: bytes, *, now: float | None = None) -> str:
     box = mailbox.Maildir(folder, create=True)
+    remove_stale_tmp(folder, now if now is not None else time.time())
     msg = mailbox.MaildirMessage(raw)
     msg.set_subdir("cur")
     msg.set_flags("DS")  # Draft, Seen
     return box.add(msg)
+
+
+def remove_stale_tmp(folder: Path, now: float) -> int:
+    """Delete regular files in ``tmp/`` not read or written for 36 hours, as the Maildir spec
+    allows (a delivery that died half-way, ours or another program's); the number deleted."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder / "tmp"))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and now - max(st.st_atime, st.st_mtime) > STALE_TMP_SECONDS:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to delete
+    return removed
 
 
 def find_markers(folder: Path, markers: set[str]) -> dict[str, str]:
@@ -204,7 +237,7 @@ def find_markers(folder: Path, markers: set[str]) -> dict[str, str]:
         for path in (folder / sub).iterdir():
             try:
                 head = _head(path)
-            except FileNotFoundError:
+            except OSError:  # gone meanwhile, or not a file: not one of our drafts
                 continue
             for line in head.splitlines():
                 if line.lower().startswith(needle):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_EXCLUDED = [
     "Drafts", "Trash", "Junk", "Spam", "Junk E-mail", "Deleted Items", "Deleted Messages",
@@ -16,6 +16,16 @@ class Settings(BaseModel):
     drafts_folder: str = Field("Drafts", description="Maildir folder that receives drafts")
     exclude_folders: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDED))
     batch_size: int = Field(5000, ge=1, le=100_000)
+
+    @field_validator("drafts_folder")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        parts = value.split("/")
+        if not value or len(value) > 255 or any(p in ("", ".", "..") or "\\" in p for p in parts) \
+                or any(not c.isprintable() for c in value):
+            raise ValueError("must name a folder inside the Maildir, like 'Drafts' or 'Work/Drafts' "
+                             "(no '..', no leading '/')")
+        return value
 
     @model_validator(mode="after")
     def _something(self) -> Settings:

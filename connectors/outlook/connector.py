@@ -25,7 +25,7 @@ from syncd.connectors.outlook.events import UnusableEvent, meeting_from_graph
 from syncd.connectors.outlook.graph import GraphClient, NotFound, SyncStateGone
 from syncd.connectors.outlook.messages import is_change_notice, message_from_graph, select_for
 from syncd.connectors.outlook.settings import Settings
-from syncd.headers import UnusableMessage
+from syncd.headers import UnusableMessage, checked_draft
 from syncd.records import MARKER_HEADER, Draft, MailMessage, Meeting, Skip
 
 __all__ = ["Connector", "authorize", "DRAFT_PROPERTY"]
@@ -279,6 +279,7 @@ class Connector(base.Connector):
     # --- drafts -----------------------------------------------------------------------------
 
     def write_draft(self, draft: Draft) -> str:
+        draft = checked_draft(draft)  # the same checked addresses and cleaned text as an RFC 5322 draft
         message: dict[str, Any] = {
             "subject": draft.subject,
             "body": {"contentType": "text", "content": draft.body},

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd.connectors.outlook.messages import graph_address
 from syncd.records import Address, Attendee, Meeting, Partstat
+from syncd.sanitize import clean_text
+from syncd.timeutil import checked_utc
 
 
 class UnusableEvent(ValueError):
@@ -48,16 +50,12 @@ def parse_event_time(value: Any) -> datetime | None:
         return None
     try:
         dt = datetime.fromisoformat(value["dateTime"])
-    except ValueError:
-        return None
-    if dt.tzinfo is not None:
-        return dt.astimezone(timezone.utc)
-    zone = str(value.get("timeZone") or "UTC")
-    if zone.upper() in ("UTC", "Z", "GMT", "COORDINATED UNIVERSAL TIME"):
-        return dt.replace(tzinfo=timezone.utc)
-    try:
-        return dt.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
-    except (ZoneInfoNotFoundError, ValueError):
+        if dt.tzinfo is None:
+            zone = str(value.get("timeZone") or "UTC")
+            if zone.upper() not in ("UTC", "Z", "GMT", "COORDINATED UNIVERSAL TIME"):
+                dt = dt.replace(tzinfo=ZoneInfo(zone))
+        return checked_utc(dt)
+    except (ZoneInfoNotFoundError, ValueError):  # OutOfRange included: "0001-01-01T00:00:00+05:00"
         return None
 
 
@@ -69,16 +67,14 @@ def occurrence_of(item: dict[str, Any]) -> str:
     dt: datetime | None = None
     if isinstance(original, str):
         try:
-            dt = datetime.fromisoformat(original)
-        except ValueError:
+            dt = checked_utc(datetime.fromisoformat(original))
+        except ValueError:  # OutOfRange included
             dt = None
     if dt is None:
         dt = parse_event_time(item.get("start"))
     if dt is None:
         raise UnusableEvent("an occurrence without originalStart or start")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat()
+    return dt.isoformat()
 
 
 def meeting_from_graph(item: dict[str, Any], *, uid: str, calendar: str, me: str | None) -> Meeting:
@@ -93,6 +89,7 @@ def meeting_from_graph(item: dict[str, Any], *, uid: str, calendar: str, me: str
     if all_day:  # all-day events start at midnight UTC of their date
         start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
         end = datetime(end.year, end.month, end.day, tzinfo=timezone.utc)
+    end = max(end, start)
     organizer = graph_address(item.get("organizer"))
     me_l = me.lower() if me else None
     attendees: list[Attendee] = []
@@ -125,7 +122,7 @@ def meeting_from_graph(item: dict[str, Any], *, uid: str, calendar: str, me: str
         occurrence=occurrence_of(item),
         source_id=str(item.get("id", "")),
         calendar=calendar,
-        title=" ".join(subject.split())[:500] if isinstance(subject, str) else "",
+        title=clean_text(subject, 500) if isinstance(subject, str) else "",
         start=start,
         end=end,
         all_day=all_day,

@@ -17,12 +17,14 @@ never deleted), and a property-change notice that carries only ``id`` and what c
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from syncd.headers import (LIST_HEADER_NAMES, UnusableMessage, decode_text, parse_message_ids,
+from syncd.headers import (LIST_HEADER_NAMES, TEXT_LIMIT, UnusableMessage, decode_text, parse_message_ids,
                            synthetic_message_id)
 from syncd.records import Address, MailMessage
+from syncd.sanitize import clean_address, clean_text
+from syncd.timeutil import checked_utc
 
 BASE_SELECT = ("internetMessageId", "from", "toRecipients", "ccRecipients", "bccRecipients", "sentDateTime",
                "receivedDateTime", "subject", "conversationId")
@@ -47,10 +49,9 @@ def parse_graph_datetime(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
+        return checked_utc(datetime.fromisoformat(value))
+    except ValueError:  # not a date, or out of range: "9999-12-31T23:59:59-12:00"
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def graph_address(value: Any) -> Address | None:
@@ -60,12 +61,12 @@ def graph_address(value: Any) -> Address | None:
     inner = value.get("emailAddress")
     if not isinstance(inner, dict):
         return None
-    email = inner.get("address")
-    if not isinstance(email, str) or "@" not in email:
+    email = clean_address(inner.get("address")) if isinstance(inner.get("address"), str) else ""
+    if not email:
         return None
     name = inner.get("name")
     name = decode_text(name) if isinstance(name, str) else ""
-    return Address(email=email.strip(), name="" if name.lower() == email.strip().lower() else name)
+    return Address(email=email, name="" if name.lower() == email.lower() else name)
 
 
 def graph_addresses(value: Any) -> tuple[Address, ...]:
@@ -98,13 +99,13 @@ def message_from_graph(item: dict[str, Any], folder: str) -> MailMessage:
     return MailMessage(
         message_id=message_id[:500],
         source_id=str(item.get("id", "")),
-        folder=folder,
+        folder=clean_text(folder, TEXT_LIMIT),
         date=date,
         sender=sender,
         to=to,
         cc=cc,
         bcc=graph_addresses(item.get("bccRecipients")),
-        subject=" ".join(subject.split())[:500],
+        subject=clean_text(subject, TEXT_LIMIT),
         in_reply_to=parse_message_ids(headers.get("in-reply-to")),
         references=parse_message_ids(headers.get("references"))[-20:],
         list_headers={n: decode_text(headers[n])[:500] for n in LIST_HEADER_NAMES if n in headers},
