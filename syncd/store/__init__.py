@@ -120,8 +120,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         try:
             revision, marked = _identity(store)
             if revision != HEAD_REVISION or not marked:
-                _check_ours(store, revision, marked, _where(parsed, sqlite_path))
-                _migrate(store, sqlite_path)
+                _migrate(store, sqlite_path, _where(parsed, sqlite_path))
         except DBAPIError as err:
             engine.dispose()
             raise StoreError(f"cannot open the database {_where(parsed, sqlite_path)}: "
@@ -242,11 +241,15 @@ def _check_ours(store: Store, revision: str | None, marked: bool, where: str) ->
 _PG_MIGRATION_LOCK = 0x73796E6364  # "syncd": one advisory lock id for schema changes
 
 
-def _migrate(store: Store, sqlite_path: Path | None) -> None:
-    """Upgrade the schema; two processes starting at once (daemon and CLI) must not both try."""
+def _migrate(store: Store, sqlite_path: Path | None, where: str) -> None:
+    """Upgrade the schema; two processes starting at once (daemon and CLI) must not both try.
+
+    Whether the database is ours is judged under the lock: a process that looked before another
+    one finished creating the schema would otherwise see syncd's new tables as a stranger's."""
     if store.dialect == "postgresql":
         with store.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            _check_ours(store, *_identity(store), where)
             if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
                 create(conn)
             elif conn.execute(text("SELECT version_num FROM alembic_version")).scalar() != HEAD_REVISION:
@@ -259,7 +262,9 @@ def _migrate(store: Store, sqlite_path: Path | None) -> None:
     try:
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
-        _upgrade_sqlite(store, current_revision(store))
+        revision, marked = _identity(store)
+        _check_ours(store, revision, marked, where)
+        _upgrade_sqlite(store, revision)
     finally:
         if lock is not None:
             os.close(lock)
