@@ -80,6 +80,7 @@ def _attendees(component: object) -> tuple[Attendee, ...]:
                 name=_param(prop, "CN"),
                 partstat=_PARTSTAT.get(_param(prop, "PARTSTAT").upper(), "unknown"),  # type: ignore[arg-type]
                 is_resource=cutype in ("ROOM", "RESOURCE"),
+                is_group=cutype == "GROUP",
             )
         )
     return tuple(out)

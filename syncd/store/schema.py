@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -147,8 +148,12 @@ message = Table(
     Column("thread_id", String(255), nullable=False, default=""),
     Column("in_reply_to", String(500), nullable=False, default=""),
     Column("refs", Text, nullable=False, default=""),  # space-separated Message-IDs
-    Column("noise", String(64)),  # why no interaction came of it (bulk, automated, ...)
-    Column("linked", Boolean, nullable=False, default=True),  # inbound: attributed to a contact yet?
+    Column("noise", String(64)),  # why it looked like bulk or machine-made mail (null: a copy did not)
+    # What the copies of one message say, merged so that no copy's order matters (syncd.ingest):
+    Column("via_list", Boolean, nullable=False, default=False, server_default=false()),  # every copy came through a list or bulk sender
+    Column("automated", Boolean, nullable=False, default=False, server_default=false()),  # every copy was machine-made
+    Column("to_me", Boolean, nullable=False, default=False, server_default=false()),  # some copy names you in To or Cc
+    Column("linked", Boolean, nullable=False, default=True),  # inbound: settled (attributed or noise)?
     Index("ix_message_direction_linked", "direction", "linked"),
     Index("ix_message_sender", "sender"),
 )
