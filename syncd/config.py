@@ -52,7 +52,7 @@ class Me(_Strict):
 
 
 class Weights(_Strict):
-    meeting: float = Field(3.0, ge=0, description="a 1:1 meeting")
+    meeting: float = Field(2.0, ge=0, description="a 1:1 meeting (as much as a mail and its answer)")
     sent_to: float = Field(1.0, ge=0, description="a mail you sent them (To)")
     sent_cc: float = Field(0.4, ge=0, description="a mail you sent them in Cc")
     received: float = Field(1.0, ge=0, description="a reply or mail from them")

@@ -12,14 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from syncd.config import Config
+from syncd import report
+from syncd.config import Config, ConfigError, load_config
 from syncd.ingest import Identity, Ingestor
 from syncd.records import Address, MailMessage
 from syncd.settle import settle
 from syncd.store import open_store
 from syncd.store import schema as t
-from tests.judged import GRACE, LIST, ME, answer, kinds_with
+from syncd.sync import sync_all
+from tests.conftest import Cli, account_config
+from tests.conformance.samples import raw_message
+from tests.judged import CROWD, GRACE, LIST, ME, answer, crowded_meeting, list_thread, placeholder_meeting
+from tests.mailtree import IcsFolder, MailTree
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 LIST_HEADERS = {"list-id": "Developers <dev.lists.example.org>", "list-post": f"<mailto:{LIST}>",
@@ -120,3 +126,166 @@ def test_your_own_post_echoed_by_the_list_counts_like_the_sent_copy(template: Pa
         results.append(run(template, where, list(order)))
     assert results[0] == results[1]
     assert [(a, kind) for a, _, kind, *_ in results[0]["interactions"]] == [(GRACE, "sent")]
+
+
+# --- end to end: Maildir and .ics through the local connector --------------------------------
+
+
+def local_accounts(root: Path, names: list[str], extra: str = "") -> Path:
+    """A config with one local account per name, each with its own Maildir (root/NAME) and
+    calendar folder, in that order; the database is shared."""
+    blocks = []
+    for name in names:
+        MailTree(root / name).folder_path("Sent")
+        (root / f"{name}-cal").mkdir(exist_ok=True)
+        blocks.append(f'name = "{name}"\nkind = "local"\nmaildir = "{root / name}"\ncalendar = "{root / name}-cal"')
+    return account_config(root, "\n\n[[accounts]]\n".join(blocks), db=f"sqlite:///{root / 'syncd.db'}", extra=extra)
+
+
+def synced(config_path: Path, *, now: datetime = NOW) -> dict[str, Any]:
+    config = load_config(config_path)
+    store = open_store(config.db_url)
+    try:
+        outcomes = sync_all(config, store, now=now)
+        assert all(o.ok for o in outcomes), outcomes
+        with store.connect() as conn:
+            return answer(conn)
+    finally:
+        store.close()
+
+
+@pytest.mark.slow  # six syncs of small Maildirs
+def test_maildir_a_reply_in_two_folders_counts_once_whichever_folder_is_read_first(tmp_path: Path) -> None:
+    thread = list_thread(NOW)
+    variants = {  # each: the syncs, each delivering (folder, copy) first; folders are read in name order
+        "list folder read before INBOX": [[("Archive/dev", "list_copy"), ("INBOX", "direct")]],
+        "list folder read after INBOX": [[("INBOX", "direct"), ("Lists/dev", "list_copy")]],
+        "list copy synced first": [[("Lists/dev", "list_copy")], [("INBOX", "direct")]],
+        "direct copy synced first": [[("INBOX", "direct")], [("Lists/dev", "list_copy")]],
+    }
+    answers = {}
+    for n, (label, syncs) in enumerate(variants.items()):
+        root = tmp_path / str(n)
+        config = local_accounts(root, ["mail"])
+        box = MailTree(root / "mail")
+        box.put("Sent", thread["sent"])
+        for deliveries in syncs:
+            for folder, copy in deliveries:
+                box.put(folder, thread[copy])
+            answers[label] = synced(config)
+    first = answers["list folder read before INBOX"]
+    for label, got in answers.items():
+        assert got == first, label
+    assert [m for m in first["messages"] if m[0] == "reply@navy.example"][0][1:8] == \
+        ("in", GRACE, "Re: [PATCH v2] parser: bound the header size", False, False, True, None)
+    assert {(a, kind) for a, _, kind, *_ in first["interactions"]} == {(GRACE, "sent"), (GRACE, "received")}
+
+
+def test_maildir_two_accounts_in_either_order_give_one_answer(tmp_path: Path) -> None:
+    """Account "work" has the direct copy, "lists" only the list's copy with From rewritten."""
+    thread = list_thread(NOW)
+    answers = []
+    for order in (["work", "lists"], ["lists", "work"]):
+        root = tmp_path / "-".join(order)
+        config = local_accounts(root, order)
+        MailTree(root / "work").put("Sent", thread["sent"])
+        MailTree(root / "work").put("INBOX", thread["direct"])
+        MailTree(root / "lists").put("INBOX", thread["rewritten"])
+        answers.append(synced(config))
+    assert answers[0] == answers[1]
+    assert answers[0]["people"] == [GRACE]  # the list's address never becomes a contact
+
+
+def test_maildir_list_traffic_that_does_not_answer_you_stays_noise(tmp_path: Path) -> None:
+    thread = list_thread(NOW)
+    config = local_accounts(tmp_path, ["mail"])
+    box = MailTree(tmp_path / "mail")
+    box.put("Sent", thread["sent"])
+    for name in ("list_copy", "on_list_only", "chatter"):
+        box.put("Lists/dev", thread[name])
+    got = synced(config)
+    assert [(a, kind) for a, _, kind, *_ in got["interactions"] if kind == "received"] == [(GRACE, "received")]
+    assert got["people"] == [GRACE]  # not Linus (answered on the list only), not Guido, not the list
+
+
+def test_maildir_lists_by_construction_are_not_people_even_unlearned(tmp_path: Path) -> None:
+    """No List-Id ever arrived for linux-media@vger.kernel.org: its host says what it is."""
+    config = local_accounts(tmp_path, ["mail"])
+    MailTree(tmp_path / "mail").put("Sent", raw_message(
+        to="linux-media@vger.kernel.org, Grace <grace@navy.example>", cc="kernel-dev@googlegroups.com",
+        date=NOW - timedelta(days=1), message_id="v4l@example.com"))
+    assert synced(config)["people"] == [GRACE]
+
+
+def test_ics_placeholders_rooms_and_groups_are_not_people(tmp_path: Path) -> None:
+    config = local_accounts(tmp_path, ["mail"])
+    spec = placeholder_meeting(NOW)
+    IcsFolder(tmp_path / "mail-cal").put(spec)
+    got = synced(config)
+    assert got["people"] == [GRACE]
+    store = open_store(load_config(config).db_url)
+    with store.connect() as conn:
+        assert conn.execute(select(t.meeting.c.n_people)).scalar() == 2  # Grace and the list of Berliners
+    store.close()
+
+
+def test_ics_a_crowded_meeting_weighs_everyone_invited_and_counts_what_it_skipped(tmp_path: Path) -> None:
+    """104 people besides you, 100 at addresses syncd cannot use: each of the four it can use
+    weighs a 104th of the room, not a fifth; the unusable ones are a counted skip in status."""
+    config = local_accounts(tmp_path, ["mail"])
+    IcsFolder(tmp_path / "mail-cal").put(crowded_meeting(NOW))
+    got = synced(config)
+    meeting = load_config(config).warmth.weights.meeting
+    assert sorted(a for a, *_ in got["interactions"]) == sorted(CROWD)
+    assert {(g, w) for _, _, _, g, w in got["interactions"]} == {(104, round(meeting * 2 / 105, 9))}
+    store = open_store(load_config(config).db_url)
+    with store.connect() as conn:
+        (account,) = report.status(conn, load_config(config), NOW)["accounts"]
+    store.close()
+    calendar = next(s for s in account["streams"] if s["stream"].startswith("calendar:"))
+    assert calendar["skipped"] == 1
+    assert "100 of its invitees are not a usable address" in calendar["last_skip"]
+    assert "no dot in the domain" in calendar["last_skip"]
+
+
+def test_maildir_a_mail_to_many_weighs_every_recipient(tmp_path: Path) -> None:
+    config = local_accounts(tmp_path, ["mail"])
+    MailTree(tmp_path / "mail").put("Sent", raw_message(
+        to="Grace <grace@navy.example>, " + ", ".join(f"team{i}@intranet" for i in range(29)),
+        date=NOW - timedelta(days=1), message_id="many@example.com"))
+    got = synced(config)
+    assert [(a, g) for a, _, _, g, _ in got["interactions"]] == [(GRACE, 30)]
+
+
+def test_prune_shows_what_looks_like_a_room_or_a_list_with_the_command_that_ignores_it(tmp_path: Path,
+                                                                                         cli: Cli) -> None:
+    """A hint is not proof: these stay contacts until you say so, with one command."""
+    config = local_accounts(tmp_path, ["mail"])
+    MailTree(tmp_path / "mail").put("Sent", raw_message(
+        to="room-4@corp.example, python-users@python.example, Grace <grace@navy.example>",
+        date=NOW - timedelta(days=1), message_id="hints@example.com"))
+    assert synced(config)["people"] == [GRACE, "python-users@python.example", "room-4@corp.example"]
+    out = cli("--config", str(config), "prune").stdout
+    assert "looks like a room" in out and "  syncd ignore room-4@corp.example\n" in out
+    assert "looks like a mailing list" in out and "  syncd ignore python-users@python.example\n" in out
+    assert GRACE not in out
+    cli("--config", str(config), "ignore", "room-4@corp.example")
+    assert "room-4" not in cli("--config", str(config), "prune").stdout
+
+
+def test_your_own_rules_extend_the_shipped_ones_and_reach_known_contacts(tmp_path: Path) -> None:
+    config = local_accounts(tmp_path, ["mail"])
+    MailTree(tmp_path / "mail").put("Sent", raw_message(
+        to="Mercury <mercury@corp.example>, Grace <grace@navy.example>", date=NOW - timedelta(days=1)))
+    assert synced(config)["people"] == [GRACE, "mercury@corp.example"]
+    config.write_text(config.read_text() + '\n[[nonpeople.certain]]\nkind = "room"\nwhy = "our rooms are planets"\n'
+                                           "names = ['^(?:mercury|venus|mars)$']\n")
+    got = synced(config)
+    assert got["people"] == [GRACE]
+    assert [a for a, *_ in got["interactions"]] == [GRACE]
+
+
+def test_a_rule_that_is_not_a_regular_expression_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    config = local_accounts(tmp_path, ["mail"], extra='[[nonpeople.likely]]\nkind = "room"\nnames = ["(unclosed"]\n')
+    with pytest.raises(ConfigError, match=r"nonpeople\.likely\[0\]\.names = .*not a regular expression"):
+        load_config(config)
