@@ -24,7 +24,7 @@ from syncd.store import schema as t
 from syncd.sync import sync_all
 from tests.conftest import Cli, account_config
 from tests.conformance.samples import raw_message
-from tests.judged import CROWD, GRACE, LIST, ME, answer, crowded_meeting, list_thread, placeholder_meeting
+from tests.judged import CROWD, GRACE, LIST, ME, answer, crowded_meeting, kinds_with, list_thread, placeholder_meeting
 from tests.mailtree import IcsFolder, MailTree
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -289,3 +289,45 @@ def test_a_rule_that_is_not_a_regular_expression_is_a_config_error_naming_it(tmp
     config = local_accounts(tmp_path, ["mail"], extra='[[nonpeople.likely]]\nkind = "room"\nnames = ["(unclosed"]\n')
     with pytest.raises(ConfigError, match=r"nonpeople\.likely\[0\]\.names = .*not a regular expression"):
         load_config(config)
+
+
+@pytest.mark.slow  # a sync, a downgrade, an upgrade and a sync, on both databases
+def test_upgrading_a_database_judges_its_history_again(tmp_path: Path, db_url: str) -> None:
+    """A database from before migration 0005, where the list's copy of Grace's answer came first
+    and hid it: after the upgrade the next sync reads the mail again and the answer counts."""
+    from sqlalchemy import delete, text, update
+
+    from syncd.store.migrate import alembic_config
+
+    thread = list_thread(NOW)
+    config_path = local_accounts(tmp_path, ["mail"])
+    config_path.write_text(config_path.read_text().replace(f'sqlite:///{tmp_path / "syncd.db"}', db_url))
+    box = MailTree(tmp_path / "mail")
+    box.put("Sent", thread["sent"])
+    box.put("Archive/dev", thread["list_copy"])
+    box.put("INBOX", thread["direct"])
+    synced(config_path)
+    store = open_store(db_url)
+    with store.begin() as conn:  # what the code before 0005 left: the list copy's verdict, nothing received
+        conn.execute(delete(t.interaction).where(t.interaction.c.kind == "received"))
+        conn.execute(update(t.message).where(t.message.c.message_id == "reply@navy.example")
+                     .values(noise="mailing list (List-Id)", linked=True, folder="Archive/dev"))
+        conn.execute(update(t.contact).values(dirty=True))
+        from alembic import command
+
+        command.downgrade(alembic_config(conn), "0003")
+    store.close()
+
+    store = open_store(db_url)  # upgrades
+    with store.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(select(t.message.c.via_list, t.message.c.to_me, t.message.c.linked)
+                            .where(t.message.c.message_id == "reply@navy.example")).one() == (True, False, True)
+        assert set(conn.execute(select(t.stream.c.cursor)).scalars()) == {None}  # read once more
+        assert kinds_with(conn, GRACE) == ["sent"]
+    store.close()
+    synced(config_path)
+    store = open_store(db_url)
+    with store.connect() as conn:
+        assert kinds_with(conn, GRACE) == ["sent", "received"]
+    store.close()
