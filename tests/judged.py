@@ -3,7 +3,7 @@ common yardstick (provenance such as folder, account and database ids is left ou
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 from syncd.store import schema as t
 from tests.conformance.samples import EventSpec, raw_message
 
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 ME = "ada@example.com"
 GRACE = "grace@navy.example"
 LIST = "dev@lists.example.org"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import shutil
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,9 @@ from syncd.store import schema as t
 from syncd.sync import sync_all
 from tests.conftest import Cli, account_config
 from tests.conformance.samples import raw_message
-from tests.judged import CROWD, GRACE, LIST, ME, answer, crowded_meeting, kinds_with, list_thread, placeholder_meeting
+from tests.judged import CROWD, GRACE, LIST, ME, NOW, answer, crowded_meeting, kinds_with, list_thread, placeholder_meeting
 from tests.mailtree import IcsFolder, MailTree
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 LIST_HEADERS = {"list-id": "Developers <dev.lists.example.org>", "list-post": f"<mailto:{LIST}>",
                 "precedence": "list"}
 
