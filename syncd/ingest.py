@@ -374,13 +374,15 @@ class Ingestor:
                 continue
             is_self = a.is_self or addr in self.me.own
             room = not is_self and (a.is_resource or self._is_room(addr, a.name))
+            ruled_out = not is_self and (a.is_group or self.nonpeople.certain(addr, a.name) is not None)
             rooms += room
             seen[addr] = {
                 "address": addr,
                 "name": a.name[:255],
                 "partstat": a.partstat,
-                # never a contact from this meeting: rooms, groups (CUTYPE=GROUP), what the rules rule out
-                "is_resource": room or (not is_self and (a.is_group or not self.is_person(addr, a.name))),
+                # never a contact from this meeting: rooms, groups (CUTYPE=GROUP), what the rules rule
+                # out (what can change, your ignores and learned lists, settle() asks is_person)
+                "is_resource": room or ruled_out,
                 "is_self": is_self,
             }
         others = sum(1 for a in seen.values() if not a["is_self"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -96,7 +97,8 @@ class NonPeople:
         return v if v is not None and v.certain else None
 
     @staticmethod
-    def _remember(cache: dict[str, Verdict | None], key: str, test, rules: list[_Rule]) -> Verdict | None:  # type: ignore[no-untyped-def]
+    def _remember(cache: dict[str, Verdict | None], key: str, test: Callable[[_Rule], bool],
+                  rules: list[_Rule]) -> Verdict | None:
         if key in cache:
             return cache[key]
         if len(cache) >= _CACHE_LIMIT:

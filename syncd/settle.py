@@ -65,7 +65,7 @@ def _record_ended_meetings(conn: Connection, ingestor: Ingestor, now: datetime, 
                 and_(t.meeting_attendee.c.meeting_id.in_([r.id for r in attended]),
                      t.meeting_attendee.c.is_self.is_(False), t.meeting_attendee.c.is_resource.is_(False)))
             for mid, addr, name in conn.execute(q):
-                if ingestor.is_person(addr):
+                if ingestor.is_person(addr, name):
                     people.setdefault(mid, []).append((addr, name))
         wanted = [(r, addr, name) for r in attended for addr, name in people.get(r.id, [])]
         if wanted:

@@ -54,7 +54,8 @@ def list_thread(now: datetime) -> dict[str, bytes]:
         "sent": raw_message(sender=f"Ada <{ME}>", to=f"Grace Hopper <{GRACE}>", cc=f"dev <{LIST}>", subject=subject,
                             date=now - timedelta(days=2), message_id="patch@example.com"),
         "direct": raw_message(**reply),  # type: ignore[arg-type]
-        "list_copy": raw_message(**{**reply, "subject": "[dev] Re: " + subject}, extra=LIST_HEADERS),  # type: ignore[arg-type]
+        "list_copy": raw_message(**{**reply, "subject": "[dev] Re: " + subject},  # type: ignore[arg-type]
+                                 extra=LIST_HEADERS),
         "rewritten": raw_message(**{**reply, "subject": "[dev] Re: " + subject,  # type: ignore[arg-type]
                                     "sender": f"Grace Hopper via dev <{LIST}>"}, extra=LIST_HEADERS),
         "on_list_only": raw_message(sender="Linus <linus@kernel.example>", to=f"dev <{LIST}>", extra=LIST_HEADERS,

@@ -24,7 +24,8 @@ from syncd.store import schema as t
 from syncd.sync import sync_all
 from tests.conftest import Cli, account_config
 from tests.conformance.samples import raw_message
-from tests.judged import CROWD, GRACE, LIST, ME, NOW, answer, crowded_meeting, kinds_with, list_thread, placeholder_meeting
+from tests.judged import (CROWD, GRACE, LIST, ME, NOW, answer, crowded_meeting, kinds_with, list_thread,
+                          placeholder_meeting)
 from tests.mailtree import IcsFolder, MailTree
 
 LIST_HEADERS = {"list-id": "Developers <dev.lists.example.org>", "list-post": f"<mailto:{LIST}>",

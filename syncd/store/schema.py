@@ -150,9 +150,11 @@ message = Table(
     Column("refs", Text, nullable=False, default=""),  # space-separated Message-IDs
     Column("noise", String(64)),  # why it looked like bulk or machine-made mail (null: a copy did not)
     # What the copies of one message say, merged so that no copy's order matters (syncd.ingest):
-    Column("via_list", Boolean, nullable=False, default=False, server_default=false()),  # every copy came through a list or bulk sender
-    Column("automated", Boolean, nullable=False, default=False, server_default=false()),  # every copy was machine-made
-    Column("to_me", Boolean, nullable=False, default=False, server_default=false()),  # some copy names you in To or Cc
+    # via_list, every copy came through a list or a bulk sender; automated, every copy was
+    # machine-made; to_me, some copy names you in To or Cc.
+    Column("via_list", Boolean, nullable=False, default=False, server_default=false()),
+    Column("automated", Boolean, nullable=False, default=False, server_default=false()),
+    Column("to_me", Boolean, nullable=False, default=False, server_default=false()),
     Column("linked", Boolean, nullable=False, default=True),  # inbound: settled (attributed or noise)?
     Index("ix_message_direction_linked", "direction", "linked"),
     Index("ix_message_sender", "sender"),
