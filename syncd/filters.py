@@ -69,7 +69,9 @@ def bulk_reason(msg: MailMessage) -> str | None:
 
 
 def list_addresses(msg: MailMessage) -> list[tuple[str, str]]:
-    """Mailing-list addresses this message reveals: List-Post mailto, and List-Id's address form.
+    """Mailing-list addresses this message reveals: List-Post mailto, List-Id's address form, and
+    the recipients that carry the list's name at the list's site (the aliases people write to:
+    List-Id <axp-hardware.lists.alphalinux.org>, To: axp-hardware@talisman.alphalinux.org).
 
     Returns (normalised address, list id).
     """
@@ -87,7 +89,21 @@ def list_addresses(msg: MailMessage) -> list[tuple[str, str]]:
         local, _, domain = ident.partition(".")
         if local and "." in domain:
             found.append((f"{local}@{domain}", list_id))
+            site = _site(domain)
+            for a in (*msg.to, *msg.cc):
+                addr = normalise(a.email)
+                name, _, where = addr.partition("@")
+                if name == local and _site(where) == site:
+                    found.append((addr, list_id))
     return found
+
+
+def _site(domain: str) -> str:
+    """The registered domain, roughly: lists.alphalinux.org and talisman.alphalinux.org are one
+    site; so are lists.example.co.uk and example.co.uk (a short label before a country code)."""
+    labels = domain.split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2 else 2
+    return ".".join(labels[-keep:])
 
 
 @dataclass
