@@ -100,8 +100,9 @@ def _attribute_received_mail(conn: Connection, ingestor: Ingestor, result: Settl
         if not rows:
             return
         last_id = rows[-1].id
-        noise = [r for r in rows if _never_counts(r)]
-        open_ = [r for r in rows if not _never_counts(r)]
+        noise, open_ = [], []
+        for r in rows:
+            (noise if _never_counts(r) else open_).append(r)
         senders = {r.sender for r in open_ if ingestor.is_person(r.sender)}
         known = _known_contacts(conn, {r.sender for r in open_ if r.sender in senders and not r.via_list})
         ours = _sent_by_us(conn, {ref for r in open_ for ref in (r.in_reply_to, *r.refs.split()) if ref})
