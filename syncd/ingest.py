@@ -35,6 +35,7 @@ from syncd.store.upsert import bulk_execute, bulk_insert_ignore, insert_ignore, 
 from syncd.timeutil import to_db
 
 CHUNK = 500  # bound for IN (...) lists
+_ROOMLIKE = ("room", "placeholder")  # they take no share of anyone's attention: left out of group sizes
 
 
 def size_factor(n: int) -> float:
@@ -260,9 +261,8 @@ class Ingestor:
         return list(people.values()), list(unusable), len(people) - rooms + len(unusable), to_me
 
     def _is_room(self, address: str, name: str) -> bool:
-        """Rooms and calendar placeholders take no share of anyone's attention."""
         verdict = self.nonpeople.certain(address, name)
-        return verdict is not None and verdict.kind in ("room", "placeholder")
+        return verdict is not None and verdict.kind in _ROOMLIKE
 
     # -- contacts ---------------------------------------------------------------------------
 
@@ -373,8 +373,8 @@ class Ingestor:
             if addr in seen:
                 continue
             is_self = a.is_self or addr in self.me.own
-            room = not is_self and (a.is_resource or self._is_room(addr, a.name))
-            ruled_out = not is_self and (a.is_group or self.nonpeople.certain(addr, a.name) is not None)
+            verdict = None if is_self else self.nonpeople.certain(addr, a.name)
+            room = not is_self and (a.is_resource or (verdict is not None and verdict.kind in _ROOMLIKE))
             rooms += room
             seen[addr] = {
                 "address": addr,
@@ -382,7 +382,7 @@ class Ingestor:
                 "partstat": a.partstat,
                 # never a contact from this meeting: rooms, groups (CUTYPE=GROUP), what the rules rule
                 # out (what can change, your ignores and learned lists, settle() asks is_person)
-                "is_resource": room or ruled_out,
+                "is_resource": room or (not is_self and a.is_group) or verdict is not None,
                 "is_self": is_self,
             }
         others = sum(1 for a in seen.values() if not a["is_self"])
