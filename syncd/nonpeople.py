@@ -83,6 +83,7 @@ class NonPeople:
         """The first matching rule's verdict, certain rules first; None for a person.
 
         ``address`` is a normalised address (syncd.addresses.normalise)."""
+        address, name = address[:320], name[:255]  # what the store keeps; bounds the work and the caches
         found = self._remember(self._addresses, address, lambda r: r.by_address(address), self._by_address)
         if found is not None and found.certain:
             return found
