@@ -4,11 +4,16 @@ common yardstick (provenance such as folder, account and database ids is left ou
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from syncd.config import load_config
+from syncd.store import open_store
 from syncd.store import schema as t
+from syncd.sync import sync_all
+from tests.conftest import account_config
 from tests.conformance.samples import EventSpec, raw_message
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -31,6 +36,24 @@ def answer(conn: Connection) -> dict[str, Any]:
     people = sorted(conn.execute(select(ca.c.address).join(c, c.c.id == ca.c.contact_id)
                                  .where(c.c.is_list.is_(False))).scalars())
     return {"messages": messages, "interactions": interactions, "people": people}
+
+
+def accounts_config(root: Path, accounts: list[str], extra: str = "") -> Path:
+    """A config with these [[accounts]] tables (their TOML lines), in this order, one database."""
+    return account_config(root, "\n\n[[accounts]]\n".join(accounts), db=f"sqlite:///{root / 'syncd.db'}", extra=extra)
+
+
+def synced(config_path: Path, *, now: datetime = NOW) -> dict[str, Any]:
+    """One `syncd sync` of every account (no drafts), and what it concluded."""
+    config = load_config(config_path)
+    store = open_store(config.db_url)
+    try:
+        outcomes = sync_all(config, store, now=now)
+        assert all(o.ok for o in outcomes), outcomes
+        with store.connect() as conn:
+            return answer(conn)
+    finally:
+        store.close()
 
 
 def kinds_with(conn: Connection, address: str) -> list[str]:

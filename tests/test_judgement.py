@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import shutil
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,10 @@ from syncd.records import Address, MailMessage
 from syncd.settle import settle
 from syncd.store import open_store
 from syncd.store import schema as t
-from syncd.sync import sync_all
-from tests.conftest import Cli, account_config
+from tests.conftest import Cli
 from tests.conformance.samples import raw_message
-from tests.judged import (CROWD, GRACE, LIST, ME, NOW, answer, crowded_meeting, kinds_with, list_thread,
-                          placeholder_meeting)
+from tests.judged import (CROWD, GRACE, LIST, ME, NOW, accounts_config, answer, crowded_meeting, kinds_with,
+                          list_thread, placeholder_meeting, synced)
 from tests.mailtree import IcsFolder, MailTree
 
 LIST_HEADERS = {"list-id": "Developers <dev.lists.example.org>", "list-post": f"<mailto:{LIST}>",
@@ -139,19 +138,7 @@ def local_accounts(root: Path, names: list[str], extra: str = "") -> Path:
         MailTree(root / name).folder_path("Sent")
         (root / f"{name}-cal").mkdir(exist_ok=True)
         blocks.append(f'name = "{name}"\nkind = "local"\nmaildir = "{root / name}"\ncalendar = "{root / name}-cal"')
-    return account_config(root, "\n\n[[accounts]]\n".join(blocks), db=f"sqlite:///{root / 'syncd.db'}", extra=extra)
-
-
-def synced(config_path: Path, *, now: datetime = NOW) -> dict[str, Any]:
-    config = load_config(config_path)
-    store = open_store(config.db_url)
-    try:
-        outcomes = sync_all(config, store, now=now)
-        assert all(o.ok for o in outcomes), outcomes
-        with store.connect() as conn:
-            return answer(conn)
-    finally:
-        store.close()
+    return accounts_config(root, blocks, extra)
 
 
 @pytest.mark.slow  # six syncs of small Maildirs

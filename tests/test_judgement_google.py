@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,11 +14,10 @@ from syncd.config import load_config
 from syncd.connectors._google.auth import calendar_scopes, gmail_scopes
 from syncd.store import open_store
 from syncd.store import schema as t
-from syncd.sync import sync_all
-from tests.conftest import account_config
 from tests.fakes.google_fake import GoogleFake
 from tests.fakes.google_fake.harness import authorize_with_fake, event_json
-from tests.judged import CROWD, GRACE, ME, NOW, answer, crowded_meeting, list_thread, placeholder_meeting
+from tests.judged import (CROWD, GRACE, ME, NOW, accounts_config, crowded_meeting, list_thread, placeholder_meeting,
+                          synced)
 
 
 @pytest.fixture
@@ -38,19 +36,7 @@ def google_config(root: Path, fakes: dict[str, GoogleFake], order: list[str]) ->
         scopes = gmail_scopes(False) + (calendar_scopes() if kind == "google" else [])
         authorize_with_fake(fake, paths.account_state_dir(name), scopes)
         blocks.append(f'name = "{name}"\nkind = "{kind}"\nendpoint = "{fake.url}"\nretry_base_seconds = 0.01')
-    return account_config(root, "\n\n[[accounts]]\n".join(blocks), db=f"sqlite:///{root / 'syncd.db'}")
-
-
-def synced(config_path: Path) -> dict[str, Any]:
-    config = load_config(config_path)
-    store = open_store(config.db_url)
-    try:
-        outcomes = sync_all(config, store, now=NOW)
-        assert all(o.ok for o in outcomes), outcomes
-        with store.connect() as conn:
-            return answer(conn)
-    finally:
-        store.close()
+    return accounts_config(root, blocks)
 
 
 def test_gmail_a_reply_kept_only_as_the_lists_copy_counts(fakes: dict[str, GoogleFake], tmp_path: Path) -> None:

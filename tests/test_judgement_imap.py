@@ -10,11 +10,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
-from syncd.config import load_config
-from syncd.store import open_store
-from syncd.sync import sync_all
-from tests.conftest import account_config
-from tests.judged import GRACE, LIST, NOW, answer, list_thread
+from tests.judged import GRACE, LIST, NOW, accounts_config, list_thread, synced
 from tests.servers.dovecot import Dovecot
 from tests.servers.fixtures import dovecot  # noqa: F401 - a fixture
 
@@ -51,18 +47,12 @@ def run(server: Dovecot, root: Path, order: list[str], syncs: list[list[tuple[st
     boxes = {name: Mailbox(server, root, name) for name in order}
     for box in boxes.values():
         box.put("Lists", thread["chatter"])  # the folder exists from the start, as configured
-    config = load_config(account_config(root, "\n\n[[accounts]]\n".join(boxes[n].account() for n in order)))
-    store = open_store(config.db_url)
-    try:
-        for deliveries in syncs:
-            for name, folder, copy in deliveries:
-                boxes[name].put(folder, thread[copy])
-            outcomes = sync_all(config, store, now=NOW)
-            assert all(o.ok for o in outcomes), outcomes
-        with store.connect() as conn:
-            return answer(conn)
-    finally:
-        store.close()
+    config_path = accounts_config(root, [boxes[n].account() for n in order])
+    for deliveries in syncs:
+        for name, folder, copy in deliveries:
+            boxes[name].put(folder, thread[copy])
+        got = synced(config_path)
+    return got
 
 
 def test_imap_a_reply_through_a_list_counts_once_in_every_order(dovecot: Dovecot, tmp_path: Path) -> None:
