@@ -329,8 +329,8 @@ class Ingestor:
         for key, m in by_key.items():
             attendees, n_people, unusable = self._attendees(m)
             if unusable:
-                result.skipped.append(_unusable_skip(f"event {m.uid[:200]} ({m.title[:60]!r})", "invitees", unusable,
-                                                     "the meeting's size"))
+                result.skipped.append(_unusable_skip(f"event {m.title[:60]!r} of {m.start:%Y-%m-%d}", "invitees",
+                                                     unusable, "the meeting's size"))
             row = self._meeting_row(m, account_id, attendees, n_people)
             old = existing.get(key)
             if old is not None and old[1] == row["fingerprint"]:
