@@ -66,7 +66,7 @@ def run(template: Path, where: Path, syncs: list[list[tuple[int, MailMessage]]])
     config = Config.model_validate({"me": {"addresses": [ME]}})
     try:
         for sync in syncs:
-            ingestor = Ingestor(config, Identity.from_config(config))
+            ingestor = Ingestor(config, Identity.from_config(config), NOW)
             with store.begin() as conn:
                 for account, _ in itertools.groupby(sync, key=lambda item: item[0]):
                     ingestor.apply(conn, account, [m for a, m in sync if a == account], now=NOW)
