@@ -24,25 +24,47 @@ FREEMAIL = frozenset(
 _LOCAL_NOISE = re.compile(r"\+.*$")
 
 
-@lru_cache(maxsize=65536)  # the same few thousand addresses recur in every batch
-def normalise(address: str) -> str:
-    """Canonical form of an address: lower case, no angle brackets, Gmail dots and +tags folded.
-
-    Returns "" for something that is not an address.
-    """
+def _parts(address: str) -> tuple[str, str] | str:
+    """(local part, domain) of an address, lower-cased; or, for something that is not an
+    address, why not (one short phrase)."""
     addr = address.strip().strip("<>").strip().lower()
     if addr.startswith("mailto:"):
         addr = addr[7:]
     if addr.count("@") != 1:
-        return ""
+        return "no @" if "@" not in addr else "more than one @"
+    if " " in addr:
+        return "a space inside"
     local, domain = addr.split("@")
     domain = domain.rstrip(".")
-    if not local or not domain or "." not in domain or " " in addr:
+    if not local:
+        return "nothing before the @"
+    if not domain:
+        return "no domain"
+    if "." not in domain:
+        return "no dot in the domain"
+    return local, domain
+
+
+@lru_cache(maxsize=65536)  # the same few thousand addresses recur in every batch
+def normalise(address: str) -> str:
+    """Canonical form of an address: lower case, no angle brackets, Gmail dots and +tags folded.
+
+    Returns "" for something that is not an address (:func:`unusable_reason` says why).
+    """
+    parts = _parts(address)
+    if isinstance(parts, str):
         return ""
+    local, domain = parts
     if domain in _GMAIL:
         local = _LOCAL_NOISE.sub("", local).replace(".", "")
         domain = "gmail.com"
     return f"{local}@{domain}"
+
+
+def unusable_reason(address: str) -> str | None:
+    """Why :func:`normalise` rejects ``address`` ("no dot in the domain", ...), or None."""
+    parts = _parts(address)
+    return parts if isinstance(parts, str) else None
 
 
 def domain_of(address: str) -> str:

@@ -52,7 +52,7 @@ class Me(_Strict):
 
 
 class Weights(_Strict):
-    meeting: float = Field(3.0, ge=0, description="a 1:1 meeting")
+    meeting: float = Field(2.0, ge=0, description="a 1:1 meeting (as much as a mail and its answer)")
     sent_to: float = Field(1.0, ge=0, description="a mail you sent them (To)")
     sent_cc: float = Field(0.4, ge=0, description="a mail you sent them in Cc")
     received: float = Field(1.0, ge=0, description="a reply or mail from them")
@@ -107,6 +107,43 @@ class Ignore(_Strict):
     addresses: list[str] = Field(default_factory=list)
     domains: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list, description="shell-style, e.g. '*-bounces@*'")
+
+
+NonPersonKind = Literal["room", "list", "group", "placeholder"]
+
+
+class NonPersonRule(_Strict):
+    """One rule of syncd/nonpeople.toml or of the config's [nonpeople] (same shape)."""
+
+    kind: NonPersonKind
+    why: str = Field("", description="shown by `syncd prune` and `syncd contact`")
+    addresses: list[str] = Field(default_factory=list, description="exact addresses")
+    domains: list[str] = Field(default_factory=list,
+                               description="a domain and its subdomains; 'lists.*' = domains beginning 'lists.'")
+    local_parts: list[str] = Field(default_factory=list, description="regular expressions, whole local part")
+    names: list[str] = Field(default_factory=list, description="regular expressions found in the display name")
+
+    @field_validator("addresses", "domains")
+    @classmethod
+    def _lower(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower().lstrip("@") for v in values]
+
+    @field_validator("local_parts", "names")
+    @classmethod
+    def _regexes(cls, values: list[str]) -> list[str]:
+        for v in values:
+            try:
+                re.compile(v)
+            except re.error as err:
+                raise ValueError(f"{v!r} is not a regular expression ({err})") from None
+        return values
+
+
+class NonPeopleRules(_Strict):
+    """Addresses that are not people. ``certain``: never a contact; ``likely``: flagged by prune."""
+
+    certain: list[NonPersonRule] = Field(default_factory=list)
+    likely: list[NonPersonRule] = Field(default_factory=list)
 
 
 class Followups(_Strict):
@@ -181,6 +218,7 @@ class Config(_Strict):
     cadence: Cadence = Cadence()
     targets: list[Target] = Field(default_factory=list)
     ignore: Ignore = Ignore()
+    nonpeople: NonPeopleRules = NonPeopleRules()
     followups: Followups = Followups()
     sync: SyncSettings = SyncSettings()
 

@@ -1,7 +1,8 @@
 """What is not a person, and what is not a conversation.
 
-Bulk and automated mail never makes an interaction; addresses that belong to machines
-(no-reply, mailer-daemon, notifications) and to mailing lists never become contacts.
+Machine-made mail never makes an interaction, and bulk and list mail only when it answers you
+(syncd.settle); addresses that belong to machines (no-reply, mailer-daemon, notifications)
+never become contacts. Rooms, lists, groups and placeholders are in syncd.nonpeople.
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ def automated_address(address: str) -> bool:
     return domain.startswith(_AUTOMATED_DOMAIN_PREFIXES)
 
 
-def bulk_reason(msg: MailMessage) -> str | None:
-    """Why this message is bulk or automated mail, or None for a person-to-person message."""
+def list_reason(msg: MailMessage) -> str | None:
+    """Why this copy looks like it came through a mailing list or a bulk sender, or None.
+
+    A list's copy of a message carries these even when the message is a reply to you (the
+    list was in Cc), so this alone does not make a message noise (see syncd.settle)."""
     h = msg.list_headers
     if h.get("list-id"):
         return "mailing list (List-Id)"
@@ -45,6 +49,12 @@ def bulk_reason(msg: MailMessage) -> str | None:
         return "bulk (List-Unsubscribe)"
     if h.get("precedence", "").strip().lower() in _BULK_PRECEDENCE:
         return f"bulk (Precedence: {h['precedence'].strip().lower()})"
+    return None
+
+
+def automated_reason(msg: MailMessage) -> str | None:
+    """Why this copy is machine-made (auto-replies, notifications), or None."""
+    h = msg.list_headers
     auto = h.get("auto-submitted", "").strip().lower()
     if auto and auto != "no":
         return f"automated (Auto-Submitted: {auto.split(';')[0]})"
@@ -53,8 +63,15 @@ def bulk_reason(msg: MailMessage) -> str | None:
     return None
 
 
+def bulk_reason(msg: MailMessage) -> str | None:
+    """Why this message is bulk or automated mail, or None for a person-to-person message."""
+    return list_reason(msg) or automated_reason(msg)
+
+
 def list_addresses(msg: MailMessage) -> list[tuple[str, str]]:
-    """Mailing-list addresses this message reveals: List-Post mailto, and List-Id's address form.
+    """Mailing-list addresses this message reveals: List-Post mailto, List-Id's address form, and
+    the recipients that carry the list's name at the list's site (the aliases people write to:
+    List-Id <axp-hardware.lists.alphalinux.org>, To: axp-hardware@talisman.alphalinux.org).
 
     Returns (normalised address, list id).
     """
@@ -72,7 +89,21 @@ def list_addresses(msg: MailMessage) -> list[tuple[str, str]]:
         local, _, domain = ident.partition(".")
         if local and "." in domain:
             found.append((f"{local}@{domain}", list_id))
+            site = _site(domain)
+            for a in (*msg.to, *msg.cc):
+                addr = normalise(a.email)
+                name, _, where = addr.partition("@")
+                if name == local and _site(where) == site:
+                    found.append((addr, list_id))
     return found
+
+
+def _site(domain: str) -> str:
+    """The registered domain, roughly: lists.alphalinux.org and talisman.alphalinux.org are one
+    site; so are lists.example.co.uk and example.co.uk (a short label before a country code)."""
+    labels = domain.split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2 else 2
+    return ".".join(labels[-keep:])
 
 
 @dataclass

@@ -92,7 +92,7 @@ def run_followups(config: Config, store: Store, now: datetime) -> FollowupReport
             report.planned = planned.followups + planned.checkins
         except TemplateError as err:
             report.errors.append(f"templates: {err}")
-        ids = {a.name: account_id(conn, a) for a in config.accounts}
+        ids = {a.name: account_id(conn, a, now) for a in config.accounts}
     report.done, report.expired = settled.done, settled.expired
     mailboxes = _Mailboxes(config, now, report)
     try:

@@ -445,6 +445,7 @@ def _attendees(component: Any, ctx: _File, uid: str) -> tuple[Attendee, ...]:
                 name=_param(prop, "CN"),
                 partstat=_PARTSTAT.get(_param(prop, "PARTSTAT").upper(), "unknown"),  # type: ignore[arg-type]
                 is_resource=cutype in ("ROOM", "RESOURCE"),
+                is_group=cutype == "GROUP",
             )
         )
     return tuple(out)

@@ -4,6 +4,11 @@ Everything here is an upsert keyed by the record's cross-account identity (Messa
 iCalUID + occurrence), so re-ingesting anything is a no-op (invariant 2) and one message seen
 by three accounts is one interaction per person (Twenty and Nylas dedupe the same way).
 
+The copies of one message (two folders, two accounts, the list's copy beside the direct one)
+do not compete: each adds what it shows to facts that only ever move one way (it came through
+a list only if every copy did; it names you if any copy does), merged inside the database, so
+what is kept does not depend on which copy came first (invariant 13).
+
 Two kinds of interaction depend on time or on other records, so they are made by
 :func:`settle` after the batches, not while a batch is ingested: a meeting counts once it has
 ended, and a received mail counts once its sender is known (a contact, or replying to mail we
@@ -18,17 +23,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, null, or_, select, tuple_, update
 
-from syncd.addresses import FREEMAIL, domain_of, first_name_from, normalise, organisation_name
+from syncd import nonpeople
+from syncd.addresses import FREEMAIL, domain_of, first_name_from, normalise, organisation_name, unusable_reason
 from syncd.config import Config
-from syncd.filters import IgnoreRules, automated_address, bulk_reason, list_addresses
-from syncd.records import Attendee, MailMessage, Meeting
+from syncd.filters import IgnoreRules, automated_address, automated_reason, list_addresses, list_reason
+from syncd.records import Attendee, MailMessage, Meeting, Skip
 from syncd.store import schema as t
-from syncd.store.upsert import bulk_insert_ignore, insert_ignore
+from syncd.store.upsert import bulk_execute, bulk_insert_ignore, insert_ignore, insert_merge
 from syncd.timeutil import to_db, utcnow
 
 CHUNK = 500  # bound for IN (...) lists
+_ROOMLIKE = ("room", "placeholder")  # they take no share of anyone's attention: left out of group sizes
 
 
 def size_factor(n: int) -> float:
@@ -58,6 +65,7 @@ class IngestResult:
     messages: int = 0
     meetings: int = 0
     touched: set[int] = field(default_factory=set)
+    skipped: list[Skip] = field(default_factory=list)  # records with addresses that are not usable
 
 
 class Ingestor:
@@ -74,6 +82,7 @@ class Ingestor:
             + [("domain", d) for d in config.ignore.domains]
             + [("pattern", p) for p in config.ignore.patterns]
         )
+        self.nonpeople = nonpeople.for_config(config)
         self.lists: set[str] = set()
         self._contacts: dict[str, int] = {}  # normalised address -> contact id
         self._orgs: dict[str, int | None] = {}
@@ -90,19 +99,49 @@ class Ingestor:
         self.ignore.addresses |= db_rules.addresses
         self.ignore.domains |= db_rules.domains
         self.ignore.patterns += db_rules.patterns
+        self._judge_known_contacts(conn)
         self._loaded = True
 
     def set_identity(self, identity: Identity) -> None:
         self.me = identity
         self._people.clear()
 
-    def is_person(self, address: str) -> bool:
-        """An address worth a contact: not ours, not a list, not a machine, not silenced."""
+    def is_person(self, address: str, name: str = "") -> bool:
+        """An address worth a contact: not ours, not a list, room or placeholder, not a machine,
+        not silenced. ``name``, when known, can tell a room or a group too."""
         known = self._people.get(address)
         if known is None:
             known = self._people[address] = bool(address) and address not in self.me.own \
-                and address not in self.lists and not automated_address(address) and not self.ignore.matches(address)
-        return known
+                and address not in self.lists and not automated_address(address) \
+                and not self.ignore.matches(address) and self.nonpeople.certain(address) is None
+        return known and (not name or self.nonpeople.certain(address, name) is None)
+
+    def _judge_known_contacts(self, conn: Connection) -> None:
+        """When the non-people rules changed (a new syncd, the config's [nonpeople]), contacts
+        that the rules now say are not people stop being contacts."""
+        stored = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "nonpeople")).scalar()
+        if stored == self.nonpeople.fingerprint:
+            return
+        rows = conn.execute(select(t.contact_address.c.address, t.contact_address.c.name)
+                            .join(t.contact, t.contact.c.id == t.contact_address.c.contact_id)
+                            .where(t.contact.c.is_list.is_(False))).all()
+        self._demote(conn, [a for a, name in rows if self.nonpeople.certain(a, name)], set())
+        if stored is None:
+            conn.execute(insert(t.meta).values(key="nonpeople", value=self.nonpeople.fingerprint))
+        else:
+            conn.execute(update(t.meta).where(t.meta.c.key == "nonpeople").values(value=self.nonpeople.fingerprint))
+
+    def _demote(self, conn: Connection, addresses: Sequence[str], touched: set[int]) -> None:
+        """The contacts at these addresses are not people after all: hidden, interactions gone."""
+        for chunk in _chunks(addresses):
+            rows = conn.execute(select(t.contact_address.c.contact_id).where(t.contact_address.c.address.in_(chunk)))
+            ids = set(rows.scalars())
+            if ids:
+                conn.execute(update(t.contact).where(t.contact.c.id.in_(ids)).values(is_list=True, dirty=True))
+                conn.execute(delete(t.interaction).where(t.interaction.c.contact_id.in_(ids)))
+                touched |= ids
+        for addr in addresses:
+            self._contacts.pop(addr, None)
 
     # -- batches ----------------------------------------------------------------------------
 
@@ -141,15 +180,7 @@ class Ingestor:
         self.lists |= set(learned)
         self._people.clear()
         # A list we wrote to before we knew it was one: it is not a person after all.
-        for chunk in _chunks(list(learned)):
-            rows = conn.execute(select(t.contact_address.c.contact_id).where(t.contact_address.c.address.in_(chunk)))
-            ids = set(rows.scalars())
-            if ids:
-                conn.execute(update(t.contact).where(t.contact.c.id.in_(ids)).values(is_list=True, dirty=True))
-                conn.execute(delete(t.interaction).where(t.interaction.c.contact_id.in_(ids)))
-                result.touched |= ids
-        for addr in learned:
-            self._contacts.pop(addr, None)
+        self._demote(conn, list(learned), result.touched)
 
     def _ingest_mail(self, conn: Connection, account_id: int, mails: Sequence[MailMessage],
                      result: IngestResult) -> None:
@@ -158,12 +189,12 @@ class Ingestor:
         for msg in mails:
             sender = normalise(msg.sender.email) if msg.sender else ""
             outbound = sender in self.me.own
-            recipients = _unique_recipients(msg, self.me.own)
-            noise = bulk_reason(msg)
-            if noise is None and not outbound and (not sender or automated_address(sender)):
-                noise = "automated sender"
-            if noise is None and not outbound and sender in self.lists:
-                noise = "mailing list"
+            if sender in self.lists:
+                sender = ""  # a list that rewrote From ("Grace via dev-list"): not the author
+            people, unusable, n, to_me = self._recipients(msg)
+            if msg.sender is not None and unusable_reason(msg.sender.email):
+                unusable.append(msg.sender.email)
+            listed, machine = list_reason(msg), automated_reason(msg)
             rows.append({
                 "message_id": msg.message_id,
                 "account_id": account_id,
@@ -172,21 +203,25 @@ class Ingestor:
                 "sent_at": to_db(msg.date),
                 "subject": msg.subject[:500],
                 "sender": sender[:320],
-                "n_recipients": len(recipients),
+                "n_recipients": n,
                 "thread_id": msg.thread_id[:255],
                 "in_reply_to": (msg.in_reply_to[0] if msg.in_reply_to else "")[:500],
                 "refs": " ".join(msg.references)[-4000:],
-                "noise": noise,
-                # inbound mail is attributed later by settle(); outbound and noise never need it
-                "linked": outbound or noise is not None,
+                "noise": listed or machine,
+                "via_list": listed is not None,
+                "automated": machine is not None,
+                "to_me": to_me,
+                "linked": outbound,  # received mail is judged by settle(), with what every copy says
             })
-            if outbound and noise is None:
-                n = len(recipients)
-                for addr, name, role in recipients:
-                    if self.is_person(addr):
+            if outbound and listed is None and machine is None:
+                for addr, name, role in people:
+                    if self.is_person(addr, name):
                         weight = (self.w_to if role == "to" else self.w_cc) * size_factor(n)
                         wanted.append((addr, name, role, "sent", weight, n, msg))
-        bulk_insert_ignore(conn, t.message, ["message_id"], rows)
+            if unusable:
+                result.skipped.append(_unusable_skip(f"message {msg.message_id}", "senders and recipients", unusable,
+                                                     "the number of recipients"))
+        bulk_execute(conn, t.message, ["message_id"], insert_merge(conn, t.message, ["message_id"], merge_copies), rows)
         result.messages += len(rows)
         if not wanted:
             return
@@ -206,6 +241,29 @@ class Ingestor:
         ]
         bulk_insert_ignore(conn, t.interaction, ["contact_id", "source_key"], inter)
         result.touched |= {r["contact_id"] for r in inter}  # type: ignore[misc]
+
+    def _recipients(self, msg: MailMessage) -> tuple[list[tuple[str, str, str]], list[str], int, bool]:
+        """The To and Cc recipients: (address, name, role) of each other than you, the unusable
+        addresses, how many people the mail went to besides you (every recipient, a usable
+        address or not, rooms left out), and whether it names you."""
+        people: dict[str, tuple[str, str, str]] = {}
+        unusable: dict[str, None] = {}
+        to_me = False
+        for role, group in (("to", msg.to), ("cc", msg.cc)):
+            for a in group:
+                addr = normalise(a.email)
+                if not addr:
+                    unusable.setdefault(a.email.strip().lower(), None)
+                elif addr in self.me.own:
+                    to_me = True
+                elif addr not in people:
+                    people[addr] = (addr, a.name, role)
+        rooms = sum(1 for addr, name, _ in people.values() if self._is_room(addr, name))
+        return list(people.values()), list(unusable), len(people) - rooms + len(unusable), to_me
+
+    def _is_room(self, address: str, name: str) -> bool:
+        verdict = self.nonpeople.certain(address, name)
+        return verdict is not None and verdict.kind in _ROOMLIKE
 
     # -- contacts ---------------------------------------------------------------------------
 
@@ -276,8 +334,11 @@ class Ingestor:
             for uid, occ, mid, fp, recorded, was_gone in conn.execute(q):
                 existing[(uid, occ)] = (mid, fp, recorded, was_gone)
         for key, m in sorted(by_key.items()):  # one lock order across processes
-            attendees = self._attendees(m)
-            row = self._meeting_row(m, account_id, attendees)
+            attendees, n_people, unusable = self._attendees(m)
+            if unusable:
+                result.skipped.append(_unusable_skip(f"event {m.title[:60]!r} of {m.start:%Y-%m-%d}", "invitees",
+                                                     unusable, "the meeting's size"))
+            row = self._meeting_row(m, account_id, attendees, n_people)
             old = existing.get(key)
             if old is not None and old[1] == row["fingerprint"]:
                 if old[3]:  # it came back after being reported gone
@@ -305,26 +366,43 @@ class Ingestor:
                 ])
             result.meetings += 1
 
-    def _attendees(self, m: Meeting) -> list[dict[str, object]]:
+    def _attendees(self, m: Meeting) -> tuple[list[dict[str, object]], int, list[str]]:
+        """The meeting's attendee rows; how many people it has besides you (everyone invited,
+        a usable address or not, a list or group as one, rooms and placeholders left out); and
+        the invitees' addresses that are not usable."""
         seen: dict[str, dict[str, object]] = {}
+        unusable: dict[str, None] = {}
+        rooms = 0
         everyone: list[Attendee] = list(m.attendees)
         if m.organizer is not None:
             everyone.append(Attendee(email=m.organizer.email, name=m.organizer.name, partstat="accepted",
                                      is_organizer=True))
         for a in everyone:
             addr = normalise(a.email)
-            if not addr or addr in seen:
+            if not addr:
+                if a.email.strip():
+                    unusable.setdefault(a.email.strip().lower(), None)
                 continue
+            if addr in seen:
+                continue
+            is_self = a.is_self or addr in self.me.own
+            verdict = None if is_self else self.nonpeople.certain(addr, a.name)
+            room = not is_self and (a.is_resource or (verdict is not None and verdict.kind in _ROOMLIKE))
+            rooms += room
             seen[addr] = {
                 "address": addr,
                 "name": a.name[:255],
                 "partstat": a.partstat,
-                "is_resource": a.is_resource or _looks_like_resource(addr),
-                "is_self": a.is_self or addr in self.me.own,
+                # never a contact from this meeting: rooms, groups (CUTYPE=GROUP), what the rules rule
+                # out (what can change, your ignores and learned lists, settle() asks is_person)
+                "is_resource": room or (not is_self and a.is_group) or verdict is not None,
+                "is_self": is_self,
             }
-        return list(seen.values())
+        others = sum(1 for a in seen.values() if not a["is_self"])
+        return list(seen.values()), others - rooms + len(unusable), list(unusable)
 
-    def _meeting_row(self, m: Meeting, account_id: int, attendees: list[dict[str, object]]) -> dict[str, object]:
+    def _meeting_row(self, m: Meeting, account_id: int, attendees: list[dict[str, object]],
+                     n_people: int) -> dict[str, object]:
         organizer = normalise(m.organizer.email) if m.organizer else ""
         selfs = [a for a in attendees if a["is_self"]]
         # Your own attendee entry wins (an organizer who declined their own meeting is not there).
@@ -336,7 +414,6 @@ class Ingestor:
             self_response = str(selfs[0]["partstat"])
         else:
             self_response = "unknown"
-        people = [a for a in attendees if not a["is_self"] and not a["is_resource"]]
         row: dict[str, object] = {
             "uid": m.uid[:500],
             "occurrence": m.occurrence[:64],
@@ -348,7 +425,7 @@ class Ingestor:
             "status": m.status,
             "self_response": self_response,
             "organizer": organizer[:320],
-            "n_people": len(people),
+            "n_people": n_people,
             "online": m.online,
             "gone": False,
         }
@@ -380,19 +457,57 @@ def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
         conn.execute(update(t.contact).where(t.contact.c.id.in_(chunk)).values(dirty=True))
 
 
-def _unique_recipients(msg: MailMessage, own: frozenset[str]) -> list[tuple[str, str, str]]:
-    out: dict[str, tuple[str, str, str]] = {}
-    for role, group in (("to", msg.to), ("cc", msg.cc)):
-        for a in group:
-            addr = normalise(a.email)
-            if addr and addr not in own and addr not in out:
-                out[addr] = (addr, a.name, role)
-    return list(out.values())
+def merge_copies(old, new):  # type: ignore[no-untyped-def]
+    """How another copy of a stored message changes it: (SET values, WHERE it changes anything).
+
+    Every fact only moves one way, so the outcome is the same whichever copy, folder, account
+    or sync came first, and a copy that adds nothing writes nothing:
+
+    * it is yours if any copy is from you;
+    * it came through a list (or a bulk sender) only if every copy did; machine-made likewise;
+    * it names you if any copy does;
+    * a sender, an In-Reply-To, a longer References list fill in what a copy lacked;
+    * the first copy that did not come through a list shows the message as it was written
+      (subject without the list's [tag], its folder, account and thread).
+
+    A received message that changed is judged again by settle().
+    """
+    becomes_out = (old.direction == "in") & (new.direction == "out")
+    leaves_list = old.via_list & ~new.via_list
+    gains_sender = (old.sender == "") & (new.sender != "")
+    gains_reply = (old.in_reply_to == "") & (new.in_reply_to != "")
+    longer_refs = func.length(new.refs) > func.length(old.refs)
+    changed = or_(becomes_out, leaves_list, old.automated & ~new.automated, ~old.to_me & new.to_me,
+                  gains_sender, gains_reply, longer_refs)
+    via_list, automated = old.via_list & new.via_list, old.automated & new.automated
+
+    def as_written(column: str):  # type: ignore[no-untyped-def]
+        return case((leaves_list, getattr(new, column)), else_=getattr(old, column))
+
+    values = {
+        "direction": case((becomes_out, new.direction), else_=old.direction),
+        "via_list": via_list,
+        "automated": automated,
+        "to_me": old.to_me | new.to_me,
+        "sender": case((gains_sender, new.sender), else_=old.sender),
+        "in_reply_to": case((gains_reply, new.in_reply_to), else_=old.in_reply_to),
+        "refs": case((longer_refs, new.refs), else_=old.refs),
+        "subject": as_written("subject"),
+        "folder": as_written("folder"),
+        "account_id": as_written("account_id"),
+        "thread_id": as_written("thread_id"),
+        # still bulk or machine-made: of the copies' reasons the first in alphabetical order
+        "noise": case((~via_list & ~automated, null()), (old.noise < new.noise, old.noise), else_=new.noise),
+        "linked": (old.direction == "out") | (new.direction == "out"),
+    }
+    return values, changed
 
 
-def _looks_like_resource(address: str) -> bool:
-    # Google Workspace rooms: ...@resource.calendar.google.com; Exchange often uses room-/rm- names.
-    return address.endswith("@resource.calendar.google.com") or address.partition("@")[2].startswith("resource.")
+def _unusable_skip(ref: str, whose: str, unusable: list[str], counted_in: str) -> Skip:
+    """One skip per record, however many of its addresses are unusable."""
+    n, example = len(unusable), unusable[0]
+    return Skip(ref, f"{n} of its {whose} {'is' if n == 1 else 'are'} not a usable address (e.g. "
+                     f"{example[:80]!r}: {unusable_reason(example)}); counted in {counted_in}, never a contact")
 
 
 def _chunks(items: Sequence[object], size: int = CHUNK) -> Iterable[list[object]]:

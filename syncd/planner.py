@@ -6,7 +6,9 @@ Two kinds:
   ended, and you have not written to them since it began. Planned when it ends, written
   ``delay_hours`` later (default 1 h), overdue after ``overdue_hours`` (24 h), expired after
   ``expire_days``. Occurrences of a recurring series get none: a standing call is its own
-  follow-up. Meetings with more than ``max_recipients`` outside people get none either.
+  follow-up. Meetings with more than ``max_recipients`` outside people get none either, and
+  history is not a to-do list: a meeting that had ended more than ``overdue_hours`` before
+  its account's first sync began gets none.
 * **checkin** — the light touch. A contact whose last interaction is older than their
   cadence (their own, their target's, or their tier's — the tier they stood at when you last
   interacted, so that cooling does not silently lengthen it) gets a check-in, threaded into
@@ -89,7 +91,13 @@ def _plan_followups(conn: Connection, config: Config, now: datetime, busy: dict[
             m.c.occurrence == "", m.c.n_people > 0, m.c.all_day.is_(False),
         )).order_by(m.c.end_at)
     ).all()
+    first_sync = {acc: from_db(began) for acc, began in conn.execute(select(t.account.c.id, t.account.c.created_at))}
     for meeting in rows:
+        began = first_sync.get(meeting.account_id)
+        end = from_db(meeting.end_at)
+        assert end is not None
+        if began is not None and end + timedelta(hours=fu.overdue_hours) < began:
+            continue  # it was already overdue when syncd first read the account: history
         key = "followup:" + meeting_key(meeting.uid, meeting.occurrence)[2:]
         if _exists(conn, key):
             continue
@@ -101,8 +109,6 @@ def _plan_followups(conn: Connection, config: Config, now: datetime, busy: dict[
         people = _claim(conn, people, busy, result)
         if not people:
             continue
-        end = from_db(meeting.end_at)
-        assert end is not None
         variables = _common(config, people) | {
             "meeting_title": meeting.title,
             "meeting_day": _day_phrase(end, now, config),

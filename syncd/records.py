@@ -56,6 +56,7 @@ class Attendee:
     name: str = ""
     partstat: Partstat = "unknown"
     is_resource: bool = False  # rooms and equipment (CUTYPE=ROOM/RESOURCE, Google resource=true)
+    is_group: bool = False  # a distribution list or group invited as one (CUTYPE=GROUP)
     is_self: bool = False  # the provider says this attendee is the calendar owner
     is_organizer: bool = False
 

@@ -5,11 +5,13 @@ Scores are brought to "now" here (decay on read); nothing in this module writes.
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from syncd import nonpeople
 from syncd.addresses import normalise
 from syncd.config import Config
 from syncd.store import schema as t
@@ -289,10 +291,13 @@ def targets(conn: Connection, config: Config, now: datetime) -> list[dict[str, A
 
 
 def prune_candidates(conn: Connection, config: Config, now: datetime, *, cold_days: int = 365) -> list[dict[str, Any]]:
-    """Noise: one-way (they never answered, never met), one-off, or cold for over a year.
+    """Noise: one-way (they never answered, never met), one-off, or cold for over a year; and,
+    however warm, addresses that look like a list, a room or a group (a hint of the non-people
+    rules, which only you can confirm: ``ignore`` is the command that does).
 
     Someone new gets time first: one-way counts after a month, one-off after three.
     """
+    rules = nonpeople.for_config(config)
     out = []
     for row in _contact_rows(conn):
         item = _summary(row, config, now)
@@ -305,7 +310,10 @@ def prune_candidates(conn: Connection, config: Config, now: datetime, *, cold_da
             reasons.append("one-off: a single interaction, months ago")
         if item["days_since"] is not None and item["days_since"] > cold_days and item["tier"] in ("cold", "dormant"):
             reasons.append(f"long cold: nothing for {int(item['days_since'])} days")
-        if reasons and item["tier"] not in ("inner", "warm"):
+        hint = rules.verdict(row.address or "", row.display_name)
+        if hint is not None:
+            out.append(item | {"reasons": [hint.phrase, *reasons], "ignore": f"syncd ignore {shlex.quote(row.address)}"})
+        elif reasons and item["tier"] not in ("inner", "warm"):
             out.append(item | {"reasons": reasons})
     out.sort(key=lambda x: x["warmth"])
     return out

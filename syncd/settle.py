@@ -6,8 +6,12 @@
 * A received mail counts once we know its sender: a reply to mail we sent (In-Reply-To or
   References), or a mail from someone who is already a contact. Cold inbound mail from a
   stranger stays unattributed (one-way mail is not a relationship) until that changes.
+  Replies are judged per message, not per channel: mail that came through a mailing list or
+  a bulk sender (every copy of it did) counts only when it answers mail we sent and names us
+  in To or Cc; machine-made mail never counts.
 
-Idempotent and order-independent: it only looks at what is not yet settled.
+Idempotent and order-independent: it only looks at what is not yet settled, and ingest
+unsettles a message whenever another copy of it adds a fact.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, Row, and_, select, update
 
+from syncd.filters import automated_address
 from syncd.ingest import Ingestor, mark_dirty, meeting_key, size_factor
 from syncd.store import schema as t
 from syncd.store.upsert import insert_ignore
@@ -60,7 +65,7 @@ def _record_ended_meetings(conn: Connection, ingestor: Ingestor, now: datetime, 
                 and_(t.meeting_attendee.c.meeting_id.in_([r.id for r in attended]),
                      t.meeting_attendee.c.is_self.is_(False), t.meeting_attendee.c.is_resource.is_(False)))
             for mid, addr, name in conn.execute(q):
-                if ingestor.is_person(addr):
+                if ingestor.is_person(addr, name):
                     people.setdefault(mid, []).append((addr, name))
         wanted = [(r, addr, name) for r in attended for addr, name in people.get(r.id, [])]
         if wanted:
@@ -88,19 +93,25 @@ def _attribute_received_mail(conn: Connection, ingestor: Ingestor, result: Settl
     while True:
         rows = conn.execute(
             select(msg.c.id, msg.c.message_id, msg.c.sender, msg.c.sent_at, msg.c.subject, msg.c.n_recipients,
-                   msg.c.in_reply_to, msg.c.refs)
+                   msg.c.in_reply_to, msg.c.refs, msg.c.via_list, msg.c.automated, msg.c.to_me)
             .where(and_(msg.c.direction == "in", msg.c.linked.is_(False), msg.c.id > last_id))
             .order_by(msg.c.id).limit(_BATCH)
         ).all()
         if not rows:
             return
         last_id = rows[-1].id
-        senders = {r.sender for r in rows if ingestor.is_person(r.sender)}
-        known = _known_contacts(conn, senders)
-        refs = {ref for r in rows for ref in (r.in_reply_to, *r.refs.split()) if ref}
-        ours = _sent_by_us(conn, refs)
-        chosen = [r for r in rows if r.sender in senders and (
-            r.sender in known or r.in_reply_to in ours or any(ref in ours for ref in r.refs.split()))]
+        noise, open_ = [], []
+        for r in rows:
+            (noise if _never_counts(r) else open_).append(r)
+        senders = {r.sender for r in open_ if ingestor.is_person(r.sender)}
+        known = _known_contacts(conn, {r.sender for r in open_ if r.sender in senders and not r.via_list})
+        ours = _sent_by_us(conn, {ref for r in open_ for ref in (r.in_reply_to, *r.refs.split()) if ref})
+        chosen = [r for r in open_ if r.sender in senders and (
+            r.in_reply_to in ours or any(ref in ours for ref in r.refs.split())
+            or (not r.via_list and r.sender in known))]
+        settled = [r.id for r in noise + chosen]
+        if settled:
+            conn.execute(update(msg).where(msg.c.id.in_(settled)).values(linked=True))
         if not chosen:
             continue
         ids = ingestor.contact_ids(conn, [(r.sender, "") for r in chosen])
@@ -115,9 +126,17 @@ def _attribute_received_mail(conn: Connection, ingestor: Ingestor, result: Settl
             "summary": r.subject[:300],
         } for r in chosen]
         conn.execute(insert_ignore(conn, t.interaction, ["contact_id", "source_key"]), inter)
-        conn.execute(update(msg).where(msg.c.id.in_([r.id for r in chosen])).values(linked=True))
         result.touched |= {int(i["contact_id"]) for i in inter}  # type: ignore[call-overload]
         result.replies += len(chosen)
+
+
+def _never_counts(row: Row) -> bool:
+    """What a received message's own facts rule out, whatever arrives later (short of another
+    copy of it, which unsettles it): machine-made mail, mail without a person as its sender,
+    and list or bulk mail that does not name you or answers nothing."""
+    if row.automated or not row.sender or automated_address(row.sender):
+        return True
+    return row.via_list and not (row.to_me and (row.in_reply_to or row.refs))
 
 
 def _known_contacts(conn: Connection, addresses: set[str]) -> set[str]:

@@ -77,9 +77,10 @@ class AccountOutcome:
         return any(s.items for s in self.streams)
 
 
-def account_id(conn: Connection, account: AccountConfig) -> int:
+def account_id(conn: Connection, account: AccountConfig, now: datetime) -> int:
+    """The account's row; made by its first sync, whose start ``created_at`` records."""
     conn.execute(insert_ignore(conn, t.account, ["name"]),
-                 [{"name": account.name, "kind": account.kind, "created_at": to_db(utcnow())}])
+                 [{"name": account.name, "kind": account.kind, "created_at": to_db(now)}])
     return conn.execute(select(t.account.c.id).where(t.account.c.name == account.name)).scalar_one()
 
 
@@ -129,7 +130,7 @@ def sync_account(config: Config, store: Store, account: AccountConfig, *, now: d
     now = now or utcnow()
     outcome = AccountOutcome(account.name)
     with store.begin() as conn:
-        acc_id = account_id(conn, account)
+        acc_id = account_id(conn, account, now)
         ingestor = ingestor or Ingestor(config, identity(conn, config), now)
     try:
         connector = open_connector(config, account, now)
@@ -236,24 +237,25 @@ def _pull(store: Store, connector: Connector, acc_id: int, account: str, name: s
         with store.begin() as conn:
             if not lease.renew(conn, held, me, STREAM_LEASE):
                 raise _LeaseLost()
-            ingestor.apply(conn, acc_id, batch.items, batch.gone, now)
+            ingested = ingestor.apply(conn, acc_id, batch.items, batch.gone, now)
+            skipped = [*batch.skipped, *ingested.skipped]  # the connector's, and unusable addresses
             values: dict[str, object] = {
                 "cursor": batch.cursor,
                 "cursor_updated_at": to_db(utcnow()),
                 "items_total": s.c.items_total + len(batch.items),
-                "skipped_total": s.c.skipped_total + len(batch.skipped),
+                "skipped_total": s.c.skipped_total + len(skipped),
             }
             if batch.reset:
                 values["resyncs"] = s.c.resyncs + 1
-            if batch.skipped:
-                values["last_skip_reason"] = f"{batch.skipped[-1].ref}: {batch.skipped[-1].reason}"[:1000]
+            if skipped:
+                values["last_skip_reason"] = f"{skipped[-1].ref}: {skipped[-1].reason}"[:1000]
             conn.execute(update(s).where(key).values(**values))
-        for skip in batch.skipped:
+        for skip in skipped:
             log.info("%s %s: skipped %s: %s", account, name, skip.ref, skip.reason)
         if batch.reset:
             log.warning("%s %s: the stored cursor was no longer valid; read everything again", account, name)
         out.items += len(batch.items)
-        out.skipped += len(batch.skipped)
+        out.skipped += len(skipped)
         out.reset = out.reset or batch.reset
         if progress is not None:
             progress(account, name, out.items)

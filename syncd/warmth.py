@@ -3,9 +3,10 @@
 The formula, in full (every number is a config parameter under [warmth]):
 
 1. Each interaction has a **weight** by channel depth and by how many people shared it:
-   ``weight = base × 2 / (n + 1)`` where ``base`` is 3.0 for a meeting, 1.0 for a mail you
-   sent them (To), 0.4 in Cc, 1.0 for a mail from them, and ``n`` is the number of other
-   people in the room or on the mail. A 1:1 meeting weighs 3.0; a Cc on a 30-person mail 0.03.
+   ``weight = base × 2 / (n + 1)`` where ``base`` is 2.0 for a meeting (a mail and its
+   answer), 1.0 for a mail you sent them (To), 0.4 in Cc, 1.0 for a mail from them, and ``n``
+   is the number of other people in the room or on the mail, everyone invited or addressed
+   (rooms left out). A 1:1 meeting weighs 2.0; a Cc on a 30-person mail 0.03.
 2. Each weight **decays** with the interaction's age: ``× 2^(-age / half_life)``. The
    half-life grows with **tenure** (the span between first and last interaction), so long
    relationships cool slowly: ``half_life = min(max_half_life, half_life_days × (1 +
@@ -16,6 +17,12 @@ The formula, in full (every number is a config parameter under [warmth]):
 5. ``score = 100 × (1 - exp(-activity × r / saturation))``: diminishing returns, so nobody
    scores 100 by volume alone.
 6. **Tiers** by score: inner ≥ 70, warm ≥ 40, cooling ≥ 15, cold ≥ 3, dormant below.
+
+The parameters are held to stated properties, each a test in tests/test_warmth.py (the README
+shows their numbers): five months of mail both ways, last touched three days ago, outranks a
+single first coffee yesterday (a meeting weighed 3.0 until this was measured: the coffee won);
+a weekly 1:1 outranks a weekly 40-person all-hands by tiers; replies move a one-way contact up
+a tier.
 
 Only activity is time-dependent, and it decays by one factor, so the stored aggregate is
 brought to "now" on read (:func:`score_at`) and the rows are only rewritten for contacts a sync

@@ -52,3 +52,16 @@ def test_ignore_rules_match_addresses_domains_subdomains_and_patterns() -> None:
     assert rules.matches("x@spam.example") and rules.matches("x@eu.spam.example")
     assert rules.matches("me@notifications.example.com")
     assert not rules.matches("friend@corp.example")
+
+
+def test_the_aliases_people_write_a_list_to_are_learned_from_its_copies() -> None:
+    """Mailman's List-Id names lists.alphalinux.org; people wrote to the site's other names."""
+    msg = mail(**{"list-id": "Alpha hardware <axp-hardware.lists.alphalinux.org>"})
+    msg.to = (Address("axp-hardware@talisman.alphalinux.org"), Address("axp-list@redhat.com"))
+    msg.cc = (Address("axp-hardware@alphalinux.org"), Address("axp-hardware@elsewhere.example"),
+              Address("rdp@talisman.alphalinux.org"))
+    assert {a for a, _ in list_addresses(msg)} == {"axp-hardware@lists.alphalinux.org", "axp-hardware@alphalinux.org",
+                                                   "axp-hardware@talisman.alphalinux.org"}
+    uk = mail(**{"list-id": "<dev.lists.example.co.uk>"})
+    uk.to = (Address("dev@example.co.uk"), Address("dev@another.co.uk"))
+    assert {a for a, _ in list_addresses(uk)} == {"dev@lists.example.co.uk", "dev@example.co.uk"}

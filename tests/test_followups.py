@@ -250,3 +250,21 @@ def test_a_draft_that_cannot_be_rendered_fails_alone_with_its_reason(world: Scen
     assert "failed" in listed and "could not be written" in listed
     status = cli("--config", str(world.config_path), "status", check=False).stdout
     assert "1 failed" in status and "last failed draft: could not be written" in status
+
+
+def test_history_is_not_a_to_do_list_on_an_accounts_first_sync(world: Scenario) -> None:
+    """Installed today: last week's offsite is history; last night's dinner still deserves its
+    follow-up (it ended within the 24 hours a follow-up takes to be overdue)."""
+    world.meeting("Offsite", NOW - timedelta(days=6), with_=("katherine@nasa.example",))
+    world.meeting("Dinner", NOW - timedelta(hours=20), with_=("grace@navy.example",))
+    world.run()
+    assert [d["to"] for d in world.drafts()] == [["grace@navy.example"]]
+    assert world.interactions("katherine@nasa.example") == [("meeting", "Offsite")]  # it still counts for warmth
+
+
+def test_after_the_first_sync_a_meeting_seen_late_still_gets_its_follow_up(world: Scenario) -> None:
+    world.run(NOW - timedelta(days=10))  # the first sync; then the laptop stayed shut
+    world.meeting("Offsite", NOW - timedelta(days=3), with_=("katherine@nasa.example",))
+    world.run()
+    (draft,) = world.drafts()
+    assert draft["to"] == ["katherine@nasa.example"] and draft["kind"] == "followup"

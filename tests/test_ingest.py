@@ -61,18 +61,18 @@ def test_bulk_automated_and_list_mail_makes_no_contacts(world: Scenario) -> None
 
 
 def test_a_mailing_list_you_write_to_is_not_a_person_even_if_learned_later(world: Scenario) -> None:
-    world.sent("python-dev@lists.python.example, grace@navy.example", NOW - timedelta(days=3), subject="PEP 8")
+    world.sent("python-dev@python.example, grace@navy.example", NOW - timedelta(days=3), subject="PEP 8")
     world.sync()
-    assert world.interactions("python-dev@lists.python.example")  # not known as a list yet
+    assert world.interactions("python-dev@python.example")  # not known as a list yet
     world.received("guido@python.example", NOW - timedelta(days=1), subject="[python-dev] PEP 9",
-                   extra={"List-Post": "<mailto:python-dev@lists.python.example>",
-                          "List-Id": "<python-dev.lists.python.example>"})
+                   extra={"List-Post": "<mailto:python-dev@python.example>",
+                          "List-Id": "<python-dev.python.example>"})
     world.sync()
-    assert world.interactions("python-dev@lists.python.example") == []
+    assert world.interactions("python-dev@python.example") == []
     assert world.interactions("grace@navy.example") == [("sent", "PEP 8")]  # the person on the same mail stays
-    world.sent("python-dev@lists.python.example", NOW - timedelta(hours=1), subject="Re: PEP 9")
+    world.sent("python-dev@python.example", NOW - timedelta(hours=1), subject="Re: PEP 9")
     world.sync()
-    assert world.interactions("python-dev@lists.python.example") == []
+    assert world.interactions("python-dev@python.example") == []
 
 
 def test_an_ended_meeting_counts_with_each_attendee_and_rooms_are_not_people(world: Scenario) -> None:

@@ -17,7 +17,8 @@ def test_the_wheel_carries_templates_example_config_and_migrations(tmp_path: Pat
                     str(tmp_path), str(REPO)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("syncd-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for required in ("syncd/defaults/syncd.example.toml", "syncd/defaults/templates/followup.txt",
+    for required in ("syncd/defaults/syncd.example.toml", "syncd/defaults/nonpeople.toml",
+                     "syncd/defaults/templates/followup.txt",
                      "syncd/defaults/templates/checkin.txt", "syncd/migrations/env.py",
                      "syncd/migrations/script.py.mako", "syncd/migrations/versions/0001_initial_schema.py",
                      "syncd/connectors/base.py", "syncd/connectors/local/settings.py"):

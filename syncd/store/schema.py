@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from syncd.store.instant import Instant
@@ -149,8 +150,14 @@ message = Table(
     Column("thread_id", String(255), nullable=False, default=""),
     Column("in_reply_to", String(500), nullable=False, default=""),
     Column("refs", Text, nullable=False, default=""),  # space-separated Message-IDs
-    Column("noise", String(64)),  # why no interaction came of it (bulk, automated, ...)
-    Column("linked", Boolean, nullable=False, default=True),  # inbound: attributed to a contact yet?
+    Column("noise", String(64)),  # why it looked like bulk or machine-made mail (null: a copy did not)
+    # What the copies of one message say, merged so that no copy's order matters (syncd.ingest):
+    # via_list, every copy came through a list or a bulk sender; automated, every copy was
+    # machine-made; to_me, some copy names you in To or Cc.
+    Column("via_list", Boolean, nullable=False, default=False, server_default=false()),
+    Column("automated", Boolean, nullable=False, default=False, server_default=false()),
+    Column("to_me", Boolean, nullable=False, default=False, server_default=false()),
+    Column("linked", Boolean, nullable=False, default=True),  # inbound: settled (attributed or noise)?
     Index("ix_message_direction_linked", "direction", "linked"),
     Index("ix_message_sender", "sender"),
 )

@@ -56,6 +56,7 @@ class EventSpec:
     # (email, partstat) with partstat one of accepted/tentative/declined/needs-action
     attendees: list[tuple[str, str]] = field(default_factory=list)
     rooms: list[str] = field(default_factory=list)  # resource attendees (CUTYPE=ROOM)
+    names: dict[str, str] = field(default_factory=dict)  # display names (CN) by address
     rrule: str = ""  # e.g. "FREQ=WEEKLY;COUNT=4"
     status: str = "confirmed"  # or "cancelled"
     all_day: bool = False
@@ -86,11 +87,14 @@ def spec_to_ics(spec: EventSpec) -> str:
     if spec.rrule:
         lines.append(f"RRULE:{spec.rrule}")
     lines.append(f"STATUS:{spec.status.upper()}")
-    lines.append(f"ORGANIZER:mailto:{spec.organizer}")
+    def cn(email: str) -> str:
+        return f';CN="{spec.names[email]}"' if email in spec.names else ""
+
+    lines.append(f"ORGANIZER{cn(spec.organizer)}:mailto:{spec.organizer}")
     for email, partstat in spec.attendees:
-        lines.append(f"ATTENDEE;CUTYPE=INDIVIDUAL;PARTSTAT={partstat.upper()}:mailto:{email}")
+        lines.append(f"ATTENDEE;CUTYPE=INDIVIDUAL;PARTSTAT={partstat.upper()}{cn(email)}:mailto:{email}")
     for room in spec.rooms:
-        lines.append(f"ATTENDEE;CUTYPE=ROOM;PARTSTAT=ACCEPTED:mailto:{room}")
+        lines.append(f"ATTENDEE;CUTYPE=ROOM;PARTSTAT=ACCEPTED{cn(room)}:mailto:{room}")
     lines += ["END:VEVENT", "END:VCALENDAR", ""]
     return "\r\n".join(lines)
 

@@ -25,7 +25,8 @@ def _contact_id(conn, address: str) -> int:  # type: ignore[no-untyped-def]
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def prune(app: App, apply_: bool, cold_days: int, undo: str | None, as_json: bool) -> int:
-    """Noise among your contacts: one-way, one-off, long-cold. Lists them; --apply hides them."""
+    """Noise among your contacts: one-way, one-off, long-cold, and what looks like a list or a
+    room. Lists them; --apply hides them."""
     from syncd import curate, report
 
     now = app.now()
@@ -44,6 +45,11 @@ def prune(app: App, apply_: bool, cold_days: int, undo: str | None, as_json: boo
         click.echo("no noise found")
         return 0
     table([[r["warmth"], r["address"], "; ".join(r["reasons"])] for r in rows], ["warmth", "address", "why"])
+    hints = [r["ignore"] for r in rows if "ignore" in r]
+    if hints:
+        click.echo("\nNot a person? Ignore it (undo: syncd ignore --remove ADDRESS):")
+        for command in hints:
+            click.echo("  " + command)
     click.echo(f"\n{len(rows)} contact(s) " + ("hidden (undo with: syncd prune --undo ADDRESS)" if apply_
                                              else "would be hidden; run with --apply to hide them"))
     return 0

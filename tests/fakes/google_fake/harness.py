@@ -35,14 +35,18 @@ def event_json(spec: EventSpec, owner: str) -> dict[str, Any]:
             return {"date": dt.date().isoformat()}
         return {"dateTime": dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"), "timeZone": "UTC"}
 
-    attendees = [{"email": email, "responseStatus": PARTSTAT_TO_GOOGLE[partstat],
+    def named(email: str) -> dict[str, str]:
+        return {"displayName": spec.names[email]} if email in spec.names else {}
+
+    attendees = [{"email": email, "responseStatus": PARTSTAT_TO_GOOGLE[partstat], **named(email),
                   **({"self": True} if email == owner else {}),
                   **({"organizer": True} if email == spec.organizer else {})}
                  for email, partstat in spec.attendees]
-    attendees += [{"email": room, "resource": True, "responseStatus": "accepted"} for room in spec.rooms]
+    attendees += [{"email": room, "resource": True, "responseStatus": "accepted", **named(room)} for room in spec.rooms]
     event: dict[str, Any] = {
         "iCalUID": spec.uid, "summary": spec.title, "status": spec.status,
-        "organizer": {"email": spec.organizer, **({"self": True} if spec.organizer == owner else {})},
+        "organizer": {"email": spec.organizer, **named(spec.organizer),
+                      **({"self": True} if spec.organizer == owner else {})},
         "start": when(spec.start), "end": when(spec.end), "attendees": attendees,
     }
     if spec.rrule:
