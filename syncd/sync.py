@@ -31,7 +31,8 @@ from syncd.warmth import rescore
 
 log = logging.getLogger("syncd.sync")
 
-Progress = Callable[[str, str, int], None]  # (account, stream, items so far in this stream)
+# (account, stream, items so far in this stream, items in all when the provider said: Batch.total)
+Progress = Callable[[str, str, int, "int | None"], None]
 
 
 @dataclass
@@ -194,7 +195,7 @@ def _sync_stream(store: Store, connector: Connector, acc_id: int, account: str, 
             out.skipped += len(batch.skipped)
             out.reset = out.reset or batch.reset
             if progress is not None:
-                progress(account, name, out.items)
+                progress(account, name, out.items, batch.total)
     except Exception as err:  # noqa: BLE001 - sorted, recorded on the stream, shown by status
         out.error_kind, out.error, fix = classify(err)
         if isinstance(err, TemporaryError):

@@ -108,6 +108,31 @@ def crossings(params: Warmth, effective: float, hl_days: float, at: float) -> di
     return out
 
 
+def anchor(effective: float, hl_days: float, at: float) -> float | None:
+    """The stored ordering key of a decaying score: ``log2(effective) + at / half_life``, so that
+    ``log2(effective now) = anchor - now / half_life``, a plain expression on two stored columns
+    (:func:`log2_effective_now`). Scores rise with effective activity, so SQL can sort and filter
+    by it exactly on any database, with no pow or log function. None when there is no activity."""
+    if effective <= 0:
+        return None
+    return math.log2(effective) + at / (hl_days * DAY)
+
+
+def log2_effective_now(now: datetime):  # type: ignore[no-untyped-def]
+    """SQL: log2 of each contact's effective activity (activity x reciprocity) at ``now``."""
+    c = t.contact
+    return c.c.warmth_anchor - now.timestamp() / (c.c.half_life_days * DAY)
+
+
+def log2_needed(params: Warmth, score: float) -> float:
+    """log2 of the effective activity a score needs (-inf for 0): compare with :func:`log2_effective_now`."""
+    if score <= 0:
+        return -math.inf
+    if score >= 100:
+        return math.inf
+    return math.log2(-params.saturation * math.log(1 - score / 100))
+
+
 def fingerprint(params: Warmth) -> str:
     """Identifies the parameters stored scores were computed with (a change means: rescore)."""
     import hashlib
@@ -216,6 +241,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
             warm_until=bindparam("warm_until"),
             cooling_until=bindparam("cooling_until"),
             cold_until=bindparam("cold_until"),
+            warmth_anchor=bindparam("warmth_anchor"),
         )
     )
     scored_at = to_db(now)
@@ -248,6 +274,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
                 "n_meetings": agg.n_meetings,
                 "scored_at": scored_at,
                 **crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now_s),
+                "warmth_anchor": anchor(agg.activity * agg.reciprocity, agg.half_life_days, now_s),
             })
         conn.execute(stmt, rows)
     return len(ids)

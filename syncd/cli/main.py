@@ -96,6 +96,7 @@ def pass_app(f: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     from syncd.cli import commands  # noqa: F401 - registers the commands
+    from syncd.cli.output import say
 
     code = 0
     try:
@@ -108,24 +109,37 @@ def main(argv: list[str] | None = None) -> None:
         err.show()
         code = 2
     except click.ClickException as err:
-        click.echo(f"syncd: {err.format_message()}", err=True)  # one voice for every error
+        _error(err.format_message())  # one voice for every error
         code = err.exit_code
     except click.exceptions.Exit as err:
         code = err.exit_code
     except click.Abort:
-        click.echo("syncd: aborted", err=True)
+        say("syncd: aborted", err=True)
         code = 1
     except KeyboardInterrupt:
-        click.echo("syncd: interrupted; everything committed so far is kept", err=True)
+        say("syncd: interrupted; everything committed so far is kept", err=True)
         code = 130
+    except BrokenPipeError:  # `syncd contacts | head`: the reader has seen enough
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     except Exception as err:  # noqa: BLE001 - users get a sentence, not a traceback
         code = 1
         message = _known_error(err)
         if message is None:
-            log.debug("unexpected error", exc_info=True)
-            message = f"unexpected error: {type(err).__name__}: {err} (run with -vv for details)"
-        click.echo(f"syncd: {message}", err=True)
+            log.info("unexpected error", exc_info=True)  # the traceback, with -v
+            message = f"unexpected error: {type(err).__name__}: {err} (run with -v for the details)"
+        _error(message)
     sys.exit(code)
+
+
+def _error(message: str) -> None:
+    """'syncd: ...' on stderr; a config error lists one problem a line, indented."""
+    from syncd.cli.output import say
+
+    for n, line in enumerate(message.splitlines() or [""]):
+        say(("syncd: " if n == 0 else "  ") + line.strip(), err=True)
 
 
 def _known_error(err: Exception) -> str | None:

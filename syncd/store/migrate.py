@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0006"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 

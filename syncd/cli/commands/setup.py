@@ -45,7 +45,8 @@ def demo(ctx: click.Context, keep_dir: str | None) -> int:
 
 def _run_demo(ctx: click.Context, root: Path) -> int:
     from syncd import report
-    from syncd.cli.output import ago, table
+    from syncd.cli.commands.views import contacts_table
+    from syncd.cli.output import Col, ago, num, plural, say, styled, table
     from syncd.demo import config_text, generate
     from syncd.followups import run_followups
     from syncd.sync import sync_all
@@ -57,45 +58,50 @@ def _run_demo(ctx: click.Context, root: Path) -> int:
     config_path.write_text(config_text(root), encoding="utf-8")
     demo_app = App(str(config_path), app.verbose)
     try:
-        click.echo(f"Generated in {root}: {made['sent']} sent mails, {made['received']} replies, "
-                   f"{made['noise']} newsletters / notifications / list mails, {made['events']} calendar files "
-                   "(a weekly 1:1 with an exception and a moved occurrence, a declined meeting, a cancelled "
-                   "one, a room, and a call that ended two hours ago).\n")
+        say(f"Generated in {root}: {made['sent']} sent mails, {made['received']} replies, "
+            f"{made['noise']} newsletters, notifications and list mails, {made['events']} calendar files "
+            "(a weekly 1:1 with a cancelled and a moved occurrence, a declined meeting, a cancelled one, "
+            "a room, and an hour-long call that began two hours ago).")
         outcomes = sync_all(demo_app.config, demo_app.store, now=now)
         followups = run_followups(demo_app.config, demo_app.store, now)
         with demo_app.store.connect() as conn:
             status = report.status(conn, demo_app.config, now)
             warmest = report.contacts(conn, demo_app.config, now, limit=8)
+            report.trends(conn, demo_app.config, warmest, now)
             cooling = report.cooling(conn, demo_app.config, now, limit=5)
             drafts = report.followups(conn, now)
             counts = report.counts(conn)
-        click.echo("== status ==")
-        for acc in status["accounts"]:
-            for s in acc["streams"]:
-                click.echo(f"  {acc['name']}  {s['stream']:22} {s['state']:6} {s['items']:5} items, {s['skipped']} skipped")
-        click.echo(f"  stored: {counts['messages']} messages, {counts['meetings']} meeting occurrences, "
-                   f"{counts['interactions']} interactions (mail to lists, newsletters and no-reply are not people)")
-        click.echo("  contacts by tier: " + ", ".join(f"{n} {t}" for t, n in status["contacts"].items()))
-        click.echo("\n== warmest ==")
-        table([[c["warmth"], c["tier"], c["name"] or "", c["address"], ago(c["last_interaction"], now),
-                f"{c['sent']}/{c['received']}/{c['meetings']}"] for c in warmest],
-              ["warmth", "tier", "name", "address", "last", "out/in/met"])
-        click.echo("\n== cooling off (were warm, slipping) ==")
+        say()
+        say("== status ==")
+        table([[s["stream"], s["state"], f"{s['items']:,}", f"{s['skipped']:,}"]
+               for acc in status["accounts"] for s in acc["streams"]],
+              [Col("stream", ratio=1), Col("state"), num("items"), num("skipped")], indent=2)
+        say(f"stored: {counts['messages']:,} messages, {counts['meetings']:,} meeting occurrences, "
+            f"{counts['interactions']:,} interactions (mail to lists, newsletters and no-reply are not people)",
+            indent=2)
+        say("contacts by tier: " + ", ".join(f"{n} {t}" for t, n in status["contacts"].items()), indent=2)
+        say()
+        say("== warmest ==")
+        contacts_table(warmest, now)
+        say()
+        say("== cooling off (stood warm, slipping) ==")
         if cooling:
-            table([[c["warmth"], f"{c['standing_tier']} → {c['tier']}", c["name"] or "", c["address"],
-                    ago(c["last_interaction"], now)] for c in cooling], ["warmth", "tier", "name", "address", "last"])
+            table([[f"{c['warmth']:.1f}", styled(f"{c['standing_tier']} → {c['tier']}", None), c["name"] or "",
+                    c["address"], ago(c["last_interaction"], now)] for c in cooling],
+                  [num("warmth"), Col("tier"), Col("name", ratio=2), Col("address", ratio=3), Col("last")])
         else:
-            click.echo("  nobody")
-        click.echo(f"\n== drafts written into {root / 'mail' / 'Drafts'} (never sent) ==")
+            say("nobody", indent=2)
+        say()
+        say(f"== {plural(len(drafts), 'draft')} written into {root / 'mail' / 'Drafts'} (never sent) ==")
         for d in drafts:
-            click.echo(f"  [{d['kind']}, {d['state']}] to {', '.join(d['to'])}: {d['subject']}")
-        if not drafts:
-            click.echo("  none")
-        click.echo("\nTry: syncd --config " + shlex.quote(str(config_path)) + " contact grace@navy.example --why"
-                   if ctx.params.get("keep_dir") else
-                   "\nKeep the data to explore it: syncd demo --keep ./syncd-demo")
+            say(f"[{d['kind']}, {d['state']}] to {', '.join(d['to'])}: {d['subject']}", indent=2)
+        say()
+        if ctx.params.get("keep_dir"):
+            say("Try: syncd --config " + shlex.quote(str(config_path)) + " contact grace@navy.example --why")
+        else:
+            say("Keep the data to explore it: syncd demo --keep ./syncd-demo")
         for err in followups.errors:
-            click.echo(f"syncd: {err}", err=True)
+            say(f"syncd: {err}", err=True)
         ok = all(o.ok for o in outcomes) and not followups.errors
         return 0 if ok else 1
     finally:
