@@ -81,14 +81,6 @@ def test_ignore_merge_note_and_prune_change_what_you_see(cli: Cli, tree: tuple[P
     assert "katherine@nasa.example" in {c["address"] for c in listed}
 
 
-def test_init_writes_the_commented_example_and_refuses_to_overwrite(cli: Cli, isolated_home: Path) -> None:
-    out = cli("init")
-    path = isolated_home / ".config" / "syncd" / "config.toml"
-    assert str(path) in out.stdout and "[followups]" in path.read_text()
-    again = cli("init", check=False)
-    assert again.returncode == 1 and "already exists" in " ".join(again.stderr.split())
-
-
 def test_usage_errors_exit_2_and_failures_exit_1_without_tracebacks(cli: Cli, tmp_path: Path) -> None:
     assert cli("contacts", "--tier", "lukewarm", check=False).returncode == 2
     missing = cli("--config", str(tmp_path / "none.toml"), "status", check=False)

@@ -73,7 +73,57 @@ def setup_logging(verbose: int) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+SECTIONS = (
+    ("Start", ("init", "demo", "accounts", "sync")),
+    ("Daily", ("status", "contacts", "contact", "followups", "brief", "targets")),
+    ("Curate", ("prune", "ignore", "merge", "unmerge", "note", "cadence")),
+    ("Daemon", ("run", "service")),
+)
+
+EXAMPLES = """\b
+Start here:
+  syncd demo                      see it work on a year of sample mail
+  syncd init                      your name, addresses, first account, first sync
+  syncd contacts --tier warm      who you keep warm
+  syncd contact ADDR --why        one person, and what their score is made of
+
+\b
+Shell completion (bash; zsh and fish: see the README):
+  eval "$(_SYNCD_COMPLETE=bash_source syncd)"
+"""
+
+
+class FullHelpGroup(click.Group):
+    """Lists its commands with their whole first sentence (click would cut it to fit)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, c.get_short_help_str(limit=200)) for n, c in sorted(self.commands.items()) if not c.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class SectionedGroup(FullHelpGroup):
+    """`syncd --help` lists the commands in the order a person meets them."""
+
+    group_class = FullHelpGroup
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        listed: set[str] = set()
+        for title, names in SECTIONS:
+            rows = [(n, self.commands[n].get_short_help_str(limit=200)) for n in names if n in self.commands]
+            listed.update(names)
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+        rest = [(n, c.get_short_help_str(limit=200)) for n, c in sorted(self.commands.items()) if n not in listed]
+        if rest:
+            with formatter.section("Other"):
+                formatter.write_dl(rest)
+
+
+@click.group(cls=SectionedGroup, epilog=EXAMPLES,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_path", metavar="FILE", envvar=None,
               help="Config file (default: $SYNCD_CONFIG, else ~/.config/syncd/config.toml).")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debugging).")

@@ -41,7 +41,7 @@ def who(name: str | None, address: str) -> str:
 @JSON
 @pass_app
 def status(app: App, as_json: bool) -> int:
-    """Show each account's streams (last sync, errors, counts), follow-ups and tiers."""
+    """Show how each account syncs, what drafts wait, and how many contacts are warm."""
     from syncd import report
 
     now = app.now()
