@@ -82,10 +82,10 @@ SECTIONS = (
 
 EXAMPLES = """\b
 Start here:
-  syncd demo                      see it work on a year of sample mail
-  syncd init                      your name, addresses, first account, first sync
-  syncd contacts --tier warm      who you keep warm
-  syncd contact ADDR --why        one person, and what their score is made of
+  syncd demo                  see it work on a year of sample mail
+  syncd init                  your name, addresses, first account, first sync
+  syncd contacts --tier warm  who you keep warm
+  syncd contact ADDR --why    one person, and what their score is made of
 
 \b
 Shell completion (bash; zsh and fish: see the README):

@@ -9,6 +9,7 @@ rich is imported only by the commands that draw a table or a progress display.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -98,17 +99,16 @@ def num(header: str) -> Col:
     return Col(header, "right", min_width=len(header))
 
 
-_consoles: dict[bool, Any] = {}
-
-
 def console(err: bool = False) -> Any:
-    """A rich Console on stdout (or stderr) that prints text as text: no markup, no emoji."""
-    if err not in _consoles:
-        from rich.console import Console
+    """A rich Console on stdout (or stderr) that prints text as text: no markup, no emoji, no
+    guessing at highlights. Colour only on a terminal, and never with $NO_COLOR."""
+    import os
 
-        _consoles[err] = Console(stderr=err, highlight=False, markup=False, emoji=False,
-                                 width=None if _is_tty(err) else width())
-    return _consoles[err]
+    from rich.console import Console
+
+    plain = {"color_system": None} if os.environ.get("NO_COLOR") else {}  # no colour and no bold either
+    return Console(stderr=err, highlight=False, markup=False, emoji=False, width=None if _is_tty(err) else width(),
+                   **plain)
 
 
 def _is_tty(err: bool) -> bool:
@@ -135,8 +135,12 @@ def table(rows: Iterable[Sequence[Any]], cols: Sequence[Col], *, indent: int = 0
     with out.capture() as captured:
         out.print(grid, crop=True)
     pad = " " * indent
+    colour = out.color_system is not None  # rich decided (a terminal, FORCE_COLOR, no NO_COLOR)
     for line in captured.get().splitlines():
-        click.echo(pad + line.rstrip())
+        click.echo(pad + _TRAILING.sub(r"\1", line), color=colour)
+
+
+_TRAILING = re.compile(r"\s+((?:\x1b\[[0-9;]*m)*)$")  # cell padding at the end of a line, before a reset
 
 
 def _fit(natural: list[int], cols: Sequence[Col], room: int) -> list[int]:

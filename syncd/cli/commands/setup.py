@@ -33,7 +33,8 @@ def init(ctx: click.Context, name: str | None, addresses: tuple[str, ...], inter
     \b
     Examples:
       syncd init
-      syncd init --name "Ada Lovelace" --address ada@lovelace.example --maildir ~/Mail/work
+      syncd init --name "Ada Lovelace" --address ada@lovelace.example \\
+          --maildir ~/Mail/work
     """
     from syncd import configfile
     from syncd.cli.output import say
@@ -331,8 +332,9 @@ def accounts_add(app: App, kind: str, name: str, settings: tuple[str, ...], no_b
 
     \b
     Examples:
-      syncd accounts add imap --name fastmail --set host=imap.fastmail.com \\
-          --set username=ada@fastmail.com --set password_command="pass show mail/fastmail"
+      syncd accounts add imap --name fastmail \\
+          --set host=imap.fastmail.com --set username=ada@fastmail.com \\
+          --set password_command="pass show mail/fastmail"
       syncd accounts add local --name archive --set maildir=~/Mail/archive
     """
     from syncd import configfile, connectors

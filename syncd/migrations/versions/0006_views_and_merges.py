@@ -33,6 +33,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_contact_merge_keep_id'), 'contact_merge', ['keep_id'], unique=False)
     _fill_anchors()
+    _rename_organisations()
 
 
 def _fill_anchors() -> None:
@@ -54,6 +55,21 @@ def _fill_anchors() -> None:
     if updates:
         conn.execute(sa.update(contact).where(contact.c.id == sa.bindparam('cid'))
                      .values(warmth_anchor=sa.bindparam('anchor')), updates)
+
+
+def _rename_organisations() -> None:
+    """Organisations named by the old split of the domain ("Mail" for mail.ibm.de, "Mit") get
+    the name the Public Suffix List gives them."""
+    from syncd.addresses import organisation_name
+
+    conn = op.get_bind()
+    org = sa.table('organisation', sa.column('id', sa.Integer), sa.column('domain', sa.String),
+                   sa.column('name', sa.String))
+    updates = [{"oid": oid, "new": organisation_name(domain)}
+               for oid, domain, name in conn.execute(sa.select(org.c.id, org.c.domain, org.c.name))
+               if organisation_name(domain) != name]
+    if updates:
+        conn.execute(sa.update(org).where(org.c.id == sa.bindparam('oid')).values(name=sa.bindparam('new')), updates)
 
 
 def _epoch(value: object) -> float | None:
