@@ -8,17 +8,30 @@ pow or log in SQL. Timestamps leave here as ISO 8601 to the second, with their o
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, literal, not_, or_, select
+from sqlalchemy import Connection, Integer, and_, cast, func, literal, not_, or_, select, union_all
 
-from syncd.addresses import normalise
+from syncd.addresses import FREEMAIL, normalise
 from syncd.config import TIERS, Config, Tier
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
-from syncd.warmth import DAY, explain, log2_effective_now, log2_needed, score_at, score_from, scored_with, tier_of
+from syncd.warmth import (
+    DAY,
+    Event,
+    aggregate,
+    decay,
+    epoch_seconds,
+    log2_effective_now,
+    log2_needed,
+    score_at,
+    score_from,
+    scored_with,
+    tier_of,
+)
 
 OPEN_DRAFTS = ("planned", "writing", "written", "failed")
 
@@ -164,22 +177,55 @@ def _tier_filter(config: Config, now: datetime, tier: Tier):  # type: ignore[no-
     return and_(*conds)
 
 
-def _escape_like(expr):  # type: ignore[no-untyped-def]
-    return func.replace(func.replace(func.replace(expr, "/", "//"), "%", "/%"), "_", "/_")
+def _escape_like(value: str) -> str:
+    return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
-def _in_target(name: str):  # type: ignore[no-untyped-def]
-    """SQL: one of the contact's addresses is a person or in a domain of target ``name``."""
-    c, ca, tg, tm = t.contact, t.contact_address, t.target, t.target_member
-    return exists(select(literal(1)).where(ca.c.contact_id == c.c.id, tm.c.target_id == tg.c.id, tg.c.name == name,
-                                           _member_matches(ca.c.address, tm)))
+def in_domain(address: str, domain: str) -> bool:
+    """``address`` is at ``domain`` or one of its subdomains."""
+    host = address.rpartition("@")[2]
+    return host == domain or host.endswith("." + domain)
 
 
-def _member_matches(address, tm):  # type: ignore[no-untyped-def]
-    value = _escape_like(tm.c.value)
-    return or_(and_(tm.c.kind == "person", address == tm.c.value),
-               and_(tm.c.kind == "domain", or_(address.like("%@" + value, escape="/"),
-                                                address.like("%." + value, escape="/"))))
+def _target_conditions(conn: Connection, names: list[str] | None = None) -> dict[int, tuple[str, Any]]:
+    """For each target (or those named): its name and an SQL condition on ``contact`` that holds
+    for the people there, built from a few small queries.
+
+    A domain suffix ('anyone at nasa.gov or its subdomains') cannot use an index, so it is not
+    tested against every address: it is tested against the organisations (one per domain that
+    contacts have), and each contact is found through its organisation. Addresses that no
+    organisation stands for — at a free-mail domain, or the further addresses of a merged
+    contact — are matched on their own."""
+    tg, tm, o, ca, c = t.target, t.target_member, t.organisation, t.contact_address, t.contact
+    q = select(tg.c.id, tg.c.name, tm.c.kind, tm.c.value).outerjoin(tm, tm.c.target_id == tg.c.id)
+    if names is not None:
+        q = q.where(tg.c.name.in_(names))
+    members: dict[int, tuple[str, list[str], list[str]]] = {}
+    for tid, name, kind, value in conn.execute(q.order_by(tg.c.name)):
+        entry = members.setdefault(tid, (name, [], []))
+        if kind == "domain":
+            entry[1].append(value)
+        elif kind == "person":
+            entry[2].append(value)
+    if not members:
+        return {}
+    orgs = conn.execute(select(o.c.id, o.c.domain)).all()
+    merged = conn.execute(select(ca.c.contact_id, ca.c.address).where(ca.c.contact_id.in_(
+        select(ca.c.contact_id).group_by(ca.c.contact_id).having(func.count() > 1)))).all()
+    out: dict[int, tuple[str, Any]] = {}
+    for tid, (name, domains, people) in members.items():
+        org_ids = [oid for oid, domain in orgs if any(in_domain("@" + domain, d) for d in domains)]
+        ids = {cid for cid, addr in merged if any(in_domain(addr, d) for d in domains)}
+        conds = [c.c.org_id.in_(org_ids)] if org_ids else []
+        if ids:
+            conds.append(c.c.id.in_(sorted(ids)))
+        addr = [ca.c.address == p for p in people]
+        addr += [or_(ca.c.address.like("%@" + _escape_like(d), escape="/"),
+                     ca.c.address.like("%." + _escape_like(d), escape="/")) for d in domains if d in FREEMAIL]
+        if addr:
+            conds.append(c.c.id.in_(select(ca.c.contact_id).where(or_(*addr))))
+        out[tid] = (name, or_(*conds) if conds else literal(False))
+    return out
 
 
 def _contact_columns(now: datetime) -> list[Any]:
@@ -224,7 +270,8 @@ def contacts(conn: Connection, config: Config, now: datetime, *, tier: Tier | No
     if org:
         where.append(or_(func.lower(o.c.name) == org.lower(), o.c.domain == org.lower().lstrip("@")))
     if target:
-        where.append(_in_target(target))
+        found = _target_conditions(conn, [target])
+        where.append(next(iter(found.values()))[1] if found else literal(False))
     if not include_internal:
         where.append(c.c.internal.is_(False))
     if below:
@@ -267,7 +314,11 @@ def find_contact(conn: Connection, address: str) -> int | None:
 
 def contact_detail(conn: Connection, config: Config, contact_id: int, now: datetime, *, why: bool = False,
                    limit: int = 15) -> dict[str, Any]:
-    c, o = t.contact, t.organisation
+    """One contact: its summary, addresses, the newest interactions, the twelve-month trend and,
+    with ``why``, what its score is made of today. The score is computed afresh from every
+    interaction, read as plain numbers (no row objects, no date parsing); only the rows shown
+    are read in full."""
+    c, o, i = t.contact, t.organisation, t.interaction
     row = conn.execute(select(*_contact_columns(now), c.c.note, c.c.cadence_days, c.c.ignored, c.c.is_list,
                               c.c.pruned).select_from(c.outerjoin(o, o.c.id == c.c.org_id))
                        .where(c.c.id == contact_id)).one()
@@ -278,33 +329,36 @@ def contact_detail(conn: Connection, config: Config, contact_id: int, now: datet
     item["note"] = row.note
     item["cadence_days"] = row.cadence_days
     item["hidden"] = "ignored" if row.ignored else "mailing list" if row.is_list else "pruned" if row.pruned else None
-    exp = explain(conn, config.warmth, contact_id, now)
-    item["timeline"] = [
-        {"at": iso(x.at), "kind": x.kind, "role": x.role, "summary": x.summary, "people": x.group_size,
-         "weight": round(x.weight, 3), "worth_now": round(x.now_worth, 3)}
-        for x in exp.contributions[:limit]
-    ]
-    item["trend"] = _trend(config, [(x.at.timestamp(), x.weight) for x in exp.contributions], exp.reciprocity,
-                           exp.half_life_days, now)
+    numbers = conn.execute(select(i.c.id, epoch_seconds(conn, i.c.occurred_at), i.c.kind, i.c.weight)
+                           .where(i.c.contact_id == contact_id)).all()
+    events = [Event(float(at), kind, weight) for _, at, kind, weight in numbers]
+    now_s = now.timestamp()
+    agg = aggregate(config.warmth, events, now_s)
+    item["trend"] = _trend(config, [(e.at, e.weight) for e in events], agg.reciprocity, agg.half_life_days, now)
+    item["timeline"] = [_interaction(x, agg.half_life_days, now_s) for x in conn.execute(
+        select(i, epoch_seconds(conn, i.c.occurred_at).label("epoch")).where(i.c.contact_id == contact_id)
+        .order_by(i.c.occurred_at.desc(), i.c.id.desc()).limit(limit))]
     if why:
+        worth = {iid: weight * decay(float(at), now_s, agg.half_life_days) for iid, at, _, weight in numbers}
+        top_ids = heapq.nlargest(limit, worth, key=lambda k: (worth[k], k))
+        top = {x.id: x for x in conn.execute(select(i, epoch_seconds(conn, i.c.occurred_at).label("epoch"))
+                                             .where(i.c.id.in_(top_ids)))}
+        score = score_from(config.warmth, agg.activity, agg.reciprocity)
         item["why"] = {
-            "score": round(exp.score, 1),
-            "tier": exp.tier,
-            "activity": round(exp.activity, 3),
-            "reciprocity": round(exp.reciprocity, 3),
-            "half_life_days": round(exp.half_life_days, 1),
-            "tenure_days": round(exp.tenure_days, 1),
-            "days_since_last": round(exp.days_since_last, 1) if exp.days_since_last is not None else None,
-            "counts": exp.counts,
-            "standing": round(exp.standing, 1),
-            "standing_tier": exp.standing_tier,
+            "score": round(score, 1),
+            "tier": tier_of(config.warmth, score),
+            "activity": round(agg.activity, 3),
+            "reciprocity": round(agg.reciprocity, 3),
+            "half_life_days": round(agg.half_life_days, 1),
+            "tenure_days": round((agg.last_at - agg.first_at) / DAY, 1) if agg.first_at is not None and
+            agg.last_at is not None else 0.0,
+            "days_since_last": round((now_s - agg.last_at) / DAY, 1) if agg.last_at is not None else None,
+            "counts": {"sent": agg.n_out, "received": agg.n_in, "meetings": agg.n_meetings},
+            "standing": round(agg.standing, 1),
+            "standing_tier": tier_of(config.warmth, agg.standing),
             "saturation": config.warmth.saturation,
-            "top": [
-                {"at": iso(x.at), "kind": x.kind, "summary": x.summary, "people": x.group_size,
-                 "weight": round(x.weight, 3), "worth_now": round(x.now_worth, 3),
-                 "share": round(x.now_worth / exp.activity, 3) if exp.activity else 0.0}
-                for x in sorted(exp.contributions, key=lambda x: -x.now_worth)[:limit]
-            ],
+            "top": [_interaction(top[k], agg.half_life_days, now_s) | {
+                "share": round(worth[k] / agg.activity, 3) if agg.activity else 0.0} for k in top_ids],
         }
     d, r = t.draft, t.draft_recipient
     item["drafts"] = [{"kind": x.kind, "status": x.status, "subject": x.subject, "due_at": iso(x.due_at),
@@ -312,6 +366,11 @@ def contact_detail(conn: Connection, config: Config, contact_id: int, now: datet
         select(d.c.kind, d.c.status, d.c.subject, d.c.due_at, d.c.reason).join(r, r.c.draft_id == d.c.id)
         .where(r.c.contact_id == contact_id).order_by(d.c.due_at.desc()).limit(5))]
     return item
+
+
+def _interaction(x: Any, hl_days: float, now_s: float) -> dict[str, Any]:
+    return {"at": iso(x.occurred_at), "kind": x.kind, "role": x.role, "summary": x.summary, "people": x.group_size,
+            "weight": round(x.weight, 3), "worth_now": round(x.weight * decay(float(x.epoch), now_s, hl_days), 3)}
 
 
 # --- the twelve-month trend -----------------------------------------------------------------------
@@ -322,31 +381,46 @@ MONTHS = 12
 def _trend(config: Config, events: list[tuple[float, float]], recip: float, hl_days: float,
            now: datetime) -> list[float]:
     """The score at the end of each of the last twelve months (oldest first), from the
-    interactions up to then, with today's reciprocity and half-life."""
+    interactions up to then, with today's reciprocity and half-life. One pass over the
+    interactions in time order, carrying the decayed sum from one month's end to the next."""
     tau = hl_days * DAY
     step = 365.25 / MONTHS * DAY
-    now_s = now.timestamp()
-    out = []
-    for k in range(MONTHS - 1, -1, -1):
-        at = now_s - k * step
-        activity = sum(w * 2.0 ** (-(at - e) / tau) for e, w in events if e <= at)
+    ends = [now.timestamp() - k * step for k in range(MONTHS - 1, -1, -1)]
+    out, activity, at, n = [], 0.0, None, 0
+    ordered = sorted(events)
+    for end in ends:
+        while n < len(ordered) and ordered[n][0] <= end:
+            e, w = ordered[n]
+            if at is not None and e > at:
+                activity *= 2.0 ** (-(e - at) / tau)
+                at = e
+            elif at is None:
+                at = e
+            activity += w * 2.0 ** (-(at - e) / tau)
+            n += 1
+        if at is not None:
+            activity *= 2.0 ** (-(end - at) / tau)
+            at = end
         out.append(round(score_from(config.warmth, activity, recip), 1))
     return out
 
 
 def trends(conn: Connection, config: Config, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Add ``trend`` to each contact row, from one query over their interactions."""
+    """Add ``trend`` to each contact row. One query, the interactions summed per contact and
+    day in the database (a day's interactions decay as one: the sparkline's eight levels cannot
+    show the difference), so a contact with ten thousand mails costs a few hundred rows."""
     if not rows:
         return
     i, c = t.interaction, t.contact
-    ids = [r["id"] for r in rows]
+    day = cast(epoch_seconds(conn, i.c.occurred_at) / DAY, Integer)
+    q = (select(i.c.contact_id, day.label("day"), func.sum(i.c.weight), c.c.reciprocity, c.c.half_life_days)
+         .join(c, c.c.id == i.c.contact_id)
+         .where(i.c.contact_id.in_([r["id"] for r in rows]), i.c.occurred_at <= to_db(now))
+         .group_by(i.c.contact_id, day, c.c.reciprocity, c.c.half_life_days))
     events: dict[int, list[tuple[float, float]]] = defaultdict(list)
     params: dict[int, tuple[float, float]] = {}
-    for cid, at, weight, recip, hl in conn.execute(
-            select(i.c.contact_id, i.c.occurred_at, i.c.weight, c.c.reciprocity, c.c.half_life_days)
-            .join(c, c.c.id == i.c.contact_id)
-            .where(i.c.contact_id.in_(ids), i.c.occurred_at <= to_db(now))):
-        events[cid].append((from_db(at).timestamp(), weight))  # type: ignore[union-attr]
+    for cid, d, weight, recip, hl in conn.execute(q):
+        events[cid].append(((d + 0.5) * DAY, weight))
         params[cid] = (recip, hl)
     for r in rows:
         recip, hl = params.get(r["id"], (0.0, config.warmth.half_life_days))
@@ -397,20 +471,22 @@ def _draft(row: Any, now: datetime) -> dict[str, Any]:
 
 def targets(conn: Connection, config: Config, now: datetime, *, per_target: int | None = 10) -> list[dict[str, Any]]:
     """Each target with the people you know there (warmest first, ``per_target`` at most) and
-    how many are warm: one query for the targets, one for everyone at any of them."""
-    tg, tm, ca, c, o = t.target, t.target_member, t.contact_address, t.contact, t.organisation
-    out = {row.id: {"target": row.name, "cadence_days": row.cadence_days or None, "people": [], "known": 0,
-                    "warm": 0, "nobody_warm": True}
-           for row in conn.execute(select(tg).order_by(tg.c.name))}
+    how many are warm: a fixed number of queries, whatever the number of targets and people."""
+    c, o = t.contact, t.organisation
+    conditions = _target_conditions(conn)
+    out = {tid: {"target": name, "cadence_days": None, "people": [], "known": 0, "warm": 0, "nobody_warm": True}
+           for tid, (name, _) in conditions.items()}
+    for tid, cadence in conn.execute(select(t.target.c.id, t.target.c.cadence_days)):
+        if tid in out:
+            out[tid]["cadence_days"] = cadence or None
     if not out:
         return []
-    matched = (select(tm.c.target_id, ca.c.contact_id).distinct()
-               .select_from(tm.join(ca, _member_matches(ca.c.address, tm))).subquery())
-    rows = conn.execute(select(matched.c.target_id, *_contact_columns(now))
-                        .select_from(matched.join(c, c.c.id == matched.c.contact_id)
-                                     .outerjoin(o, o.c.id == c.c.org_id))
+    pairs = union_all(*[select(literal(tid).label("target_id"), c.c.id.label("contact_id")).where(cond)
+                        for tid, (_, cond) in conditions.items()]).subquery()
+    rows = conn.execute(select(pairs.c.target_id, *_contact_columns(now))
+                        .select_from(pairs.join(c, c.c.id == pairs.c.contact_id).outerjoin(o, o.c.id == c.c.org_id))
                         .where(_people())
-                        .order_by(matched.c.target_id, func.coalesce(log2_effective_now(now), -1e300).desc(),
+                        .order_by(pairs.c.target_id, func.coalesce(log2_effective_now(now), -1e300).desc(),
                                   c.c.id)).all()
     for row in rows:
         entry = out[row.target_id]
@@ -421,7 +497,7 @@ def targets(conn: Connection, config: Config, now: datetime, *, per_target: int 
             entry["nobody_warm"] = False
         if per_target is None or len(entry["people"]) < per_target:
             entry["people"].append(person)
-    return list(out.values())
+    return sorted(out.values(), key=lambda x: x["target"])
 
 
 def prune_candidates(conn: Connection, config: Config, now: datetime, *, cold_days: int = 365) -> list[dict[str, Any]]:
