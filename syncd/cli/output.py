@@ -31,10 +31,11 @@ def width() -> int:
 
 
 def say(text: str = "", *, err: bool = False, indent: int = 0) -> None:
-    """One paragraph, cleaned, wrapped to the terminal (continuation lines indented by 2 more)."""
+    """One paragraph, cleaned, wrapped to the terminal (continuation lines indented by 2 more).
+    Errors on stderr stay one line each: whole sentences for logs, scripts and searches."""
     line = clean(text)
     pad = " " * indent
-    if len(pad) + len(line) <= width():
+    if err or len(pad) + len(line) <= width():
         click.echo(pad + line, err=err)
         return
     click.echo(textwrap.fill(line, width(), initial_indent=pad, subsequent_indent=pad + "  ",

@@ -54,8 +54,8 @@ def status(app: App, as_json: bool) -> int:
     if as_json:
         emit_json(**data)  # the report itself succeeded: failing streams are in it
         return 0
-    if extra is not None:
-        say(extra.get("summary", ""))
+    for line in (extra or {}).get("summary", "").splitlines():  # the daemon's own lines
+        say(line)
     say(f"database: {data['database']}")
     for acc in data["accounts"]:
         say()
