@@ -99,6 +99,8 @@ def test_a_missing_maildir_fails_that_account_clearly_and_keeps_what_is_stored(
     config.write_text(config.read_text().replace(str(mail.root), str(tmp_path / "gone")))
     out = cli("--config", str(config), "sync", check=False)
     assert out.returncode == 1 and "is not a folder" in out.stderr and "Traceback" not in out.stderr
+    assert out.stderr.count("is not a folder") == 1  # one folder, one error: not once per stream
+    assert "fix: check the settings of account 'local'" in out.stderr and "syncd accounts disable local" in out.stderr
     status = json.loads(cli("--config", str(config), "status", "--json").stdout)
     assert {s["state"] for s in status["accounts"][0]["streams"]} == {"failing"}
     assert "check the account's settings" in status["accounts"][0]["streams"][0]["fix"]
@@ -122,3 +124,8 @@ def test_demo_runs_end_to_end_without_network(cli: Cli) -> None:
     assert "== warmest ==" in out.stdout and "grace@navy.example" in out.stdout
     assert "[followup, written] to katherine@nasa.example" in out.stdout
     assert "python-dev@lists.python.example" not in out.stdout.split("== warmest ==")[1]
+    assert "an hour-long call that began two hours ago" in " ".join(out.stdout.split())  # what the demo made
+    cooling = out.stdout.split("== cooling off")[1].split("\n\n")[0]
+    assert "charles@engines.example" not in cooling  # lapsed 200 days ago: prune's business, not a nudge
+    assert cooling.index("margaret@apollo.example") < cooling.index("barbara@mit.example")  # warmest first
+    assert " 1 meetings" not in out.stdout

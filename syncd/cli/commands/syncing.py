@@ -65,12 +65,19 @@ class LiveProgress:
     def __call__(self, account: str, stream: str, items: int, total: int | None = None) -> None:
         key = (account, stream)
         if key not in self.tasks:
-            for other in self.tasks.values():  # streams run one after another
-                self.live.stop_task(other)  # type: ignore[arg-type]
+            self._finish()  # streams run one after another
             self.tasks[key] = self.live.add_task(clean(f"{account} {stream}"), total=total)
         self.live.update(self.tasks[key], completed=items, total=total)  # type: ignore[arg-type]
 
+    def _finish(self) -> None:
+        """A stream that ended shows a full bar, whatever total it announced."""
+        for task in self.live.tasks:
+            if not task.finished:
+                self.live.update(task.id, total=task.completed)
+                self.live.stop_task(task.id)
+
     def done(self) -> None:
+        self._finish()
         self.live.stop()
 
 
@@ -102,6 +109,10 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
     if not any(a.enabled for a in config.accounts):
         raise click.ClickException(f"every account in {config.path} is disabled; enable one with: "
                                    "syncd accounts enable NAME")
+    if app.verbose == 0:  # each failure is told once, below, with its fix; the log says it again with -v
+        import logging
+
+        logging.getLogger("syncd.sync").setLevel(logging.CRITICAL)
     store = app.store  # opened (and migrated) before freezing: what exists now lives as long as we do
     gc.freeze()  # so the collector stops rescanning the libraries' objects while mail streams in
     progress = make_progress() if not as_json else None
@@ -136,7 +147,8 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
             say(f"{', '.join(streams)}: {error}", err=True, indent=2)
         if o.error and not errors:
             say(o.error, err=True, indent=2)
-        fix = o.fix or next((_stream_fix(config, o.account) for s in o.streams if s.error_kind == "source"), "")
+        source = o.error_kind == "source" or any(s.error_kind == "source" for s in o.streams)
+        fix = _stream_fix(config, o.account) if source else o.fix
         if not o.ok and fix:
             say(f"fix: {fix}", err=True, indent=2)
     if report:
@@ -149,7 +161,8 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
             parts.append(f"{report.dismissed} dismissed")
         say("follow-ups: " + ", ".join(parts) + (f" ({report.waiting})" if report.waiting else ""))
         for err in report.errors:
-            say(err, err=True, indent=2)
+            if not any(err.startswith(f"{o.account}: ") for o in failed):  # that account's trouble is told above
+                say(err, err=True, indent=2)
     return 1 if failed or (report and report.errors) else 0
 
 
