@@ -171,3 +171,20 @@ def test_every_json_is_one_versioned_object_with_named_lists_and_one_time_format
         accounts = [v for w, k, v in _walk(data) if k == "accounts"]
         for listed in accounts:
             assert all("account" in a and "name" not in a for a in listed), args
+
+
+def test_log_lines_are_cleaned_and_carry_a_traceback_only_with_v(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from syncd.cli.main import setup_logging
+
+    for verbose in (0, 1):
+        setup_logging(verbose)
+        try:
+            raise RuntimeError("deep inside")
+        except RuntimeError:
+            logging.getLogger("syncd.sync").error("work: %s", HOSTILE_SUBJECT, exc_info=True)
+        err = capsys.readouterr().err
+        assert "Invoice PAY NOW" in err and "\x1b" not in err and "\x07" not in err
+        assert ("Traceback" in err) == (verbose == 1)
+    logging.getLogger().handlers[:] = []

@@ -61,10 +61,28 @@ class App:
             self._store.close()
 
 
+class _TerminalSafe(logging.Filter):
+    """Log lines reach a terminal too: their text cleaned like every other string printed,
+    and, without -v, no traceback (the message says what happened; -v shows where)."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from syncd.terminal import clean
+
+        record.msg, record.args = clean(record.getMessage()), ()
+        if not self.tracebacks:
+            record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("syncd: %(levelname)s: %(message)s"))
+    handler.addFilter(_TerminalSafe(tracebacks=verbose > 0))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
