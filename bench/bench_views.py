@@ -57,7 +57,8 @@ def build(db: Path, n_contacts: int, n_interactions: int, now: datetime) -> None
         "VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?, 1, 0, 0, 0, 0, 0, 30, 0)",
         [(c, f"Person {c}", "Person", c % n_orgs + 1, created) for c in range(1, n_contacts + 1)])
     con.executemany("INSERT INTO contact_address (address, contact_id, name, created_at) VALUES (?, ?, ?, ?)",
-                    [(f"p{c}@org{c % n_orgs + 1}.example", c, f"Person {c}", created) for c in range(1, n_contacts + 1)])
+                    [(f"p{c}@org{c % n_orgs + 1}.example", c, f"Person {c}", created)
+                     for c in range(1, n_contacts + 1)])
     # Interactions over two years with a long tail: most people a few, the closest ones many
     # (weight 1/sqrt(rank): at 1,000,000 the closest person has ~2,200, three a day, and the
     # twenty closest ~17,000 together).
@@ -150,14 +151,16 @@ def main() -> None:
     config.write_text(f'database_url = "sqlite:///{db}"\n[me]\naddresses = ["ada@bench.example"]\n'
                       '[[accounts]]\nname = "work"\nkind = "local"\n'
                       f'maildir = "{root}"\n' + "".join(
-                          f'[[targets]]\nname = "Target {g}"\ndomains = ["org{g * 7}.example", "org{g * 7 + 1}.example", '
-                          f'"org{g * 7 + 2}.example"]\ncadence_days = 30\n' for g in range(1, 21)))
+                          f'[[targets]]\nname = "Target {g}"\ndomains = ["org{g * 7}.example", '
+                          f'"org{g * 7 + 1}.example", "org{g * 7 + 2}.example"]\ncadence_days = 30\n'
+                          for g in range(1, 21)))
     env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="80", XDG_CONFIG_HOME=str(root / "xdg-config"),
                XDG_DATA_HOME=str(root / "xdg-data"), XDG_STATE_HOME=str(root / "xdg-state"),
                XDG_CACHE_HOME=str(root / "xdg-cache"))
     syncd = [sys.executable, "-m", "syncd", "--config", str(config)]
     views = {
         "python -c pass": [sys.executable, "-c", "pass"],
+        "imports only": [sys.executable, "-c", "import syncd.cli.commands, syncd.report, syncd.store, rich.table"],
         "contacts --limit 20": syncd + ["contacts", "--limit", "20"],
         "contact X --why": syncd + ["contact", "p1@org2.example", "--why"],
         "followups": syncd + ["followups"],
@@ -180,6 +183,39 @@ def main() -> None:
             ts = [t[n] for t in runs]
             print(f"{name:22} {min(ts):6.3f} {statistics.median(ts):7.3f} {max(ts):6.3f}  "
                   f"{statistics.median(ts) - base:24.3f}")
+    in_process(config, args.runs)
+
+
+def in_process(config: Path, runs: int) -> None:
+    """Each view's own work (queries and shaping, no interpreter start, no imports), in one
+    process: what the view costs beyond the floor every command pays."""
+    from syncd import report
+    from syncd.brief import brief
+    from syncd.config import load_config
+    from syncd.store import open_store
+
+    cfg = load_config(config)
+    store = open_store(cfg.db_url)
+    now = datetime.now(timezone.utc)
+    with store.connect() as conn:
+        cid = report.find_contact(conn, "p1@org2.example")
+        work = {
+            "contacts --limit 20": lambda: report.trends(conn, cfg, report.contacts(conn, cfg, now, limit=20), now),
+            "contact X --why": lambda: report.contact_detail(conn, cfg, cid, now, why=True),  # type: ignore[arg-type]
+            "followups": lambda: report.followups(conn, now),
+            "targets": lambda: report.targets(conn, cfg, now),
+            "brief": lambda: brief(conn, cfg, now),
+            "status": lambda: report.status(conn, cfg, now),
+        }
+        print(f"\n{'in-process, wall':22} {'min':>6} {'median':>7} {'max':>6}")
+        for name, fn in work.items():
+            ts = []
+            for _ in range(runs):
+                began = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - began)
+            print(f"{name:22} {min(ts):6.3f} {statistics.median(ts):7.3f} {max(ts):6.3f}")
+    store.close()
 
 
 if __name__ == "__main__":

@@ -121,9 +121,9 @@ def tier_counts(conn: Connection, config: Config, now: datetime) -> dict[str, in
     c = t.contact
     if scored_with(conn, config.warmth):
         now_s = now.timestamp()
+        crossings = (c.c.inner_until, c.c.warm_until, c.c.cooling_until, c.c.cold_until)
         total, inner, warm, cooling, cold = conn.execute(select(
-            func.count(), *[func.count().filter(col > now_s) for col in
-                            (c.c.inner_until, c.c.warm_until, c.c.cooling_until, c.c.cold_until)]).where(_people())).one()
+            func.count(), *[func.count().filter(col > now_s) for col in crossings]).where(_people())).one()
         return {"inner": inner, "warm": warm - inner, "cooling": cooling - warm, "cold": cold - cooling,
                 "dormant": total - cold}
     key = log2_effective_now(now)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Cli
 from tests.conformance.samples import EventSpec, raw_message
+from tests.conftest import REPO, Cli
 from tests.mailtree import IcsFolder, MailTree
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -87,7 +87,8 @@ def test_a_person_runs_init_in_a_terminal_through_to_a_first_sync(tmp_path: Path
     _mail(home / "Mail" / "work")
     cal = IcsFolder(home / ".calendars" / "work")
     cal.put(EventSpec(title="Orbital mechanics", start=NOW - timedelta(days=1, hours=3),
-                      end=NOW - timedelta(days=1, hours=2), attendees=[(ME, "accepted"), ("katherine@nasa.gov", "accepted")]))
+                      end=NOW - timedelta(days=1, hours=2),
+                      attendees=[(ME, "accepted"), ("katherine@nasa.gov", "accepted")]))
     (home / ".config" / "vdirsyncer").mkdir(parents=True)
     (home / ".config" / "vdirsyncer" / "config").write_text(
         '[general]\nstatus_path = "~/.vdirsyncer/status/"\n\n[storage work_local]\ntype = "filesystem"\n'

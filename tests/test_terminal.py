@@ -4,6 +4,7 @@ contract of docs/json.md, and names and subjects written by strangers arrive as 
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,8 +14,8 @@ from rich.cells import cell_len
 from sqlalchemy import text
 
 from syncd.store import open_store
-from tests.conftest import Cli, local_config
 from tests.conformance.samples import EventSpec, raw_message
+from tests.conftest import REPO, Cli, local_config
 from tests.mailtree import IcsFolder, MailTree
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -47,13 +48,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                  ("someone.with.a.long.name.3@a-long-organisation-name.example", "tentative")]))
     config = local_config(tmp, maildir=mail.root, calendar=cal.root,
                           extra='\n[[targets]]\nname = "NASA"\ndomains = ["nasa.example"]\n')
-    env_cli = Cli(dict(__import__("os").environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
-    env_cli("--config", str(config), "sync", check=False)
+    Cli(dict(os.environ, PYTHONPATH=str(REPO)))("--config", str(config), "sync", check=False)
     store = open_store(f"sqlite:///{tmp / 'syncd.db'}")
     with store.begin() as conn:  # as if a stranger had chosen them; ingest may clean, the views must not trust it
-        grace = conn.execute(text("SELECT contact_id FROM contact_address WHERE address = 'grace@navy.example'")).scalar()
+        grace = conn.execute(text("SELECT contact_id FROM contact_address WHERE address = :a"),
+                             {"a": "grace@navy.example"}).scalar()
         conn.execute(text("UPDATE contact SET display_name = :n WHERE id = :id"), {"n": HOSTILE_NAME, "id": grace})
-        conn.execute(text("UPDATE interaction SET summary = :s WHERE contact_id = :id"), {"s": HOSTILE_SUBJECT, "id": grace})
+        conn.execute(text("UPDATE interaction SET summary = :s WHERE contact_id = :id"),
+                     {"s": HOSTILE_SUBJECT, "id": grace})
         conn.execute(text("UPDATE draft SET subject = :s"), {"s": HOSTILE_SUBJECT})
         conn.execute(text("UPDATE meeting SET title = :s WHERE title = 'Compiler roadmap'"), {"s": HOSTILE_SUBJECT})
         conn.execute(text("UPDATE meeting_attendee SET name = :n"), {"n": HOSTILE_NAME})

@@ -8,16 +8,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 
 from syncd import curate, report
-from syncd.store import open_store
+from syncd.store import open_store, schema
 from syncd.store.migrate import upgrade
 from syncd.timeutil import from_db
 from syncd.warmth import recompute, score_at
 from tests.conftest import Cli
 from tests.scenario import NOW, Scenario
-
 
 NAMES = ["Grace Hopper", "Alan Turing", "Barbara Liskov", "Donald Knuth", "Edsger Dijkstra", "Frances Allen",
          "John Backus", "Karen Jones", "Leslie Lamport", "Margaret Hamilton", "Niklaus Wirth", "Radia Perlman"]
@@ -57,11 +56,11 @@ def test_contacts_are_ordered_and_filtered_by_their_score_now_in_one_query(tmp_p
                 page = report.contacts(conn, world.config, later, limit=5)
                 assert counter.n == 1  # one statement for the page, its total and every column
                 everyone = report.contacts(conn, world.config, later)
-                raw = conn.execute(text("SELECT activity, reciprocity, half_life_days, scored_at FROM contact "
-                                        "WHERE last_at IS NOT NULL")).all()
-            exact = sorted((score_at(world.config.warmth, a, r, h, from_db(s if not isinstance(s, str) else
-                                                                              __import__("datetime").datetime.fromisoformat(s)), later)
-                            for a, r, h, s in raw), reverse=True)
+                c = schema.contact
+                raw = conn.execute(select(c.c.activity, c.c.reciprocity, c.c.half_life_days, c.c.scored_at)
+                                   .where(c.c.last_at.is_not(None))).all()
+            exact = sorted((score_at(world.config.warmth, a, r, h, from_db(s), later) for a, r, h, s in raw),
+                           reverse=True)
             assert [c["warmth"] for c in everyone] == [round(x, 1) for x in exact]
             assert page == everyone[:5] and page.total == len(everyone) == 12
             for tier in ("inner", "warm", "cooling", "cold", "dormant"):
@@ -78,7 +77,8 @@ def test_every_read_view_costs_the_same_number_of_queries_for_few_rows_or_many(t
         for i in range(60):
             big.sent(f"q{i}@x{i % 7}.example", NOW - timedelta(days=i + 1))
         big.meeting("Crowd", NOW + timedelta(hours=2), with_=tuple(f"q{i}@x{i % 7}.example" for i in range(20)))
-        big.config_path.write_text(big.config_path.read_text() + '\n[[targets]]\nname = "X"\ndomains = ["x1.example"]\n')
+        big.config_path.write_text(big.config_path.read_text()
+                                   + '\n[[targets]]\nname = "X"\ndomains = ["x1.example"]\n')
         big.sync()
         costs = []
         for world in (small, big):

@@ -19,7 +19,8 @@ def _contact_id(conn, address: str) -> int:  # type: ignore[no-untyped-def]
 
 
 @cli.command()
-@click.option("--apply", "apply_", is_flag=True, help="Hide them all (from contacts and check-ins); default: only list.")
+@click.option("--apply", "apply_", is_flag=True,
+              help="Hide them all (from contacts and check-ins); default: only list.")
 @click.option("--cold-days", type=click.IntRange(min=1), default=365, show_default=True,
               help="Quiet for longer than this counts as long cold.")
 @click.option("--undo", metavar="ADDRESS", help="Bring a pruned contact back.")

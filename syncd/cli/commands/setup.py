@@ -421,9 +421,8 @@ def accounts_reauth(app: App, name: str, no_browser: bool) -> int:
 
 
 def _authorize(config, account, no_browser: bool, required: bool = False) -> None:  # type: ignore[no-untyped-def]
-    from syncd import connectors
+    from syncd import connectors, paths
     from syncd.connectors.base import ConnectorEnv, ConnectorError
-    from syncd import paths
 
     module = connectors.connector_module(account.kind)
     authorize = getattr(module, "authorize", None)
