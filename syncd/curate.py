@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, and_, delete, select, update
+from sqlalchemy import Connection, DateTime, and_, delete, func, select, update
 
 from syncd.addresses import normalise
 from syncd.filters import IgnoreRules
@@ -30,6 +30,9 @@ def merge(conn: Connection, keep_id: int, other_id: int, now: datetime, *, prima
     i, c, ca, r = t.interaction, t.contact, t.contact_address, t.draft_recipient
     keep = conn.execute(select(c).where(c.c.id == keep_id)).one()
     other = conn.execute(select(c).where(c.c.id == other_id)).one()
+    if primary is None:  # the address keep is shown under now stays the one it is shown under
+        primary = keep.primary_address or conn.execute(
+            select(func.min(ca.c.address)).where(ca.c.contact_id == keep_id)).scalar()
     keys = set(conn.execute(select(i.c.source_key).where(i.c.contact_id == keep_id)).scalars())
     theirs = conn.execute(select(i).where(i.c.contact_id == other_id)).all()
     dropped = [x for x in theirs if x.source_key in keys]  # the same message or meeting: counted once
@@ -50,7 +53,6 @@ def merge(conn: Connection, keep_id: int, other_id: int, now: datetime, *, prima
     conn.execute(update(ca).where(ca.c.contact_id == other_id).values(contact_id=keep_id))
     conn.execute(delete(r).where(and_(r.c.contact_id == other_id, r.c.draft_id.in_(held))))
     conn.execute(update(r).where(r.c.contact_id == other_id).values(contact_id=keep_id))
-    primary = primary if primary is not None else keep.primary_address
     conn.execute(update(c).where(c.c.id == keep_id).values(
         display_name=keep.display_name or other.display_name,
         first_name=keep.first_name or other.first_name,

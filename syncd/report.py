@@ -181,12 +181,6 @@ def _escape_like(value: str) -> str:
     return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
-def in_domain(address: str, domain: str) -> bool:
-    """``address`` is at ``domain`` or one of its subdomains."""
-    host = address.rpartition("@")[2]
-    return host == domain or host.endswith("." + domain)
-
-
 def _target_conditions(conn: Connection, names: list[str] | None = None) -> dict[int, tuple[str, Any]]:
     """For each target (or those named): its name and an SQL condition on ``contact`` that holds
     for the people there, built from a few small queries.
@@ -209,14 +203,31 @@ def _target_conditions(conn: Connection, names: list[str] | None = None) -> dict
             entry[2].append(value)
     if not members:
         return {}
-    orgs = conn.execute(select(o.c.id, o.c.domain)).all()
-    merged = conn.execute(select(ca.c.contact_id, ca.c.address).where(ca.c.contact_id.in_(
-        select(ca.c.contact_id).group_by(ca.c.contact_id).having(func.count() > 1)))).all()
+    targets_of: dict[str, set[int]] = defaultdict(set)  # domain -> the targets that name it
+    for tid, (_, domains, _) in members.items():
+        for d in domains:
+            targets_of[d].add(tid)
+
+    def matching(address: str) -> set[int]:  # walk up the domain: a.b.nasa.gov, b.nasa.gov, nasa.gov, gov
+        host, found = address.rpartition("@")[2], set()
+        while host:
+            found |= targets_of.get(host, set())
+            host = host.partition(".")[2]
+        return found
+
+    org_ids: dict[int, list[int]] = defaultdict(list)
+    for oid, domain in conn.execute(select(o.c.id, o.c.domain)):
+        for tid in matching("@" + domain):
+            org_ids[tid].append(oid)
+    merged: dict[int, set[int]] = defaultdict(set)
+    for cid, addr in conn.execute(select(ca.c.contact_id, ca.c.address).where(ca.c.contact_id.in_(
+            select(ca.c.contact_id).group_by(ca.c.contact_id).having(func.count() > 1)))):
+        for tid in matching(addr):
+            merged[tid].add(cid)
     out: dict[int, tuple[str, Any]] = {}
     for tid, (name, domains, people) in members.items():
-        org_ids = [oid for oid, domain in orgs if any(in_domain("@" + domain, d) for d in domains)]
-        ids = {cid for cid, addr in merged if any(in_domain(addr, d) for d in domains)}
-        conds = [c.c.org_id.in_(org_ids)] if org_ids else []
+        ids = merged.get(tid)
+        conds = [c.c.org_id.in_(org_ids[tid])] if org_ids.get(tid) else []
         if ids:
             conds.append(c.c.id.in_(sorted(ids)))
         addr = [ca.c.address == p for p in people]

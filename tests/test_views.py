@@ -169,3 +169,34 @@ def test_the_0006_upgrade_orders_existing_scores_and_renames_organisations(db_ur
         assert rows[0]["organisation"] == "IBM"
     finally:
         store.close()
+
+
+def test_targets_find_people_by_domain_subdomain_person_free_mail_and_merged_address(tmp_path: Path) -> None:
+    world = Scenario(tmp_path, extra_config=(
+        '\n[[targets]]\nname = "NASA"\ndomains = ["nasa.gov"]\npeople = ["katherine.j@gmail.com"]\n'
+        '\n[[targets]]\nname = "Gmail people"\ndomains = ["gmail.com"]\n'
+        '\n[[targets]]\nname = "Nobody"\ndomains = ["nowhere.example"]\n'))
+    try:
+        for addr in ("dorothy@nasa.gov", "mary@jpl.nasa.gov", "katherine.j@gmail.com", "eve@notnasa.gov",
+                     "grace@navy.mil", "grace.hopper@yale.edu"):
+            world.sent(addr, NOW - timedelta(days=3))
+        world.sync()
+        from syncd.targets import sync_targets
+
+        with world.store.begin() as conn:
+            sync_targets(conn, world.config)
+            keep, other = report.find_contact(conn, "grace@navy.mil"), report.find_contact(conn, "grace.hopper@yale.edu")
+            curate.merge(conn, keep, other, NOW)  # type: ignore[arg-type] - no primary named: keep's stays
+        world.config_path.write_text(world.config_path.read_text().replace('domains = ["nowhere.example"]',
+                                                                           'domains = ["yale.edu"]'))
+        with world.store.begin() as conn:
+            sync_targets(conn, world.config)
+            found = {tg["target"]: sorted(p["address"] for p in tg["people"])
+                     for tg in report.targets(conn, world.config, NOW)}
+            only = [c["address"] for c in report.contacts(conn, world.config, NOW, target="NASA")]
+        assert found == {"NASA": ["dorothy@nasa.gov", "katherinej@gmail.com", "mary@jpl.nasa.gov"],
+                         "Gmail people": ["katherinej@gmail.com"],
+                         "Nobody": ["grace@navy.mil"]}  # through the address merged into Grace's contact
+        assert sorted(only) == found["NASA"]
+    finally:
+        world.close()
