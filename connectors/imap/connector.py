@@ -10,7 +10,6 @@ Each chunk is one batch whose cursor is its last UID, so a crash resumes right a
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import DRAFT, SEEN
 
-from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document, cursor_text
 from syncd.connectors.base import Connector as BaseConnector
 from syncd.connectors.imap.fetch import Row, fetch_headers, header_pairs
 from syncd.connectors.imap.folders import FolderNotFound, Roles, discover, parse_list
@@ -47,15 +46,15 @@ class FolderCursor:
     count: int = 0  # messages in the folder when last seen: to notice a folder gone empty
 
     def dump(self) -> str:
-        return json.dumps({"v": 1, "uidvalidity": self.uidvalidity, "uid": self.uid,
-                           "modseq": self.modseq, "count": self.count}, separators=(",", ":"))
+        return cursor_text({"v": 1, "uidvalidity": self.uidvalidity, "uid": self.uid, "modseq": self.modseq,
+                            "count": self.count})
 
     @staticmethod
     def load(text: str) -> FolderCursor | None:
+        data = cursor_document(text)
+        if data is None:
+            return None
         try:
-            data = json.loads(text)
-            if data.get("v") != 1:
-                return None
             modseq = data.get("modseq")
             return FolderCursor(int(data["uidvalidity"]), int(data["uid"]),
                                 int(modseq) if modseq is not None else None, int(data.get("count", 0)))

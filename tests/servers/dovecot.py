@@ -348,12 +348,7 @@ class CountingProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+            _hang_up(src, dst)
 
     def count(self) -> int:
         with self._lock:
@@ -366,17 +361,22 @@ class CountingProxy:
     def drop_all(self) -> None:
         with self._lock:
             socks, self._socks = self._socks, []
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+        _hang_up(*socks)
 
     def close(self) -> None:
         self._closed = True
         self._server.close()
         self.drop_all()
+
+
+def _hang_up(*socks: socket.socket) -> None:
+    """Close connections at once, both ways, as a dead line would; one already gone is fine."""
+    for sock in socks:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
 
 def tls_client_context(cafile: Path) -> ssl.SSLContext:
