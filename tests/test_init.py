@@ -14,6 +14,8 @@ from tests.conformance.samples import EventSpec, raw_message
 from tests.conftest import REPO, Cli
 from tests.mailtree import IcsFolder, MailTree
 
+pytestmark = pytest.mark.slow  # each runs `syncd` as a process
+
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 ME = "ada@lovelace.dev"  # not a placeholder: init refuses example.com and friends
 
@@ -78,7 +80,6 @@ def test_accounts_disable_enable_and_remove_edit_the_file_and_keep_its_comments(
     assert missing.returncode == 1 and "no account named 'nope'" in " ".join(missing.stderr.split())
 
 
-@pytest.mark.slow
 def test_a_person_runs_init_in_a_terminal_through_to_a_first_sync(tmp_path: Path) -> None:
     """pexpect drives a real terminal: the placeholder address is refused, the Maildir and the
     vdirsyncer calendar found in the home folder are offered, and the first sync succeeds."""

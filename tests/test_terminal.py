@@ -116,6 +116,7 @@ def test_every_command_fits_80_columns(cli: Cli, world: Path, terminal: bool) ->
             assert cell_len(ANSI.sub("", line)) <= 80, (args, line)
 
 
+@pytest.mark.slow
 def test_no_color_and_pipes_get_plain_text(cli: Cli, world: Path) -> None:
     cli.env.update(COLUMNS="80", FORCE_COLOR="1", NO_COLOR="1")
     out = cli("--config", str(world), "contacts").stdout
@@ -124,6 +125,7 @@ def test_no_color_and_pipes_get_plain_text(cli: Cli, world: Path) -> None:
     assert "\x1b[" in cli("--config", str(world), "contacts").stdout  # colour is there to take away
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "forced-terminal"])
 def test_names_and_subjects_from_strangers_reach_the_terminal_inert(cli: Cli, world: Path, terminal: bool) -> None:
     cli.env.update(COLUMNS="250")
@@ -160,6 +162,7 @@ def _walk(value: object, path: str = ""):  # type: ignore[no-untyped-def]
             yield from _walk(v, f"{path}[{n}]")
 
 
+@pytest.mark.slow
 def test_every_json_is_one_versioned_object_with_named_lists_and_one_time_format(cli: Cli, world: Path) -> None:
     for args in JSON_COMMANDS:
         out = cli("--config", str(world), *args, "--json", check=False)

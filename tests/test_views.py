@@ -22,6 +22,9 @@ NAMES = ["Grace Hopper", "Alan Turing", "Barbara Liskov", "Donald Knuth", "Edsge
          "John Backus", "Karen Jones", "Leslie Lamport", "Margaret Hamilton", "Niklaus Wirth", "Radia Perlman"]
 
 
+pytestmark = pytest.mark.slow  # each syncs a world of a dozen people, some run `syncd` as a process
+
+
 def _world(tmp_path: Path, db: str | None = None) -> Scenario:
     world = Scenario(tmp_path, db)
     for i in range(12):  # twelve people, warm to cold, some one-way
