@@ -430,8 +430,9 @@ def trends(conn: Connection, config: Config, rows: list[dict[str, Any]], now: da
          .group_by(i.c.contact_id, day, c.c.reciprocity, c.c.half_life_days))
     events: dict[int, list[tuple[float, float]]] = defaultdict(list)
     params: dict[int, tuple[float, float]] = {}
+    now_s = now.timestamp()
     for cid, d, weight, recip, hl in conn.execute(q):
-        events[cid].append(((d + 0.5) * DAY, weight))
+        events[cid].append((min((d + 0.5) * DAY, now_s), weight))  # mid-day, or now for today's
         params[cid] = (recip, hl)
     for r in rows:
         recip, hl = params.get(r["id"], (0.0, config.warmth.half_life_days))

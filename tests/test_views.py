@@ -203,3 +203,21 @@ def test_targets_find_people_by_domain_subdomain_person_free_mail_and_merged_add
         assert sorted(only) == found["NASA"]
     finally:
         world.close()
+
+
+def test_the_trend_in_the_list_matches_the_one_in_the_detail(tmp_path: Path) -> None:
+    world = _world(tmp_path)
+    try:
+        world.meeting("Just now", NOW - timedelta(hours=2), with_=("p11@org2.example",))
+        world.sync()
+        with world.store.connect() as conn:
+            rows = report.contacts(conn, world.config, NOW)
+            report.trends(conn, world.config, rows, NOW)
+            for row in rows:
+                exact = report.contact_detail(conn, world.config, row["id"], NOW)["trend"]
+                assert len(row["trend"]) == len(exact) == 12
+                assert all(abs(a - b) <= 2.0 for a, b in zip(row["trend"], exact, strict=True)), (row, exact)
+        latest = next(r for r in rows if r["address"] == "p11@org2.example")
+        assert latest["trend"][-1] > latest["trend"][-2]  # today's meeting counts in this month already
+    finally:
+        world.close()
