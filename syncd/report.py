@@ -272,8 +272,8 @@ def contacts(conn: Connection, config: Config, now: datetime, *, tier: Tier | No
              below: Tier | None = None) -> Page:
     """Contacts, warmest first; ``total`` counts all that match before ``limit``.
 
-    ``below``: only those whose tier now is colder than they stood at their last interaction
-    and that stood at least at ``below``'s floor then (the cooling-off view)."""
+    ``below``: only those whose tier now is colder than they stood at their last interaction,
+    that stood at least at ``below``'s floor then, and are not dormant yet (cooling off)."""
     c, o = t.contact, t.organisation
     where = [_people()]
     if tier:
@@ -307,15 +307,14 @@ def _slipped(config: Config, now: datetime, floor: Tier) -> list[Any]:
     # "a tier colder": below the floor of the tier it stood at (standing is a stored score)
     colder = or_(*[and_(c.c.standing >= b, key < log2_needed(config.warmth, b))
                    for b in bounds if b >= floor_score])
-    return [c.c.standing >= floor_score, key.is_not(None), colder]
+    still_there = key >= log2_needed(config.warmth, th.cold)  # gone dormant: lapsed, prune's business
+    return [c.c.standing >= floor_score, key.is_not(None), colder, still_there]
 
 
 def cooling(conn: Connection, config: Config, now: datetime, limit: int = 10) -> Page:
     """Relationships that stood warm or closer and have slipped a tier since, warmest first:
     the ones a word now keeps. Those gone dormant have lapsed: that is prune's business."""
-    page = contacts(conn, config, now, include_internal=False, below="warm", limit=None)
-    rows = [r for r in page if r["tier"] != "dormant"]
-    return Page(rows[:limit], len(rows))
+    return contacts(conn, config, now, include_internal=False, below="warm", limit=limit)
 
 
 def find_contact(conn: Connection, address: str) -> int | None:
