@@ -11,12 +11,14 @@ import importlib
 import importlib.metadata as md
 import warnings
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
 
-def _closure(root: str) -> dict[str, md.Distribution]:
-    """syncd and every distribution it needs at run time, transitively (markers honoured)."""
+def _closure(root: str, extras: tuple[str, ...] = ("postgres", "test")) -> dict[str, md.Distribution]:
+    """syncd and every distribution it installs with its extras, transitively (markers honoured):
+    everything `pip install -e '.[test]'` put into this environment."""
     found: dict[str, md.Distribution] = {}
     todo = [root]
     while todo:
@@ -29,9 +31,10 @@ def _closure(root: str) -> dict[str, md.Distribution]:
         except md.PackageNotFoundError:
             continue  # an optional dependency that is not installed
         found[key] = dist
+        wanted = ("", *extras) if name == root else ("",)
         for text in dist.requires or []:
             req = Requirement(text)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in wanted):
                 todo.append(req.name)
     return found
 
@@ -65,6 +68,7 @@ def test_every_module_a_dependency_ships_is_owned_by_that_distribution_alone() -
             assert not others, f"{module!r} is installed by {key} and also by {sorted(others)}"
 
 
+@pytest.mark.slow  # imports every module of every dependency
 def test_every_imported_module_reports_the_version_its_distribution_says() -> None:
     checked = []
     for key, dist in _closure("syncd").items():
