@@ -115,14 +115,21 @@ def mbsync_accounts(home: Path) -> list[Offer]:
                             settings, source=f"mbsync account {name}"))
     for name, opts in stores.items():
         if opts.get("Path"):
-            root = Path(os.path.expanduser(_unquote(opts["Path"])))
+            root = _expand(_unquote(opts["Path"]), home)
         elif opts.get("Inbox"):
-            root = Path(os.path.expanduser(_unquote(opts["Inbox"]))).parent
+            root = _expand(_unquote(opts["Inbox"]), home).parent
         else:
             continue
         offers.append(Offer(f"Maildir {_short(root, home)} (mbsync store {name})",
                             {"kind": "local", "maildir": str(root)}, source=f"mbsync store {name}"))
     return offers
+
+
+def _expand(path: str, home: Path) -> Path:
+    """'~/Mail/work/' in the home folder being looked at."""
+    if path == "~" or path.startswith("~/"):
+        return home / path[2:]
+    return Path(os.path.expanduser(path))
 
 
 def _unquote(value: str) -> str:
@@ -154,7 +161,7 @@ def vdirsyncer_storages(home: Path) -> list[Offer]:
         opts = {k: _json(v) for k, v in parser.items(section)}
         kind = opts.get("type")
         if kind == "filesystem" and str(opts.get("fileext", "")).lower() == ".ics" and opts.get("path"):
-            path = Path(os.path.expanduser(str(opts["path"])))
+            path = _expand(str(opts["path"]), home)
             offers.append(Offer(f"calendar folder {_short(path, home)} (vdirsyncer {section[8:]})",
                                 {"kind": "local", "calendar": str(path)}, source=section))
         elif kind == "caldav" and isinstance(opts.get("url"), str) and isinstance(opts.get("username"), str):
