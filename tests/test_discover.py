@@ -19,12 +19,12 @@ def test_mbsync_and_vdirsyncer_setups_become_offers(tmp_path: Path, monkeypatch:
     home = tmp_path
     _maildir(home / "Mail" / "fastmail" / "INBOX")
     _maildir(home / "Mail" / "fastmail" / "Sent")
-    _maildir(home / "Maildir" / "cur" / "..")  # ~/Maildir is itself a Maildir
+    _maildir(home / "Maildir")  # ~/Maildir is itself a Maildir
     (home / ".mbsyncrc").write_text(
         "# my mail\nIMAPAccount fastmail\nHost imap.fastmail.com\nUser ada@fastmail.com\n"
         'PassCmd "pass show mail/fastmail"\nSSLType IMAPS\n\n'
         "IMAPStore fastmail-remote\nAccount fastmail\n\n"
-        f"MaildirStore fastmail-local\nPath ~/Mail/fastmail/\nInbox ~/Mail/fastmail/INBOX\n")
+        "MaildirStore fastmail-local\nPath ~/Mail/fastmail/\nInbox ~/Mail/fastmail/INBOX\n")
     (home / ".config" / "vdirsyncer").mkdir(parents=True)
     (home / ".config" / "vdirsyncer" / "config").write_text(
         '[general]\nstatus_path = "~/.vdirsyncer/status/"\n\n'
