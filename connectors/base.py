@@ -58,6 +58,9 @@ class Batch:
     # Calendar connectors list here the (uid, occurrence) keys that disappeared from the
     # provider (deleted events), so future meetings stop showing; history is never deleted.
     gone: list[tuple[str, str]] = field(default_factory=list)
+    # Optional: how many items this pull delivers in all, when the provider says (an IMAP
+    # SEARCH, a listing). Only the progress display reads it, for a rate and an estimate.
+    total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

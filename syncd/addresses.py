@@ -85,13 +85,33 @@ def first_name_from(display_name: str, address: str) -> str:
     return first.capitalize() if len(first) > 1 else ""
 
 
+# Longer names that are acronyms too; names of two or three letters are taken for acronyms anyway.
+ACRONYMS = frozenset("""
+    nasa cern ieee nato unesco unicef ohchr unhcr embl esmo fifa uefa ncbi nist noaa darpa
+    inria csiro cnrs anssi bafin ebay nyse cnbc msnbc espn bmw
+""".split())
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes():  # type: ignore[no-untyped-def]
+    """The Public Suffix List as the publicsuffixlist package bundles it: read once, no network."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def registrable_domain(domain: str) -> str:
+    """The part of ``domain`` a company registers: 'mail.ibm.de' -> 'ibm.de', 'a.b.co.uk' -> 'b.co.uk'."""
+    domain = domain.strip().lower().rstrip(".")
+    return _public_suffixes().privatesuffix(domain) or domain
+
+
 def organisation_name(domain: str) -> str:
-    """'navy.example' -> 'Navy', 'mail.acme-corp.co.uk' -> 'Acme Corp'."""
-    labels = domain.split(".")
-    if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2:  # co.uk, com.au
-        core = labels[-3]
-    elif len(labels) >= 2:
-        core = labels[-2]
-    else:
-        core = labels[0]
-    return " ".join(part.capitalize() for part in re.split(r"[-_]", core) if part)
+    """A readable name from the registrable part of a domain: 'mail.ibm.de' -> 'IBM',
+    'corp.sap.fr' -> 'SAP', 'mail.acme-corp.co.uk' -> 'Acme Corp', 'nasa.gov' -> 'NASA'."""
+    label = registrable_domain(domain).split(".")[0]
+    return " ".join(_word(w) for w in re.split(r"[-_]", label) if w)
+
+
+def _word(word: str) -> str:
+    return word.upper() if len(word) <= 3 or word in ACRONYMS else word.capitalize()

@@ -1,29 +1,56 @@
 """Read-only views of the store, as plain dicts: what the CLI prints and what --json emits.
 
-Scores are brought to "now" here (decay on read); nothing in this module writes.
+Filtering, sorting and limits happen in the database, in a fixed number of queries per view
+whatever the number of rows. Warmth is brought to "now" on read (decay): views sort and filter
+by :func:`syncd.warmth.log2_effective_now`, an exact monotone form of the score that needs no
+pow or log in SQL. Timestamps leave here as ISO 8601 to the second, with their offset.
 """
 
 from __future__ import annotations
 
+import heapq
 import shlex
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Integer, and_, cast, func, literal, not_, or_, select, union_all
 
 from syncd import nonpeople
-from syncd.addresses import normalise
-from syncd.config import Config
+from syncd.addresses import FREEMAIL, normalise
+from syncd.config import TIERS, Config, Tier
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
-from syncd.warmth import explain, score_at, scored_with, tier_of
+from syncd.warmth import (
+    DAY,
+    Event,
+    aggregate,
+    decay,
+    epoch_seconds,
+    log2_effective_now,
+    log2_needed,
+    score_at,
+    score_from,
+    scored_with,
+    tier_of,
+)
 
-
+OPEN_DRAFTS = ("planned", "writing", "written")
 FAILED_SHOWN = timedelta(days=7)  # a draft that could not be written is listed this long
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return from_db(dt).isoformat() if dt is not None else None  # type: ignore[union-attr]
+class Page(list):  # type: ignore[type-arg]
+    """The rows of a view, and how many there are in all (``total``) before the limit."""
+
+    def __init__(self, rows: list[dict[str, Any]], total: int) -> None:
+        super().__init__(rows)
+        self.total = total
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return from_db(dt).replace(microsecond=0).isoformat()  # type: ignore[union-attr]
 
 
 # --- status ---------------------------------------------------------------------------------------
@@ -32,14 +59,14 @@ def _iso(dt: datetime | None) -> str | None:
 def status(conn: Connection, config: Config, now: datetime) -> dict[str, Any]:
     s, a = t.stream, t.account
     interval = timedelta(minutes=config.sync.interval_minutes)
-    configured = {acc.name: acc for acc in config.accounts}
     accounts: dict[str, dict[str, Any]] = {
-        acc.name: {"name": acc.name, "kind": acc.kind, "enabled": acc.enabled, "streams": []} for acc in config.accounts
+        acc.name: {"account": acc.name, "kind": acc.kind, "enabled": acc.enabled, "streams": []}
+        for acc in config.accounts
     }
     rows = conn.execute(select(a.c.name.label("account_name"), s).join(s, s.c.account_id == a.c.id)
                         .order_by(a.c.name, s.c.name)).all()
     for row in rows:
-        if row.account_name not in configured:
+        if row.account_name not in accounts:
             continue  # removed from the config: its history stays, its health is no longer news
         last_ok = from_db(row.last_success_at)
         state = "ok"
@@ -52,67 +79,64 @@ def status(conn: Connection, config: Config, now: datetime) -> dict[str, Any]:
         accounts[row.account_name]["streams"].append({
             "stream": row.name,
             "state": state,
-            "last_success": _iso(row.last_success_at),
-            "last_attempt": _iso(row.last_attempt_at),
+            "last_success": iso(row.last_success_at),
+            "last_attempt": iso(row.last_attempt_at),
             "error": row.last_error,
             "error_kind": row.error_kind,
             "fix": row.error_fix,
-            "failing_since": _iso(row.failing_since),
+            "failing_since": iso(row.failing_since),
             "items": row.items_total,
             "skipped": row.skipped_total,
             "last_skip": row.last_skip_reason,
             "resyncs": row.resyncs,
         })
+    now_db = to_db(now)
     d = t.draft
     counts = dict(conn.execute(select(d.c.status, func.count()).group_by(d.c.status)).all())
-    due = conn.execute(select(func.count()).select_from(d).where(
-        and_(d.c.status == "planned", d.c.due_at <= to_db(now)))).scalar()
-    overdue = conn.execute(select(func.count()).select_from(d).where(
-        and_(d.c.status.in_(("planned", "written")), d.c.overdue_at <= to_db(now)))).scalar()
+    due, overdue = conn.execute(select(
+        func.count().filter(and_(d.c.status == "planned", d.c.due_at <= now_db)),
+        func.count().filter(and_(d.c.status.in_(("planned", "written")), d.c.overdue_at <= now_db)))).one()
     waiting = conn.execute(select(a.c.name, func.count()).join(d, d.c.account_id == a.c.id)
-                           .where(d.c.status == "written").group_by(a.c.name)).all()
+                           .where(d.c.status == "written").group_by(a.c.name).order_by(a.c.name)).all()
+    failed = conn.execute(select(d.c.subject, d.c.reason).where(d.c.status == "failed")
+                          .order_by(d.c.planned_at.desc()).limit(5)).all()
     return {
-        "now": now.isoformat(),
+        "now": iso(now),
         "database": _safe_url(config.db_url),
         "accounts": list(accounts.values()),
         "followups": {
             "due": due,
             "overdue": overdue,
-            "planned": counts.get("planned", 0),
-            "written": counts.get("written", 0),
-            "done": counts.get("done", 0),
-            "dismissed": counts.get("dismissed", 0),
-            "expired": counts.get("expired", 0),
-            "failed": counts.get("failed", 0),
-            "last_failure": conn.execute(select(d.c.reason).where(d.c.status == "failed")
-                                         .order_by(d.c.closed_at.desc()).limit(1)).scalar(),
-            "drafts_waiting": dict(waiting),
+            **{k: counts.get(k, 0) for k in ("planned", "written", "done", "dismissed", "expired", "failed")},
+            "drafts_waiting": [{"account": name, "drafts": n} for name, n in waiting],
+            "failed_drafts": [{"subject": x.subject, "reason": x.reason} for x in failed],
         },
         "contacts": tier_counts(conn, config, now),
     }
 
 
 def tier_counts(conn: Connection, config: Config, now: datetime) -> dict[str, int]:
-    """Contacts per tier now, decay applied on read.
+    """Contacts per tier now, decay applied on read, in one SQL pass.
 
-    Each contact stores when its decaying score drops below each threshold, so counting is one
-    SQL pass (status must stay fast on 50,000 contacts). Until the next sync has rescored
-    everyone after a change to [warmth], each score is brought to now one by one instead.
+    Each contact stores when its decaying score drops below each threshold. Until the next sync
+    has rescored everyone after a change to [warmth], the ordering key is compared instead.
     """
     c = t.contact
-    people = and_(c.c.ignored.is_(False), c.c.is_list.is_(False), c.c.pruned.is_(False), c.c.last_at.is_not(None))
     if scored_with(conn, config.warmth):
         at = to_db(now)
+        crossings = (c.c.inner_until, c.c.warm_until, c.c.cooling_until, c.c.cold_until)
         total, inner, warm, cooling, cold = conn.execute(select(
-            func.count(), *[func.count().filter(col > at) for col in
-                            (c.c.inner_until, c.c.warm_until, c.c.cooling_until, c.c.cold_until)]).where(people)).one()
+            func.count(), *[func.count().filter(col > at) for col in crossings]).where(_people())).one()
         return {"inner": inner, "warm": warm - inner, "cooling": cooling - warm, "cold": cold - cooling,
                 "dormant": total - cold}
-    counts = dict.fromkeys(("inner", "warm", "cooling", "cold", "dormant"), 0)
-    for act, rec, hl, at in conn.execute(select(c.c.activity, c.c.reciprocity, c.c.half_life_days,
-                                                c.c.scored_at).where(people)):
-        counts[tier_of(config.warmth, score_at(config.warmth, act, rec, hl, from_db(at), now))] += 1
-    return counts
+    key = log2_effective_now(now)
+    th = config.warmth.tiers
+    total, *above = conn.execute(select(func.count(), *[
+        func.count().filter(key >= log2_needed(config.warmth, bound))
+        for bound in (th.inner, th.warm, th.cooling, th.cold)]).where(_people())).one()
+    inner, warm, cooling, cold = above
+    return {"inner": inner, "warm": warm - inner, "cooling": cooling - warm, "cold": cold - cooling,
+            "dormant": total - cold}
 
 
 def _safe_url(url: str) -> str:
@@ -127,15 +151,103 @@ def _safe_url(url: str) -> str:
 # --- contacts -------------------------------------------------------------------------------------
 
 
-def _contact_rows(conn: Connection, include_hidden: bool = False):  # type: ignore[no-untyped-def]
-    c, o, ca = t.contact, t.organisation, t.contact_address
-    primary = (select(func.min(ca.c.address)).where(ca.c.contact_id == c.c.id).scalar_subquery())
-    q = (select(c, o.c.name.label("org_name"), o.c.domain.label("org_domain"), primary.label("address"))
-         .select_from(c.outerjoin(o, o.c.id == c.c.org_id))
-         .where(c.c.last_at.is_not(None)))
-    if not include_hidden:
-        q = q.where(and_(c.c.ignored.is_(False), c.c.is_list.is_(False), c.c.pruned.is_(False)))
-    return conn.execute(q).all()
+def _people():  # type: ignore[no-untyped-def]
+    """Contacts that are people you interacted with: not ignored, not lists, not pruned."""
+    c = t.contact
+    return and_(c.c.ignored.is_(False), c.c.is_list.is_(False), c.c.pruned.is_(False), c.c.last_at.is_not(None))
+
+
+def _primary_address():  # type: ignore[no-untyped-def]
+    c, ca = t.contact, t.contact_address
+    first = select(func.min(ca.c.address)).where(ca.c.contact_id == c.c.id).scalar_subquery()
+    return func.coalesce(c.c.primary_address, first)
+
+
+def _tier_filter(config: Config, now: datetime, tier: Tier):  # type: ignore[no-untyped-def]
+    """SQL: the contact's tier now is ``tier``."""
+    key = log2_effective_now(now)
+    th = config.warmth.tiers
+    floors = {"inner": th.inner, "warm": th.warm, "cooling": th.cooling, "cold": th.cold, "dormant": 0.0}
+    order = list(TIERS)  # inner first
+    conds = []
+    if tier != "dormant":
+        conds.append(key >= log2_needed(config.warmth, floors[tier]))
+    else:
+        return or_(t.contact.c.warmth_anchor.is_(None), key < log2_needed(config.warmth, th.cold))
+    above = order[order.index(tier) - 1] if tier != "inner" else None
+    if above:
+        conds.append(key < log2_needed(config.warmth, floors[above]))
+    return and_(*conds)
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _target_conditions(conn: Connection, names: list[str] | None = None) -> dict[int, tuple[str, Any]]:
+    """For each target (or those named): its name and an SQL condition on ``contact`` that holds
+    for the people there, built from a few small queries.
+
+    A domain suffix ('anyone at nasa.gov or its subdomains') cannot use an index, so it is not
+    tested against every address: it is tested against the organisations (one per domain that
+    contacts have), and each contact is found through its organisation. Addresses that no
+    organisation stands for — at a free-mail domain, or the further addresses of a merged
+    contact — are matched on their own."""
+    tg, tm, o, ca, c = t.target, t.target_member, t.organisation, t.contact_address, t.contact
+    q = select(tg.c.id, tg.c.name, tm.c.kind, tm.c.value).outerjoin(tm, tm.c.target_id == tg.c.id)
+    if names is not None:
+        q = q.where(tg.c.name.in_(names))
+    members: dict[int, tuple[str, list[str], list[str]]] = {}
+    for tid, name, kind, value in conn.execute(q.order_by(tg.c.name)):
+        entry = members.setdefault(tid, (name, [], []))
+        if kind == "domain":
+            entry[1].append(value)
+        elif kind == "person":
+            entry[2].append(value)
+    if not members:
+        return {}
+    targets_of: dict[str, set[int]] = defaultdict(set)  # domain -> the targets that name it
+    for tid, (_, domains, _) in members.items():
+        for d in domains:
+            targets_of[d].add(tid)
+
+    def matching(address: str) -> set[int]:  # walk up the domain: a.b.nasa.gov, b.nasa.gov, nasa.gov, gov
+        host, found = address.rpartition("@")[2], set()
+        while host:
+            found |= targets_of.get(host, set())
+            host = host.partition(".")[2]
+        return found
+
+    org_ids: dict[int, list[int]] = defaultdict(list)
+    for oid, domain in conn.execute(select(o.c.id, o.c.domain)):
+        for tid in matching("@" + domain):
+            org_ids[tid].append(oid)
+    merged: dict[int, set[int]] = defaultdict(set)
+    for cid, addr in conn.execute(select(ca.c.contact_id, ca.c.address).where(ca.c.contact_id.in_(
+            select(ca.c.contact_id).group_by(ca.c.contact_id).having(func.count() > 1)))):
+        for tid in matching(addr):
+            merged[tid].add(cid)
+    out: dict[int, tuple[str, Any]] = {}
+    for tid, (name, domains, people) in members.items():
+        ids = merged.get(tid)
+        conds = [c.c.org_id.in_(org_ids[tid])] if org_ids.get(tid) else []
+        if ids:
+            conds.append(c.c.id.in_(sorted(ids)))
+        addr = [ca.c.address == p for p in people]
+        addr += [or_(ca.c.address.like("%@" + _escape_like(d), escape="/"),
+                     ca.c.address.like("%." + _escape_like(d), escape="/")) for d in domains if d in FREEMAIL]
+        if addr:
+            conds.append(c.c.id.in_(select(ca.c.contact_id).where(or_(*addr))))
+        out[tid] = (name, or_(*conds) if conds else literal(False))
+    return out
+
+
+def _contact_columns(now: datetime) -> list[Any]:
+    c, o = t.contact, t.organisation
+    return [c.c.id, c.c.display_name, _primary_address().label("address"), o.c.name.label("org_name"),
+            c.c.activity, c.c.reciprocity, c.c.half_life_days, c.c.scored_at, c.c.standing, c.c.first_at,
+            c.c.last_at, c.c.n_out, c.c.n_in, c.c.n_meetings, c.c.internal,
+            log2_effective_now(now).label("key")]
 
 
 def _summary(row: Any, config: Config, now: datetime) -> dict[str, Any]:
@@ -143,13 +255,13 @@ def _summary(row: Any, config: Config, now: datetime) -> dict[str, Any]:
     last = from_db(row.last_at)
     return {
         "id": row.id,
-        "name": row.display_name,
+        "name": row.display_name or None,
         "address": row.address,
         "organisation": row.org_name,
         "warmth": round(score, 1),
         "tier": tier_of(config.warmth, score),
         "standing_tier": tier_of(config.warmth, row.standing),
-        "last_interaction": _iso(row.last_at),
+        "last_interaction": iso(row.last_at),
         "days_since": round((now - last).total_seconds() / 86400, 1) if last else None,
         "sent": row.n_out,
         "received": row.n_in,
@@ -158,32 +270,54 @@ def _summary(row: Any, config: Config, now: datetime) -> dict[str, Any]:
     }
 
 
-def contacts(conn: Connection, config: Config, now: datetime, *, tier: str | None = None, org: str | None = None,
-             target: str | None = None, limit: int | None = None, include_internal: bool = True) -> list[dict[str, Any]]:
-    members = _target_members(conn, target) if target else None
-    out = []
-    for row in _contact_rows(conn):
-        if org and org.lower() not in ((row.org_name or "").lower(), (row.org_domain or "").lower()):
-            continue
-        if members is not None and not _in_target(conn, row.id, members):
-            continue
-        item = _summary(row, config, now)
-        if tier and item["tier"] != tier:
-            continue
-        if not include_internal and item["internal"]:
-            continue
-        out.append(item)
-    out.sort(key=lambda x: (-x["warmth"], x["address"] or ""))
-    return out[:limit] if limit else out
+def contacts(conn: Connection, config: Config, now: datetime, *, tier: Tier | None = None, org: str | None = None,
+             target: str | None = None, limit: int | None = None, include_internal: bool = True,
+             below: Tier | None = None) -> Page:
+    """Contacts, warmest first; ``total`` counts all that match before ``limit``.
+
+    ``below``: only those whose tier now is colder than they stood at their last interaction,
+    that stood at least at ``below``'s floor then, and are not dormant yet (cooling off)."""
+    c, o = t.contact, t.organisation
+    where = [_people()]
+    if tier:
+        where.append(_tier_filter(config, now, tier))
+    if org:
+        where.append(or_(func.lower(o.c.name) == org.lower(), o.c.domain == org.lower().lstrip("@")))
+    if target:
+        found = _target_conditions(conn, [target])
+        where.append(next(iter(found.values()))[1] if found else literal(False))
+    if not include_internal:
+        where.append(c.c.internal.is_(False))
+    if below:
+        where += _slipped(config, now, below)
+    key = log2_effective_now(now)
+    page = (select(c.c.id, key.label("key"), func.count().over().label("total"))
+            .select_from(c.outerjoin(o, o.c.id == c.c.org_id)).where(*where)
+            .order_by(func.coalesce(key, -1e300).desc(), c.c.id).limit(limit).subquery())
+    rows = conn.execute(select(*_contact_columns(now), page.c.total)
+                        .select_from(page.join(c, c.c.id == page.c.id).outerjoin(o, o.c.id == c.c.org_id))
+                        .order_by(func.coalesce(page.c.key, -1e300).desc(), c.c.id)).all()
+    return Page([_summary(r, config, now) for r in rows], rows[0].total if rows else 0)
 
 
-def cooling(conn: Connection, config: Config, now: datetime, limit: int = 10) -> list[dict[str, Any]]:
-    """People who stood warm or closer at your last interaction and have slipped a tier since."""
-    order = ["dormant", "cold", "cooling", "warm", "inner"]
-    out = [c for c in contacts(conn, config, now, include_internal=False)
-           if order.index(c["standing_tier"]) >= order.index("warm") and order.index(c["tier"]) < order.index(c["standing_tier"])]
-    out.sort(key=lambda c: c["days_since"] or 0, reverse=True)
-    return out[:limit]
+def _slipped(config: Config, now: datetime, floor: Tier) -> list[Any]:
+    """SQL: stood at ``floor`` or warmer at the last interaction, and is a tier colder now."""
+    c = t.contact
+    th = config.warmth.tiers
+    bounds = [th.inner, th.warm, th.cooling, th.cold]  # the floors of inner, warm, cooling, cold
+    floor_score = {"inner": th.inner, "warm": th.warm, "cooling": th.cooling, "cold": th.cold}[floor]
+    key = log2_effective_now(now)
+    # "a tier colder": below the floor of the tier it stood at (standing is a stored score)
+    colder = or_(*[and_(c.c.standing >= b, key < log2_needed(config.warmth, b))
+                   for b in bounds if b >= floor_score])
+    still_there = key >= log2_needed(config.warmth, th.cold)  # gone dormant: lapsed, prune's business
+    return [c.c.standing >= floor_score, key.is_not(None), colder, still_there]
+
+
+def cooling(conn: Connection, config: Config, now: datetime, limit: int = 10) -> Page:
+    """Relationships that stood warm or closer and have slipped a tier since, warmest first:
+    the ones a word now keeps. Those gone dormant have lapsed: that is prune's business."""
+    return contacts(conn, config, now, include_internal=False, below="warm", limit=limit)
 
 
 def find_contact(conn: Connection, address: str) -> int | None:
@@ -193,130 +327,239 @@ def find_contact(conn: Connection, address: str) -> int | None:
 
 def contact_detail(conn: Connection, config: Config, contact_id: int, now: datetime, *, why: bool = False,
                    limit: int = 15) -> dict[str, Any]:
-    row = next(r for r in _contact_rows(conn, include_hidden=True) if r.id == contact_id)
+    """One contact: its summary, addresses, the newest interactions, the twelve-month trend and,
+    with ``why``, what its score is made of today. The score is computed afresh from every
+    interaction, read as plain numbers (no row objects, no date parsing); only the rows shown
+    are read in full."""
+    c, o, i = t.contact, t.organisation, t.interaction
+    row = conn.execute(select(*_contact_columns(now), c.c.note, c.c.cadence_days, c.c.ignored, c.c.is_list,
+                              c.c.pruned).select_from(c.outerjoin(o, o.c.id == c.c.org_id))
+                       .where(c.c.id == contact_id)).one()
     item = _summary(row, config, now)
-    item["addresses"] = list(conn.execute(select(t.contact_address.c.address)
-                                          .where(t.contact_address.c.contact_id == contact_id)
-                                          .order_by(t.contact_address.c.address)).scalars())
+    others = conn.execute(select(t.contact_address.c.address).where(t.contact_address.c.contact_id == contact_id)
+                          .order_by(t.contact_address.c.address)).scalars()
+    item["addresses"] = [row.address] + [a for a in others if a != row.address]
     item["note"] = row.note
     item["cadence_days"] = row.cadence_days
     item["hidden"] = "ignored" if row.ignored else "mailing list" if row.is_list else "pruned" if row.pruned else None
-    exp = explain(conn, config.warmth, contact_id, now)
-    item["timeline"] = [
-        {"at": c.at.isoformat(), "kind": c.kind, "role": c.role, "summary": c.summary, "people": c.group_size,
-         "weight": round(c.weight, 3), "worth_now": round(c.now_worth, 3)}
-        for c in exp.contributions[:limit]
-    ]
+    numbers = conn.execute(select(i.c.id, epoch_seconds(conn, i.c.occurred_at), i.c.kind, i.c.weight)
+                           .where(i.c.contact_id == contact_id)).all()
+    events = [Event(float(at), kind, weight) for _, at, kind, weight in numbers]
+    now_s = now.timestamp()
+    agg = aggregate(config.warmth, events, now_s)
+    item["trend"] = _trend(config, [(e.at, e.weight) for e in events], agg.reciprocity, agg.half_life_days, now)
+    item["timeline"] = [_interaction(x, agg.half_life_days, now_s) for x in conn.execute(
+        select(i, epoch_seconds(conn, i.c.occurred_at).label("epoch")).where(i.c.contact_id == contact_id)
+        .order_by(i.c.occurred_at.desc(), i.c.id.desc()).limit(limit))]
     if why:
+        worth = {iid: weight * decay(float(at), now_s, agg.half_life_days) for iid, at, _, weight in numbers}
+        top_ids = heapq.nlargest(limit, worth, key=lambda k: (worth[k], k))
+        top = {x.id: x for x in conn.execute(select(i, epoch_seconds(conn, i.c.occurred_at).label("epoch"))
+                                             .where(i.c.id.in_(top_ids)))}
+        score = score_from(config.warmth, agg.activity, agg.reciprocity)
         item["why"] = {
-            "score": round(exp.score, 1),
-            "tier": exp.tier,
-            "activity": round(exp.activity, 3),
-            "reciprocity": round(exp.reciprocity, 3),
-            "half_life_days": round(exp.half_life_days, 1),
-            "tenure_days": round(exp.tenure_days, 1),
-            "days_since_last": round(exp.days_since_last, 1) if exp.days_since_last is not None else None,
-            "counts": exp.counts,
-            "standing": round(exp.standing, 1),
-            "standing_tier": exp.standing_tier,
+            "score": round(score, 1),
+            "tier": tier_of(config.warmth, score),
+            "activity": round(agg.activity, 3),
+            "reciprocity": round(agg.reciprocity, 3),
+            "half_life_days": round(agg.half_life_days, 1),
+            "tenure_days": round((agg.last_at - agg.first_at) / DAY, 1) if agg.first_at is not None and
+            agg.last_at is not None else 0.0,
+            "days_since_last": round((now_s - agg.last_at) / DAY, 1) if agg.last_at is not None else None,
+            "counts": {"sent": agg.n_out, "received": agg.n_in, "meetings": agg.n_meetings},
+            "standing": round(agg.standing, 1),
+            "standing_tier": tier_of(config.warmth, agg.standing),
             "saturation": config.warmth.saturation,
-            "top": [
-                {"at": c.at.isoformat(), "kind": c.kind, "summary": c.summary, "people": c.group_size,
-                 "weight": round(c.weight, 3), "worth_now": round(c.now_worth, 3),
-                 "share": round(c.now_worth / exp.activity, 3) if exp.activity else 0.0}
-                for c in sorted(exp.contributions, key=lambda c: -c.now_worth)[:limit]
-            ],
+            "top": [_interaction(top[k], agg.half_life_days, now_s) | {
+                "share": round(worth[k] / agg.activity, 3) if agg.activity else 0.0} for k in top_ids],
         }
     d, r = t.draft, t.draft_recipient
-    item["drafts"] = [dict(x._mapping) | {"due_at": _iso(x.due_at)} for x in conn.execute(
-        select(d.c.kind, d.c.status, d.c.subject, d.c.due_at).join(r, r.c.draft_id == d.c.id)
+    item["drafts"] = [{"kind": x.kind, "status": x.status, "subject": x.subject, "due_at": iso(x.due_at),
+                       "reason": x.reason} for x in conn.execute(
+        select(d.c.kind, d.c.status, d.c.subject, d.c.due_at, d.c.reason).join(r, r.c.draft_id == d.c.id)
         .where(r.c.contact_id == contact_id).order_by(d.c.due_at.desc()).limit(5))]
     return item
+
+
+def _interaction(x: Any, hl_days: float, now_s: float) -> dict[str, Any]:
+    return {"at": iso(x.occurred_at), "kind": x.kind, "role": x.role, "summary": x.summary, "people": x.group_size,
+            "weight": round(x.weight, 3), "worth_now": round(x.weight * decay(float(x.epoch), now_s, hl_days), 3)}
+
+
+# --- the twelve-month trend -----------------------------------------------------------------------
+
+MONTHS = 12
+
+
+def _trend(config: Config, events: list[tuple[float, float]], recip: float, hl_days: float,
+           now: datetime) -> list[float]:
+    """The score at the end of each of the last twelve months (oldest first), from the
+    interactions up to then, with today's reciprocity and half-life. One pass over the
+    interactions in time order, carrying the decayed sum from one month's end to the next."""
+    tau = hl_days * DAY
+    step = 365.25 / MONTHS * DAY
+    ends = [now.timestamp() - k * step for k in range(MONTHS - 1, -1, -1)]
+    out, activity, at, n = [], 0.0, None, 0
+    ordered = sorted(events)
+    for end in ends:
+        while n < len(ordered) and ordered[n][0] <= end:
+            e, w = ordered[n]
+            if at is not None and e > at:
+                activity *= 2.0 ** (-(e - at) / tau)
+                at = e
+            elif at is None:
+                at = e
+            activity += w * 2.0 ** (-(at - e) / tau)
+            n += 1
+        if at is not None:
+            activity *= 2.0 ** (-(end - at) / tau)
+            at = end
+        out.append(round(score_from(config.warmth, activity, recip), 1))
+    return out
+
+
+def trends(conn: Connection, config: Config, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Add ``trend`` to each contact row. One query, the interactions summed per contact and
+    day in the database (a day's interactions decay as one: the sparkline's eight levels cannot
+    show the difference), so a contact with ten thousand mails costs a few hundred rows."""
+    if not rows:
+        return
+    i, c = t.interaction, t.contact
+    day = cast(epoch_seconds(conn, i.c.occurred_at) / DAY, Integer)
+    q = (select(i.c.contact_id, day.label("day"), func.sum(i.c.weight), c.c.reciprocity, c.c.half_life_days)
+         .join(c, c.c.id == i.c.contact_id)
+         .where(i.c.contact_id.in_([r["id"] for r in rows]), i.c.occurred_at <= to_db(now))
+         .group_by(i.c.contact_id, day, c.c.reciprocity, c.c.half_life_days))
+    events: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    params: dict[int, tuple[float, float]] = {}
+    now_s = now.timestamp()
+    for cid, d, weight, recip, hl in conn.execute(q):
+        events[cid].append((min((d + 0.5) * DAY, now_s), weight))  # mid-day, or now for today's
+        params[cid] = (recip, hl)
+    for r in rows:
+        recip, hl = params.get(r["id"], (0.0, config.warmth.half_life_days))
+        r["trend"] = _trend(config, events.get(r["id"], []), recip, hl, now)
 
 
 # --- follow-ups -----------------------------------------------------------------------------------
 
 
-def followups(conn: Connection, now: datetime, *, include_closed: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+def followups(conn: Connection, now: datetime, *, include_closed: bool = False, limit: int | None = 20) -> Page:
+    """Drafts, newest due first, each with its recipients: one query."""
     d, r, a = t.draft, t.draft_recipient, t.account
-    q = select(d, a.c.name.label("account")).select_from(d.outerjoin(a, a.c.id == d.c.account_id))
+    page = select(d.c.id, func.count().over().label("total"))
     if not include_closed:  # open ones, and those that failed lately (the user should know why)
-        q = q.where(or_(d.c.status.in_(("planned", "writing", "written")),
-                        and_(d.c.status == "failed", d.c.closed_at >= to_db(now - FAILED_SHOWN))))
-    rows = conn.execute(q.order_by(d.c.due_at.desc()).limit(limit)).all()
-    out = []
+        page = page.where(or_(d.c.status.in_(OPEN_DRAFTS),
+                              and_(d.c.status == "failed", d.c.closed_at >= to_db(now - FAILED_SHOWN))))
+    page = page.order_by(d.c.due_at.desc(), d.c.id.desc()).limit(limit).subquery()
+    rows = conn.execute(
+        select(d, a.c.name.label("account"), r.c.address.label("to_address"), page.c.total)
+        .select_from(page.join(d, d.c.id == page.c.id).outerjoin(a, a.c.id == d.c.account_id)
+                     .outerjoin(r, r.c.draft_id == d.c.id))
+        .order_by(d.c.due_at.desc(), d.c.id.desc(), r.c.address)).all()
+    out: dict[int, dict[str, Any]] = {}
     for row in rows:
-        people = [x.address for x in conn.execute(select(r.c.address).where(r.c.draft_id == row.id))]
-        state = row.status
-        if row.status == "planned":
-            state = "overdue" if from_db(row.overdue_at) <= now else "due" if from_db(row.due_at) <= now else "planned"  # type: ignore[operator]
-        elif row.status == "written" and from_db(row.overdue_at) <= now:  # type: ignore[operator]
-            state = "written (overdue)"
-        out.append({
-            "id": row.id, "kind": row.kind, "status": row.status, "state": state, "to": people,
-            "subject": row.subject, "account": row.account, "due_at": _iso(row.due_at),
-            "overdue_at": _iso(row.overdue_at), "written_at": _iso(row.written_at), "closed_at": _iso(row.closed_at),
-            "reason": row.reason,
-        })
-    return out
+        item = out.get(row.id)
+        if item is None:
+            item = out[row.id] = _draft(row, now)
+        if row.to_address:
+            item["to"].append(row.to_address)
+    return Page(list(out.values()), rows[0].total if rows else 0)
+
+
+def _draft(row: Any, now: datetime) -> dict[str, Any]:
+    state = row.status
+    if row.status == "planned":
+        state = "overdue" if from_db(row.overdue_at) <= now else "due" if from_db(row.due_at) <= now else "planned"  # type: ignore[operator]
+    elif row.status == "written" and from_db(row.overdue_at) <= now:  # type: ignore[operator]
+        state = "written (overdue)"
+    return {
+        "id": row.id, "kind": row.kind, "status": row.status, "state": state, "to": [],
+        "subject": row.subject, "account": row.account, "due_at": iso(row.due_at),
+        "overdue_at": iso(row.overdue_at), "written_at": iso(row.written_at), "closed_at": iso(row.closed_at),
+        "reason": row.reason,
+    }
 
 
 # --- targets and pruning --------------------------------------------------------------------------
 
 
-def _target_members(conn: Connection, name: str) -> list[tuple[str, str]]:
-    tg, tm = t.target, t.target_member
-    return [tuple(x) for x in conn.execute(select(tm.c.kind, tm.c.value).join(tg, tg.c.id == tm.c.target_id)
-                                           .where(tg.c.name == name))]  # type: ignore[misc]
-
-
-def _in_target(conn: Connection, contact_id: int, members: list[tuple[str, str]]) -> bool:
-    addrs = conn.execute(select(t.contact_address.c.address).where(t.contact_address.c.contact_id == contact_id)).scalars()
-    for addr in addrs:
-        domain = addr.rpartition("@")[2]
-        for kind, value in members:
-            if (kind == "person" and addr == value) or (kind == "domain" and (domain == value or domain.endswith("." + value))):
-                return True
-    return False
-
-
-def targets(conn: Connection, config: Config, now: datetime) -> list[dict[str, Any]]:
-    out = []
-    for tg in conn.execute(select(t.target).order_by(t.target.c.name)).all():
-        people = contacts(conn, config, now, target=tg.name)
-        warm = [p for p in people if p["tier"] in ("inner", "warm")]
-        out.append({"target": tg.name, "cadence_days": tg.cadence_days or None, "people": people,
-                    "warm": len(warm), "nobody_warm": not warm})
-    return out
+def targets(conn: Connection, config: Config, now: datetime, *, per_target: int | None = 10) -> list[dict[str, Any]]:
+    """Each target with the people you know there (warmest first, ``per_target`` at most) and
+    how many are warm: a fixed number of queries, whatever the number of targets and people."""
+    c, o = t.contact, t.organisation
+    conditions = _target_conditions(conn)
+    out = {tid: {"target": name, "cadence_days": None, "people": [], "known": 0, "warm": 0, "nobody_warm": True}
+           for tid, (name, _) in conditions.items()}
+    for tid, cadence in conn.execute(select(t.target.c.id, t.target.c.cadence_days)):
+        if tid in out:
+            out[tid]["cadence_days"] = cadence or None
+    if not out:
+        return []
+    pairs = union_all(*[select(literal(tid).label("target_id"), c.c.id.label("contact_id")).where(cond)
+                        for tid, (_, cond) in conditions.items()]).subquery()
+    rows = conn.execute(select(pairs.c.target_id, *_contact_columns(now))
+                        .select_from(pairs.join(c, c.c.id == pairs.c.contact_id).outerjoin(o, o.c.id == c.c.org_id))
+                        .where(_people())
+                        .order_by(pairs.c.target_id, func.coalesce(log2_effective_now(now), -1e300).desc(),
+                                  c.c.id)).all()
+    for row in rows:
+        entry = out[row.target_id]
+        person = _summary(row, config, now)
+        entry["known"] += 1
+        if person["tier"] in ("inner", "warm"):
+            entry["warm"] += 1
+            entry["nobody_warm"] = False
+        if per_target is None or len(entry["people"]) < per_target:
+            entry["people"].append(person)
+    return sorted(out.values(), key=lambda x: x["target"])
 
 
 def prune_candidates(conn: Connection, config: Config, now: datetime, *, cold_days: int = 365) -> list[dict[str, Any]]:
-    """Noise: one-way (they never answered, never met), one-off, or cold for over a year; and,
-    however warm, addresses that look like a list, a room or a group (a hint of the non-people
-    rules, which only you can confirm: ``ignore`` is the command that does).
-
-    Someone new gets time first: one-way counts after a month, one-off after three.
-    """
+    """Noise: one-way (they never answered, never met), one-off, or cold for over a year, never
+    anyone warm; and, however warm, addresses that look like a list, a room or a group (a hint of
+    the non-people rules, which only you can confirm: ``ignore`` is the command that does).
+    Hints first, then coldest first. Someone new gets time first: one-way counts after a month,
+    one-off after three. The database picks the candidates; :func:`prune_reasons` says why."""
+    c, o = t.contact, t.organisation
+    key = log2_effective_now(now)
+    th = config.warmth.tiers
     rules = nonpeople.for_config(config)
-    out = []
-    for row in _contact_rows(conn):
+    hinted = {cid: hint for cid, address, name in conn.execute(
+        select(c.c.id, _primary_address(), c.c.display_name).where(_people()))
+        if (hint := rules.verdict(address or "", name)) is not None}
+    one_way = and_(c.c.n_in == 0, c.c.n_meetings == 0, c.c.first_at < to_db(now - timedelta(days=30)))
+    one_off = and_(c.c.n_out + c.c.n_in + c.c.n_meetings == 1, c.c.first_at < to_db(now - timedelta(days=90)))
+    long_cold = and_(c.c.last_at < to_db(now - timedelta(days=cold_days)),
+                     or_(c.c.warmth_anchor.is_(None), key < log2_needed(config.warmth, th.cooling)))
+    not_warm = or_(c.c.warmth_anchor.is_(None), key < log2_needed(config.warmth, th.warm))
+    rows = conn.execute(select(*_contact_columns(now)).select_from(c.outerjoin(o, o.c.id == c.c.org_id))
+                        .where(_people(), or_(and_(not_warm, or_(one_way, one_off, long_cold)),
+                                              c.c.id.in_(list(hinted))))
+                        .order_by(func.coalesce(key, -1e300), c.c.id)).all()
+    hints, noise = [], []
+    for row in rows:
         item = _summary(row, config, now)
-        total = row.n_out + row.n_in + row.n_meetings
-        known_days = (now - from_db(row.first_at)).days if row.first_at else 0  # type: ignore[operator]
-        reasons = []
-        if row.n_in == 0 and row.n_meetings == 0 and known_days > 30:
-            reasons.append("one-way: they never wrote back and you never met")
-        if total == 1 and known_days > 90:
-            reasons.append("one-off: a single interaction, months ago")
-        if item["days_since"] is not None and item["days_since"] > cold_days and item["tier"] in ("cold", "dormant"):
-            reasons.append(f"long cold: nothing for {int(item['days_since'])} days")
-        hint = rules.verdict(row.address or "", row.display_name)
+        reasons = prune_reasons(row, item, now, cold_days) if item["tier"] not in ("inner", "warm") else []
+        hint = hinted.get(row.id)
         if hint is not None:
-            out.append(item | {"reasons": [hint.phrase, *reasons], "ignore": f"syncd ignore {shlex.quote(row.address)}"})
-        elif reasons and item["tier"] not in ("inner", "warm"):
-            out.append(item | {"reasons": reasons})
-    out.sort(key=lambda x: x["warmth"])
-    return out
+            hints.append(item | {"reasons": [hint.phrase, *reasons], "ignore": f"syncd ignore {shlex.quote(row.address)}"})
+        elif reasons:
+            noise.append(item | {"reasons": reasons})
+    return hints + noise
+
+
+def prune_reasons(row: Any, item: dict[str, Any], now: datetime, cold_days: int) -> list[str]:
+    """Why a contact looks like noise, in words."""
+    known_days = (now - from_db(row.first_at)).days if row.first_at else 0  # type: ignore[operator]
+    reasons = []
+    if row.n_in == 0 and row.n_meetings == 0 and known_days > 30:
+        reasons.append("one-way: they never wrote back and you never met")
+    if row.n_out + row.n_in + row.n_meetings == 1 and known_days > 90:
+        reasons.append("one-off: a single interaction, months ago")
+    if item["days_since"] is not None and item["days_since"] > cold_days and item["tier"] in ("cold", "dormant"):
+        reasons.append(f"long cold: nothing for {int(item['days_since'])} days")
+    return reasons
 
 
 def ignore_rules(conn: Connection) -> list[dict[str, Any]]:
@@ -325,9 +568,9 @@ def ignore_rules(conn: Connection) -> list[dict[str, Any]]:
 
 
 def counts(conn: Connection) -> dict[str, int]:
-    return {
-        "messages": conn.execute(select(func.count()).select_from(t.message)).scalar() or 0,
-        "meetings": conn.execute(select(func.count()).select_from(t.meeting)).scalar() or 0,
-        "interactions": conn.execute(select(func.count()).select_from(t.interaction)).scalar() or 0,
-        "contacts": conn.execute(select(func.count()).select_from(t.contact).where(t.contact.c.is_list.is_(False))).scalar() or 0,
-    }
+    people = select(func.count()).select_from(t.contact).where(not_(t.contact.c.is_list)).scalar_subquery()
+    messages, meetings, interactions, contacts_ = conn.execute(select(
+        select(func.count()).select_from(t.message).scalar_subquery(),
+        select(func.count()).select_from(t.meeting).scalar_subquery(),
+        select(func.count()).select_from(t.interaction).scalar_subquery(), people)).one()
+    return {"messages": messages, "meetings": meetings, "interactions": interactions, "contacts": contacts_}

@@ -37,7 +37,8 @@ from syncd.warmth import rescore
 
 log = logging.getLogger("syncd.sync")
 
-Progress = Callable[[str, str, int], None]  # (account, stream, items so far in this stream)
+# (account, stream, items so far in this stream, items in all when the provider said: Batch.total)
+Progress = Callable[[str, str, int, "int | None"], None]
 # A stream's lease lasts this long past its last committed batch. A holder that dies on this
 # machine is replaced at once; one on another machine after this time.
 STREAM_LEASE = timedelta(minutes=10)
@@ -258,7 +259,7 @@ def _pull(store: Store, connector: Connector, acc_id: int, account: str, name: s
         out.skipped += len(skipped)
         out.reset = out.reset or batch.reset
         if progress is not None:
-            progress(account, name, out.items)
+            progress(account, name, out.items, batch.total)
 
 
 def _fail_account(store: Store, acc_id: int, outcome: AccountOutcome, err: BaseException, now: datetime) -> None:

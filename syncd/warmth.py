@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import BigInteger, Connection, and_, bindparam, select, type_coerce, update
+from sqlalchemy import BigInteger, Connection, and_, bindparam, literal_column, select, type_coerce, update
 
 from syncd.config import Tier, Warmth
 from syncd.store import schema as t
@@ -117,6 +117,37 @@ def crossings(params: Warmth, effective: float, hl_days: float, at: datetime) ->
         else:
             out[f"{name}_until"] = None
     return out
+
+
+def epoch_seconds(conn: Connection, column):  # type: ignore[no-untyped-def]
+    """SQL: an instant column as epoch seconds, from the stored integer (for decay arithmetic and
+    day buckets in read views; times themselves are compared as the exact integers)."""
+    return type_coerce(column, BigInteger) / literal_column("1000000.0")
+
+
+def anchor(effective: float, hl_days: float, at: float) -> float | None:
+    """The stored ordering key of a decaying score: ``log2(effective) + at / half_life``, so that
+    ``log2(effective now) = anchor - now / half_life``, a plain expression on two stored columns
+    (:func:`log2_effective_now`). Scores rise with effective activity, so SQL can sort and filter
+    by it exactly on any database, with no pow or log function. None when there is no activity."""
+    if effective <= 0:
+        return None
+    return math.log2(effective) + at / (hl_days * DAY)
+
+
+def log2_effective_now(now: datetime):  # type: ignore[no-untyped-def]
+    """SQL: log2 of each contact's effective activity (activity x reciprocity) at ``now``."""
+    c = t.contact
+    return c.c.warmth_anchor - now.timestamp() / (c.c.half_life_days * DAY)
+
+
+def log2_needed(params: Warmth, score: float) -> float:
+    """log2 of the effective activity a score needs (-inf for 0): compare with :func:`log2_effective_now`."""
+    if score <= 0:
+        return -math.inf
+    if score >= 100:
+        return math.inf
+    return math.log2(-params.saturation * math.log(1 - score / 100))
 
 
 def fingerprint(params: Warmth) -> str:
@@ -223,6 +254,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
             warm_until=bindparam("warm_until"),
             cooling_until=bindparam("cooling_until"),
             cold_until=bindparam("cold_until"),
+            warmth_anchor=bindparam("warmth_anchor"),
         )
     )
     scored_at = to_db(now)
@@ -256,6 +288,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
                 "n_meetings": agg.n_meetings,
                 "scored_at": scored_at,
                 **crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now),
+                "warmth_anchor": anchor(agg.activity * agg.reciprocity, agg.half_life_days, now.timestamp()),
             })
         conn.execute(stmt, rows)
     return len(ids)

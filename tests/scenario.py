@@ -114,7 +114,7 @@ class Scenario:
         volatile = {"created_at", "learned_at", "last_attempt_at", "last_success_at", "cursor_updated_at",
                     "scored_at", "cursor", "id", "contact_id", "meeting_id", "draft_id", "org_id", "account_id",
                     "marker", "message_id", "planned_at", "attempted_at", "written_at", "provider_id",
-                    "items_total", "last_items", "dirty", "activity"}
+                    "items_total", "last_items", "dirty", "activity", "warmth_anchor"}
         out: dict[str, list[tuple[Any, ...]]] = {}
         with self.store.connect() as conn:
             for table in t.metadata.sorted_tables:

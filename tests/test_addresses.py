@@ -44,9 +44,20 @@ def test_first_name_guess(name: str, address: str, expected: str) -> None:
     assert first_name_from(name, address) == expected
 
 
-def test_organisation_names_from_domains() -> None:
-    assert organisation_name("navy.example") == "Navy"
-    assert organisation_name("mail.acme-corp.co.uk") == "Acme Corp"
+@pytest.mark.parametrize("domain, name", [
+    ("navy.example", "Navy"),
+    ("mail.acme-corp.co.uk", "Acme Corp"),  # co.uk is a public suffix: the company is the label before it
+    ("mail.ibm.de", "IBM"),  # not "Mail"
+    ("corp.sap.fr", "SAP"),  # not "Corp"
+    ("mit.edu", "MIT"),
+    ("nasa.gov", "NASA"),
+    ("news.bbc.co.uk", "BBC"),
+    ("lovelace-labs.example", "Lovelace Labs"),
+    ("research.university.ac.jp", "University"),
+    ("Mail.Kernel.ORG.", "Kernel"),
+])
+def test_organisation_names_come_from_the_public_suffix_list(domain: str, name: str) -> None:
+    assert organisation_name(domain) == name
 
 
 def test_the_fast_path_agrees_with_the_full_rfc5322_parser() -> None:

@@ -113,5 +113,5 @@ def test_contacts_show_their_last_interaction_to_the_microsecond(tmp_path: Path,
     finally:
         world.close()
     out = json.loads(cli("--config", str(world.config_path), "contacts", "--json").stdout)
-    (grace,) = [c for c in out if c["address"] == "grace@navy.example"]
+    (grace,) = [c for c in out["contacts"] if c["address"] == "grace@navy.example"]
     assert grace["last_interaction"] == "2026-11-20T15:30:00+00:00"

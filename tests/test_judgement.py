@@ -288,7 +288,7 @@ def test_upgrading_a_database_judges_its_history_again(tmp_path: Path, db_url: s
     and hid it: after the upgrade the next sync reads the mail again and the answer counts."""
     from sqlalchemy import delete, text, update
 
-    from syncd.store.migrate import alembic_config
+    from syncd.store.migrate import HEAD_REVISION, alembic_config
 
     thread = list_thread(NOW)
     config_path = local_accounts(tmp_path, ["mail"])
@@ -315,7 +315,7 @@ def test_upgrading_a_database_judges_its_history_again(tmp_path: Path, db_url: s
 
     store = open_store(db_url)  # upgrades
     with store.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
         assert conn.execute(select(t.message.c.via_list, t.message.c.to_me, t.message.c.linked)
                             .where(t.message.c.message_id == "reply@navy.example")).one() == (True, False, True)
         assert set(conn.execute(select(t.stream.c.cursor)).scalars()) == {None}  # read once more

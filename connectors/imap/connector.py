@@ -207,7 +207,7 @@ class Connector(BaseConnector):
                 if not last:
                     ahead = pool.submit(self._fetch_records, folder, validity, chunks[n + 1])
                 yield Batch(items, cursor=cursor(max(chunk[-1], top) if last else chunk[-1]),
-                            skipped=skipped, reset=reset and n == 0)
+                            skipped=skipped, reset=reset and n == 0, total=len(uids))
 
     def _fetch_records(self, folder: str, validity: int, uids: Sequence[int]) -> tuple[list[MailMessage], list[Skip]]:
         # Parsing here too lets it run while the caller's database work holds no GIL.

@@ -61,14 +61,28 @@ class App:
             self._store.close()
 
 
+class _TerminalSafe(logging.Filter):
+    """Log lines reach a terminal too: their text cleaned like every other string printed,
+    and, without -v, no traceback (the message says what happened; -v shows where)."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from syncd.terminal import clean
+
+        record.msg, record.args = clean(record.getMessage()), ()
+        if not self.tracebacks:
+            record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("syncd: %(levelname)s: %(message)s"))
-    if verbose == 0:
-        from syncd.daemon.logs import without_traceback
-
-        handler.addFilter(without_traceback)
+    handler.addFilter(_TerminalSafe(tracebacks=verbose > 0))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -77,7 +91,57 @@ def setup_logging(verbose: int) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+SECTIONS = (
+    ("Start", ("init", "demo", "accounts", "sync")),
+    ("Daily", ("status", "contacts", "contact", "followups", "brief", "targets")),
+    ("Curate", ("prune", "ignore", "merge", "unmerge", "note", "cadence")),
+    ("Daemon", ("run", "service")),
+)
+
+EXAMPLES = """\b
+Start here:
+  syncd demo                  see it work on a year of sample mail
+  syncd init                  your name, addresses, first account, first sync
+  syncd contacts --tier warm  who you keep warm
+  syncd contact ADDR --why    one person, and what their score is made of
+
+\b
+Shell completion (bash; zsh and fish: see the README):
+  eval "$(_SYNCD_COMPLETE=bash_source syncd)"
+"""
+
+
+class FullHelpGroup(click.Group):
+    """Lists its commands with their whole first sentence (click would cut it to fit)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, c.get_short_help_str(limit=200)) for n, c in sorted(self.commands.items()) if not c.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class SectionedGroup(FullHelpGroup):
+    """`syncd --help` lists the commands in the order a person meets them."""
+
+    group_class = FullHelpGroup
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        listed: set[str] = set()
+        for title, names in SECTIONS:
+            rows = [(n, self.commands[n].get_short_help_str(limit=200)) for n in names if n in self.commands]
+            listed.update(names)
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+        rest = [(n, c.get_short_help_str(limit=200)) for n, c in sorted(self.commands.items()) if n not in listed]
+        if rest:
+            with formatter.section("Other"):
+                formatter.write_dl(rest)
+
+
+@click.group(cls=SectionedGroup, epilog=EXAMPLES,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_path", metavar="FILE", envvar=None,
               help="Config file (default: $SYNCD_CONFIG, else ~/.config/syncd/config.toml).")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debugging).")
@@ -100,6 +164,7 @@ def pass_app(f: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     from syncd.cli import commands  # noqa: F401 - registers the commands
+    from syncd.cli.output import say
 
     code = 0
     try:
@@ -112,24 +177,37 @@ def main(argv: list[str] | None = None) -> None:
         err.show()
         code = 2
     except click.ClickException as err:
-        click.echo(f"syncd: {err.format_message()}", err=True)  # one voice for every error
+        _error(err.format_message())  # one voice for every error
         code = err.exit_code
     except click.exceptions.Exit as err:
         code = err.exit_code
     except click.Abort:
-        click.echo("syncd: aborted", err=True)
+        say("syncd: aborted", err=True)
         code = 1
     except KeyboardInterrupt:
-        click.echo("syncd: interrupted; everything committed so far is kept", err=True)
+        say("syncd: interrupted; everything committed so far is kept", err=True)
         code = 130
+    except BrokenPipeError:  # `syncd contacts | head`: the reader has seen enough
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     except Exception as err:  # noqa: BLE001 - users get a sentence, not a traceback
         code = 1
         message = _known_error(err)
         if message is None:
-            log.debug("unexpected error", exc_info=True)
-            message = f"unexpected error: {type(err).__name__}: {err} (run with -vv for details)"
-        click.echo(f"syncd: {message}", err=True)
+            log.info("unexpected error", exc_info=True)  # the traceback, with -v
+            message = f"unexpected error: {type(err).__name__}: {err} (run with -v for the details)"
+        _error(message)
     sys.exit(code)
+
+
+def _error(message: str) -> None:
+    """'syncd: ...' on stderr; a config error lists one problem a line, indented."""
+    from syncd.cli.output import say
+
+    for n, line in enumerate(message.splitlines() or [""]):
+        say(("syncd: " if n == 0 else "  ") + line.strip(), err=True)
 
 
 def _known_error(err: Exception) -> str | None:

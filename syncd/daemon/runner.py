@@ -310,7 +310,7 @@ class Daemon:
                 self._active -= 1
                 self._active_cv.notify_all()
 
-    def _progress(self, account: str, stream: str, items: int) -> None:
+    def _progress(self, account: str, stream: str, items: int, total: int | None = None) -> None:
         if self.stopping.is_set():
             raise Stopping()
 

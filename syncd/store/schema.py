@@ -124,6 +124,10 @@ contact = Table(
     Column("warm_until", Instant),
     Column("cooling_until", Instant),
     Column("cold_until", Instant),
+    # Ordering key of the decaying score (syncd.warmth.anchor): views sort and filter by warmth in SQL.
+    Column("warmth_anchor", Float),
+    # The address the contact is shown under; NULL: its only (or first) address.
+    Column("primary_address", String(320)),
 )
 
 contact_address = Table(
@@ -211,6 +215,16 @@ interaction = Table(
     UniqueConstraint("contact_id", "source_key"),
     Index("ix_interaction_contact_occurred", "contact_id", "occurred_at"),
     Index("ix_interaction_source_key", "source_key"),
+)
+
+# One row per `syncd merge`, what it moved, so that `syncd unmerge` can take it apart again.
+contact_merge = Table(
+    "contact_merge",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("keep_id", Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("merged_at", Instant, nullable=False),
+    Column("snapshot", Text, nullable=False),  # JSON: the merged contact's row, addresses, interactions, drafts
 )
 
 mailing_list = Table(

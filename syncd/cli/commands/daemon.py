@@ -6,16 +6,15 @@ from datetime import datetime
 
 import click
 
+from syncd.cli.commands.views import JSON, who
 from syncd.cli.main import App, cli, pass_app
-from syncd.cli.output import ago, emit_json
-
-JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+from syncd.cli.output import ago, emit_json, say
 
 
 @cli.command()
 @pass_app
 def run(app: App) -> int:
-    """Run the daemon: sync every account on a schedule, write follow-up drafts; until stopped.
+    """Run the daemon: sync every account on a schedule and write drafts, until stopped.
 
     Meant for systemd (see: syncd service install): it reports readiness and pings the watchdog.
     SIGTERM finishes the batch in hand and exits; SIGHUP reloads the config.
@@ -44,7 +43,7 @@ def run(app: App) -> int:
 
 @cli.group()
 def service() -> None:
-    """The systemd user service: install or remove it."""
+    """Install or remove the systemd user service that runs the daemon."""
 
 
 @service.command("install")
@@ -68,19 +67,19 @@ def service_install(app: App, force: bool, print_only: bool, as_json: bool) -> i
     explicit = app.config_path_arg is not None or _env_config()
     unit = svc.render_unit(svc.unit_paths(app.config_path if explicit else None, db, maildirs))
     if print_only:
-        click.echo(unit, nl=False)
+        click.echo(unit, nl=False)  # our own text: printed as it is
         return 0
     try:
         target = svc.install(unit, force=force)
     except FileExistsError as err:
         raise click.ClickException(str(err)) from None
     if as_json:
-        emit_json({"unit": str(target), "enable": "systemctl --user daemon-reload && systemctl --user enable --now syncd"})
+        emit_json(unit=str(target), enable="systemctl --user daemon-reload && systemctl --user enable --now syncd")
         return 0
-    click.echo(f"wrote {target}")
-    click.echo("start it now and at every login with:")
-    click.echo("  systemctl --user daemon-reload && systemctl --user enable --now syncd")
-    click.echo("to keep it running while you are logged out: loginctl enable-linger $USER")
+    say(f"wrote {target}")
+    say("start it now and at every login with:")
+    say("systemctl --user daemon-reload && systemctl --user enable --now syncd", indent=2)
+    say("to keep it running while you are logged out: loginctl enable-linger $USER")
     return 0
 
 
@@ -98,13 +97,13 @@ def service_uninstall(as_json: bool) -> int:
 
     removed = svc.uninstall()
     if as_json:
-        emit_json({"removed": str(removed) if removed else None})
+        emit_json(removed=[str(removed)] if removed else [])
         return 0
     if removed is None:
-        click.echo(f"no unit at {svc.user_unit_dir() / svc.UNIT_NAME}; nothing to remove")
+        say(f"no unit at {svc.user_unit_dir() / svc.UNIT_NAME}; nothing to remove")
         return 0
-    click.echo("first stop it, if it runs:  systemctl --user disable --now syncd")
-    click.echo(f"removed {removed}; then: systemctl --user daemon-reload")
+    say("first stop it, if it runs:  systemctl --user disable --now syncd")
+    say(f"removed {removed}; then: systemctl --user daemon-reload")
     return 0
 
 
@@ -114,37 +113,42 @@ def service_uninstall(as_json: bool) -> int:
 @JSON
 @pass_app
 def brief(app: App, days: float, as_json: bool) -> int:
-    """Your upcoming meetings, and what to know about the people in them."""
+    """Show your coming meetings and what to know about the people in them.
+
+    \b
+    Example:
+      syncd brief --days 7
+    """
     from syncd.brief import brief as make_brief
 
     now = app.now()
     with app.store.connect() as conn:
         data = make_brief(conn, app.config, now, days=days)
     if as_json:
-        emit_json(data)
+        emit_json(**data)
         return 0
     if not data["meetings"]:
-        click.echo(f"no meetings in the next {_days(days)}")
+        say(f"no meetings in the next {_days(days)}")
         return 0
     for m in data["meetings"]:
-        click.echo(f"\n{_when(m['start'], now)}  {m['title'] or '(no title)'}"
-                   + ("  (online)" if m["online"] else ""))
+        say()
+        say(f"{_when(m['start'], now)}  {m['title'] or '(no title)'}" + ("  (online)" if m["online"] else ""))
         if not m["people"]:
-            click.echo("  just you")
+            say("just you", indent=2)
         for p in m["people"]:
-            who = f"{p['name']} <{p['address']}>" if p["name"] else p["address"]
             if not p["known"]:
-                click.echo(f"  • {who} — new: no mail or meetings with them yet")
+                say(f"• {who(p['name'], p['address'])} — new: no mail or meetings with them yet", indent=2)
                 continue
             org = f", {p['organisation']}" if p["organisation"] else ""
-            click.echo(f"  • {who}{org} — warmth {p['warmth']} ({p['tier']}), last {ago(p['last_interaction'], now)}")
+            say(f"• {who(p['name'], p['address'])}{org} — warmth {p['warmth']} ({p['tier']}), "
+                f"last {ago(p['last_interaction'], now)}", indent=2)
             if p["note"]:
-                click.echo(f"      note: {p['note']}")
+                say(f"note: {p['note']}", indent=6)
             for x in p["interactions"]:
-                click.echo(f"      {x['at'][:10]} {x['kind']:8} {x['summary']}")
+                say(f"{x['at'][:10]} {x['kind']:8} {x['summary']}", indent=6)
             for o in p["owed"]:
                 flag = " (overdue)" if o["overdue"] else ""
-                click.echo(f"      you owe them a {o['kind']}{flag}: {o['subject']} — {o['state']}")
+                say(f"you owe them a {o['kind']}{flag}: {o['subject']} — {o['state']}", indent=6)
     return 0
 
 

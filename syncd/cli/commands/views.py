@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
 import click
 
 from syncd.cli.main import App, cli, pass_app
-from syncd.cli.output import ago, emit_json, table
+from syncd.cli.output import TIER_STYLE, Col, ago, emit_json, more, num, plural, say, styled, table, width
 
-JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text (docs/json.md).")
+
+
+def limit_options(default: int):  # type: ignore[no-untyped-def]
+    """--limit N (default ``default``) and --all, for every command that prints a list."""
+    def wrap(f):  # type: ignore[no-untyped-def]
+        f = click.option("--all", "show_all", is_flag=True, help="Show every row, not only the first ones.")(f)
+        return click.option("--limit", type=click.IntRange(min=1), default=default, show_default=True,
+                            help="Show at most this many rows.")(f)
+    return wrap
+
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """Scores 0-100 as bars, one per month (absolute, so two rows compare): ' ▂▅█'."""
+    blocks = BLOCKS if (sys.stdout.encoding or "").lower().replace("-", "") in ("utf8", "utf16") else ".:-=+*#%"
+    return "".join(" " if v < 0.5 else blocks[min(len(blocks) - 1, int(v / 100 * len(blocks)))] for v in values)
+
+
+def who(name: str | None, address: str) -> str:
+    """'Grace Hopper <grace@navy.example>', or the address alone when there is no name."""
+    return f"{name} <{address}>" if name and name != address else address
 
 
 @cli.command()
 @JSON
 @pass_app
 def status(app: App, as_json: bool) -> int:
-    """Accounts and streams (last sync, outcome, errors, counts), follow-ups and drafts."""
+    """Show how each account syncs, what drafts wait, and how many contacts are warm."""
     from syncd import report
 
     now = app.now()
@@ -26,42 +50,41 @@ def status(app: App, as_json: bool) -> int:
     extra = _daemon_status(app, now)
     if extra is not None:
         data["daemon"] = extra
+    failing = any(s["state"] not in ("ok", "never-synced") for acc in data["accounts"] for s in acc["streams"])
     if as_json:
-        emit_json(data)
+        emit_json(**data)  # the report itself succeeded: failing streams are in it
         return 0
-    if extra is not None:
-        click.echo(extra.get("summary", ""))
-    click.echo(f"database: {data['database']}")
-    failing = False
+    for line in (extra or {}).get("summary", "").splitlines():  # the daemon's own lines
+        say(line)
+    say(f"database: {data['database']}")
     for acc in data["accounts"]:
-        click.echo(f"\n{acc['name']} ({acc['kind']}{'' if acc['enabled'] else ', disabled'})")
+        say()
+        say(f"{acc['account']} ({acc['kind']}{'' if acc['enabled'] else ', disabled'})")
         if not acc["streams"]:
-            click.echo("  never synced — run: syncd sync")
-        rows = []
-        for s in acc["streams"]:
-            failing = failing or s["state"] not in ("ok", "never-synced")
-            rows.append(["  " + s["stream"], s["state"], ago(s["last_success"], now), s["items"], s["skipped"],
-                         s["error"] or ""])
-        if rows:
-            table(rows, ["  stream", "state", "last success", "items", "skipped", "error"])
+            say("never synced; run: syncd sync", indent=2)
+            continue
+        table([[s["stream"], styled(s["state"], None if s["state"] in ("ok", "never-synced") else "bold red"),
+                ago(s["last_success"], now), f"{s['items']:,}", f"{s['skipped']:,}"] for s in acc["streams"]],
+              [Col("stream", ratio=1), Col("state"), Col("last success"), num("items"), num("skipped")], indent=2)
         for s in acc["streams"]:
             if s["error"]:
-                since = f" since {ago(s['failing_since'], now)}" if s["failing_since"] else ""
-                click.echo(f"  ! {s['stream']}: {s['error']}{since}")
+                since = f" (since {ago(s['failing_since'], now)})" if s["failing_since"] else ""
+                say(f"! {s['stream']}: {s['error']}{since}", indent=2)
                 if s["fix"]:
-                    click.echo(f"    fix: {s['fix']}")
+                    say(f"fix: {s['fix']}", indent=4)
             if s["last_skip"] and s["skipped"]:
-                click.echo(f"  last skipped item in {s['stream']}: {s['last_skip']}")
+                say(f"last skipped item in {s['stream']}: {s['last_skip']}", indent=2)
     f = data["followups"]
-    click.echo(f"\nfollow-ups: {f['due']} due, {f['overdue']} overdue, {f['written']} drafts waiting in your "
-               f"mailbox, {f['done']} done, {f['dismissed']} dismissed, {f['expired']} expired"
-               + (f", {f['failed']} failed" if f["failed"] else ""))
-    if f["failed"]:
-        click.echo(f"  last failed draft: {f['last_failure']} (see: syncd followups)")
-    for name, n in f["drafts_waiting"].items():
-        click.echo(f"  {name}: {n} draft(s) in Drafts")
+    say()
+    say(f"follow-ups: {f['due']} due, {f['overdue']} overdue, {plural(f['written'], 'draft')} waiting in your "
+        f"mailbox, {f['done']} done, {f['dismissed']} dismissed, {f['expired']} expired"
+        + (f", {f['failed']} failed" if f["failed"] else ""))
+    for w in f["drafts_waiting"]:
+        say(f"{w['account']}: {plural(w['drafts'], 'draft')} in Drafts", indent=2)
+    for x in f["failed_drafts"]:
+        say(f"! could not write {x['subject']!r}: {x['reason']}", indent=2)
     c = data["contacts"]
-    click.echo("contacts: " + ", ".join(f"{n} {tier}" for tier, n in c.items()))
+    say("contacts: " + ", ".join(f"{n:,} {tier}" for tier, n in c.items()))
     return 1 if failing else 0
 
 
@@ -75,127 +98,194 @@ def _daemon_status(app: App, now: datetime) -> dict[str, Any] | None:
         return daemon_status(conn, app.config, now)
 
 
+def contacts_table(rows: list[dict[str, Any]], now: datetime) -> None:
+    """Warmest first; organisation and counts when the terminal is wide enough for them."""
+    wide = width() >= 110
+    cols = [num("warmth"), Col("tier"), Col("12 months", min_width=12), Col("name", ratio=2),
+            Col("address", ratio=3)]
+    if wide:
+        cols += [Col("organisation", ratio=2), num("out/in/met")]
+    cols.append(Col("last", min_width=8))
+    out = []
+    for r in rows:
+        cells = [f"{r['warmth']:.1f}", styled(r["tier"], TIER_STYLE.get(r["tier"])), sparkline(r.get("trend", [])),
+                 r["name"] or "", r["address"]]
+        if wide:
+            cells += [r["organisation"] or "", f"{r['sent']}/{r['received']}/{r['meetings']}"]
+        cells.append(ago(r["last_interaction"], now))
+        out.append(cells)
+    table(out, cols)
+
+
 @cli.command()
-@click.option("--tier", type=click.Choice(["inner", "warm", "cooling", "cold", "dormant"]))
-@click.option("--org", metavar="NAME", help="Organisation name or domain.")
-@click.option("--target", metavar="NAME", help="People at one of your targets.")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--tier", type=click.Choice(["inner", "warm", "cooling", "cold", "dormant"]), help="Only this tier.")
+@click.option("--org", metavar="NAME", help="Only people at this organisation (name or domain).")
+@click.option("--target", metavar="NAME", help="Only people at one of your targets.")
+@limit_options(20)
 @JSON
 @pass_app
-def contacts(app: App, tier: str | None, org: str | None, target: str | None, limit: int | None, as_json: bool) -> int:
-    """Your contacts, warmest first."""
+def contacts(app: App, tier: str | None, org: str | None, target: str | None, limit: int, show_all: bool,
+             as_json: bool) -> int:
+    """List your contacts, warmest first, with a twelve-month trend.
+
+    \b
+    Examples:
+      syncd contacts --tier warm
+      syncd contacts --org "Analytical Engines" --all
+      syncd contacts --target NASA --json
+    """
     from syncd import report
 
     now = app.now()
     with app.store.connect() as conn:
-        rows = report.contacts(conn, app.config, now, tier=tier, org=org, target=target, limit=limit)
+        rows = report.contacts(conn, app.config, now, tier=tier, org=org, target=target,  # type: ignore[arg-type]
+                               limit=None if show_all else limit)
+        report.trends(conn, app.config, rows, now)
     if as_json:
-        emit_json(rows)
+        emit_json(contacts=list(rows), total=rows.total)
         return 0
     if not rows:
-        click.echo("no contacts match" if (tier or org or target) else "no contacts yet — run: syncd sync")
+        say("no contacts match" if (tier or org or target) else "no contacts yet; run: syncd sync")
         return 0
-    table([[r["warmth"], r["tier"], r["name"] or "", r["address"], r["organisation"] or "", ago(r["last_interaction"], now),
-            f"{r['sent']}/{r['received']}/{r['meetings']}"] for r in rows],
-          ["warmth", "tier", "name", "address", "organisation", "last", "out/in/met"])
+    contacts_table(rows, now)
+    more(len(rows), rows.total)
     return 0
 
 
 @cli.command()
 @click.argument("address")
 @click.option("--why", is_flag=True, help="Show what the warmth score is made of.")
+@limit_options(15)
 @JSON
 @pass_app
-def contact(app: App, address: str, why: bool, as_json: bool) -> int:
-    """One contact: timeline, warmth and (with --why) what contributed to it."""
+def contact(app: App, address: str, why: bool, limit: int, show_all: bool, as_json: bool) -> int:
+    """Show one contact: warmth, trend, timeline, and with --why what made the score.
+
+    \b
+    Example:
+      syncd contact grace@navy.example --why
+    """
     from syncd import report
 
     now = app.now()
     with app.store.connect() as conn:
         cid = report.find_contact(conn, address)
         if cid is None:
-            raise click.ClickException(f"no contact with the address {address!r}")
-        data = report.contact_detail(conn, app.config, cid, now, why=why)
+            raise click.ClickException(f"no contact has the address {address!r}; list them with: syncd contacts")
+        data = report.contact_detail(conn, app.config, cid, now, why=why, limit=1_000_000 if show_all else limit)
     if as_json:
-        emit_json(data)
+        emit_json(contact=data)
         return 0
-    click.echo(f"{data['name'] or data['address']}  <{', '.join(data['addresses'])}>")
+    say(who(data["name"], data["address"]))
+    if len(data["addresses"]) > 1:
+        say("also: " + ", ".join(data["addresses"][1:]))
     if data["organisation"]:
-        click.echo(f"organisation: {data['organisation']}")
-    click.echo(f"warmth: {data['warmth']} ({data['tier']}); last interaction {ago(data['last_interaction'], now)}; "
-               f"{data['sent']} sent, {data['received']} received, {data['meetings']} meetings")
+        say(f"organisation: {data['organisation']}")
+    say(f"warmth {data['warmth']:.1f} ({data['tier']}); 12 months: {sparkline(data['trend'])}")
+    say(f"last interaction {ago(data['last_interaction'], now)}; {data['sent']} sent, {data['received']} received, "
+        f"{plural(data['meetings'], 'meeting')}")
     if data["hidden"]:
-        click.echo(f"hidden: {data['hidden']}")
+        say(f"hidden: {data['hidden']}")
     if data["cadence_days"]:
-        click.echo(f"your cadence: every {data['cadence_days']} days")
+        say(f"your cadence: every {plural(data['cadence_days'], 'day')}")
     if data["note"]:
-        click.echo(f"note: {data['note']}")
+        say(f"note: {data['note']}")
     if why:
         w = data["why"]
-        click.echo("\nwhy:")
-        click.echo(f"  activity {w['activity']:.2f} (decayed sum of weights, half-life {w['half_life_days']:.0f} d "
-                   f"after {w['tenure_days']:.0f} d of tenure)")
-        click.echo(f"  reciprocity {w['reciprocity']:.2f} ({w['counts']['sent']} sent, {w['counts']['received']} received, "
-                   f"{w['counts']['meetings']} meetings; one-way keeps {app.config.warmth.one_way_factor:.0%})")
-        click.echo(f"  score = 100 × (1 − exp(−{w['activity']:.2f} × {w['reciprocity']:.2f} / {w['saturation']})) = {w['score']}")
-        click.echo(f"  standing at your last interaction: {w['standing']} ({w['standing_tier']}) — sets the check-in cadence")
-        click.echo("  what contributes most today:")
-        table([["  " + r["at"][:10], r["kind"], r["people"], r["weight"], r["worth_now"], f"{r['share']:.0%}", r["summary"]]
-               for r in w["top"]], ["  date", "kind", "people", "weight", "now", "share", "subject / title"])
+        say()
+        say("why:")
+        say(f"activity {w['activity']:.2f}: the decayed sum of weights, half-life {w['half_life_days']:.0f} d "
+            f"after {w['tenure_days']:.0f} d of tenure", indent=2)
+        say(f"reciprocity {w['reciprocity']:.2f}: {w['counts']['sent']} sent, {w['counts']['received']} received, "
+            f"{plural(w['counts']['meetings'], 'meeting')}; one-way keeps {app.config.warmth.one_way_factor:.0%}",
+            indent=2)
+        say(f"score = 100 × (1 − exp(−{w['activity']:.2f} × {w['reciprocity']:.2f} / {w['saturation']})) "
+            f"= {w['score']}", indent=2)
+        say(f"standing at your last interaction: {w['standing']} ({w['standing_tier']}); it sets the check-in "
+            "cadence", indent=2)
+        say("what contributes most today:", indent=2)
+        table([[r["at"][:10], r["kind"], r["people"], f"{r['weight']:.2f}", f"{r['worth_now']:.2f}",
+                f"{r['share']:.0%}", r["summary"]] for r in w["top"]],
+              [Col("date", min_width=10), Col("kind"), num("people"), num("weight"), num("now"), num("share"),
+               Col("subject / title", ratio=1)], indent=2)
     if data["timeline"]:
-        click.echo("\ntimeline:")
-        table([["  " + r["at"][:16].replace("T", " "), r["kind"], r["role"], r["people"], r["summary"]]
-               for r in data["timeline"]], ["  when", "kind", "role", "people", "subject / title"])
+        say()
+        say("timeline:")
+        table([[_local(r["at"]), r["kind"], r["role"], r["people"], r["summary"]] for r in data["timeline"]],
+              [Col("when", min_width=16), Col("kind"), Col("role"), num("people"), Col("subject / title", ratio=1)],
+              indent=2)
+        total = data["sent"] + data["received"] + data["meetings"]
+        more(len(data["timeline"]), total)
     if data["drafts"]:
-        click.echo("\ndrafts:")
+        say()
+        say("drafts:")
         for d in data["drafts"]:
-            click.echo(f"  {d['kind']} {d['status']}: {d['subject']}")
+            say(f"{d['kind']} {d['status']}: {d['subject']}" + (f" ({d['reason']})" if d.get("reason") else ""),
+                indent=2)
     return 0
 
 
+def _local(iso: str) -> str:
+    return f"{datetime.fromisoformat(iso).astimezone():%Y-%m-%d %H:%M}"
+
+
 @cli.command()
-@click.option("--all", "include_closed", is_flag=True, help="Include done, dismissed and expired ones.")
+@click.option("--closed", "include_closed", is_flag=True, help="Include done, dismissed and expired ones.")
+@limit_options(20)
 @JSON
 @pass_app
-def followups(app: App, include_closed: bool, as_json: bool) -> int:
-    """Follow-ups and check-ins: due, overdue, written (waiting in your Drafts)."""
+def followups(app: App, include_closed: bool, limit: int, show_all: bool, as_json: bool) -> int:
+    """List follow-ups and check-ins: due, overdue, written (waiting in your Drafts)."""
     from syncd import report
 
     now = app.now()
     with app.store.connect() as conn:
-        rows = report.followups(conn, now, include_closed=include_closed)
+        rows = report.followups(conn, now, include_closed=include_closed, limit=None if show_all else limit)
     if as_json:
-        emit_json(rows)
+        emit_json(followups=list(rows), total=rows.total)
         return 0
     if not rows:
-        click.echo("nothing open" if not include_closed else "no follow-ups yet")
+        say("no follow-ups yet" if include_closed else "nothing open")
         return 0
-    table([[r["state"], r["kind"], ", ".join(r["to"]), r["subject"], ago(r["due_at"], now), r["account"] or "",
-            r["reason"] or ""] for r in rows], ["state", "kind", "to", "subject", "due", "account", "note"])
+    notes = any(r["reason"] for r in rows)
+    table([[styled(r["state"], "bold red" if r["state"] in ("overdue", "failed") else None), r["kind"],
+            ", ".join(r["to"]), r["subject"], ago(r["due_at"], now), r["account"] or ""]
+           + ([r["reason"] or ""] if notes else []) for r in rows],
+          [Col("state"), Col("kind"), Col("to", ratio=2), Col("subject", ratio=3), Col("due", min_width=8),
+           Col("account")] + ([Col("note", ratio=2)] if notes else []))
+    more(len(rows), rows.total)
+    for r in rows:  # a draft that could not be written: the reason in full, it is what to act on
+        if r["status"] == "failed":
+            say(f"! {', '.join(r['to'])}: {r['reason']}", indent=2)
     return 0
 
 
 @cli.command()
+@limit_options(10)
 @JSON
 @pass_app
-def targets(app: App, as_json: bool) -> int:
-    """Who you know at each of your targets, and how warm; targets where nobody is warm."""
+def targets(app: App, limit: int, show_all: bool, as_json: bool) -> int:
+    """List who you know at each target and how warm; flag targets where nobody is warm."""
     from syncd import report
     from syncd.targets import sync_targets
 
     now = app.now()
     with app.store.begin() as conn:
         sync_targets(conn, app.config)
-        rows = report.targets(conn, app.config, now)
+        rows = report.targets(conn, app.config, now, per_target=None if show_all else limit)
     if as_json:
-        emit_json(rows)
+        emit_json(targets=rows)
         return 0
     if not rows:
-        click.echo(f"no targets; add [[targets]] tables to {app.config.path}")
+        say(f"no targets; add [[targets]] tables to {app.config.path}")
     for tg in rows:
-        flag = "  ← nobody warm yet" if tg["nobody_warm"] else ""
-        n = len(tg["people"])
-        click.echo(f"\n{tg['target']}: {n} {'person' if n == 1 else 'people'} known, {tg['warm']} warm{flag}")
-        for p in tg["people"][:10]:
-            click.echo(f"  {p['warmth']:5.1f} {p['tier']:8} {p['name'] or ''} <{p['address']}>")
+        flag = "; nobody warm yet" if tg["nobody_warm"] else ""
+        say()
+        say(f"{tg['target']}: {plural(tg['known'], 'person', 'people')} known, {tg['warm']} warm{flag}")
+        if tg["people"]:
+            table([[f"{p['warmth']:.1f}", styled(p["tier"], TIER_STYLE.get(p["tier"])), p["name"] or "",
+                    p["address"], ago(p["last_interaction"], now)] for p in tg["people"]],
+                  [num("warmth"), Col("tier"), Col("name", ratio=2), Col("address", ratio=3), Col("last", min_width=8)],
+                  indent=2)
+            more(len(tg["people"]), tg["known"])
     return 0
