@@ -24,11 +24,11 @@ from imapclient.imapclient import DRAFT, SEEN
 
 from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
 from syncd.connectors.base import Connector as BaseConnector
-from syncd.connectors.imap.fetch import Row, fetch_headers, header_pairs
+from syncd.connectors.imap.fetch import Row, fetch_headers
 from syncd.connectors.imap.folders import FolderNotFound, Roles, discover, parse_list
 from syncd.connectors.imap.login import Session
 from syncd.connectors.imap.settings import Settings
-from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs, render_draft
+from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_bytes, render_draft
 from syncd.records import MARKER_HEADER, Draft, MailMessage, Skip
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ def _records(rows: dict[int, Row], uids: Sequence[int], folder: str, validity: i
             skipped.append(Skip(ref, "the server returned no header block for this message"))
             continue
         try:
-            msg = message_from_pairs(header_pairs(header), source_id=f"{validity}:{uid}", folder=folder)
+            msg = message_from_bytes(header, source_id=f"{validity}:{uid}", folder=folder)
         except UnusableMessage as err:
             skipped.append(Skip(ref, str(err)))
             continue

@@ -8,8 +8,7 @@ through imapclient's own imaplib connection with a compressed UID set, and its a
 with two regular expressions. Anything that does not look like that answer makes the whole
 chunk fall back to imapclient's parser, so odd servers cost speed, never data.
 
-Header blocks are split into (name, value) pairs here too, instead of through the email
-package's feed parser: the values are then decoded by :mod:`syncd.headers` as usual.
+The header blocks are read by :func:`syncd.headers.message_from_bytes`, as Maildir files are.
 """
 
 from __future__ import annotations
@@ -102,28 +101,3 @@ def _with_imapclient(client: IMAPClient, uids: Sequence[int], item: str) -> dict
         header = next((v for k, v in row.items() if k.startswith(b"BODY[HEADER")), None)
         rows[uid] = (tuple(row.get(b"FLAGS", ())), header if isinstance(header, bytes) else None)
     return rows
-
-
-def header_pairs(block: bytes) -> list[tuple[str, str]]:
-    """(name, value) pairs of an RFC 5322 header block, unfolded; lines without a colon are
-    dropped. Values are UTF-8 with bad bytes replaced (RFC 6532 mail is UTF-8 already)."""
-    pairs: list[tuple[str, str]] = []
-    name: bytes | None = None
-    value: list[bytes] = []
-    for line in block.replace(b"\r\n", b"\n").split(b"\n"):
-        if line[:1] in (b" ", b"\t"):
-            if name is not None:
-                value.append(line.strip())
-            continue
-        if name is not None:
-            pairs.append((name.decode("ascii", "replace"), b" ".join(value).decode("utf-8", "replace")))
-            name = None
-        if not line:
-            break  # the blank line that ends the header block
-        head, sep, rest = line.partition(b":")
-        if not sep or not head or b" " in head.strip():
-            continue
-        name, value = head.strip(), [rest.strip()]
-    if name is not None:
-        pairs.append((name.decode("ascii", "replace"), b" ".join(value).decode("utf-8", "replace")))
-    return pairs
