@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from operator import itemgetter
 
 from sqlalchemy import Connection, Insert, Table, bindparam
 
@@ -41,11 +42,7 @@ def bulk_insert_ignore(conn: Connection, table: Table, keys: list[str], rows: li
     # the dialect's own type (SQLite DATETIME writes its fixed text form, not the driver's)
     processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
     if compiled.positional:
-        order = list(compiled.positiontup or [])
-        procs = [processors[n] for n in order]
-        params: list[object] = [
-            tuple(p(row[n]) if p is not None else row[n] for n, p in zip(order, procs, strict=True)) for row in rows
-        ]
+        params: list[object] = _positional(rows, list(compiled.positiontup or []), processors)
     else:
         params = [{n: (processors[n](v) if processors[n] is not None else v) for n, v in row.items()} for row in rows]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -53,6 +50,22 @@ def bulk_insert_ignore(conn: Connection, table: Table, keys: list[str], rows: li
         cursor.executemany(compiled.string, params)
     finally:
         cursor.close()
+
+
+def _positional(rows: list[dict[str, object]], order: list[str], processors: dict[str, object]) -> list[object]:
+    """Rows as parameter tuples in the statement's order, built column by column in C
+    (itemgetter, zip, map): only the columns with a bind processor call back into Python."""
+    pick = itemgetter(*order)
+    if len(order) == 1:
+        return [(pick(row),) for row in rows]
+    if all(processors[n] is None for n in order):
+        return list(map(pick, rows))
+    columns = list(zip(*map(pick, rows), strict=True))
+    for i, name in enumerate(order):
+        process = processors[name]
+        if process is not None:
+            columns[i] = tuple(map(process, columns[i]))  # type: ignore[call-overload]
+    return list(zip(*columns, strict=True))
 
 
 def _copy_insert_ignore(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]]) -> None:
