@@ -161,10 +161,12 @@ def sqlite_schema(db: Path) -> str:
 
 
 def remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+    """A folder, or a file with its SQLite -wal and -shm companions."""
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--peak-to"]:
