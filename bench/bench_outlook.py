@@ -7,8 +7,10 @@ measured client runs in a child process (bench/benchkit.py: its own peak RSS, XD
 a temp dir), in paired rounds:
 
 * ``raw walk``: a bare requests.Session walking the very same delta pages, json decoded,
-  nothing else: the floor of any client of this API (there is no stdlib parser to compare
-  with: the pages are JSON);
+  nothing else: the bare loop of any client of this API (the pages are JSON: no parser to
+  compare with);
+* ``floor``: bench/floor.py over the same pages, writing the rows syncd writes (messages,
+  meetings and attendees, contacts, interactions) into its schema with executemany;
 * ``connector``: the connector alone (Connector.pull over every stream, nothing stored);
 * ``syncd``: ``python -m syncd --config CFG sync --no-drafts`` into a fresh SQLite database;
 
@@ -26,7 +28,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from benchkit import REPO, Paired, child, header, isolated_env, remove, row, size, spread, workdir
+from benchkit import REPO, Paired, child, header, isolated_env, remove, row, size, spread, sqlite_schema, workdir
 
 sys.path.insert(0, str(REPO))
 
@@ -173,13 +175,27 @@ def main() -> None:
                 return counted("syncd", lambda: child(
                     ["-m", "syncd", "--config", str(cfg), "sync", "--no-drafts", "--json"], env))
 
-            paired = Paired().play(args.runs, {"raw walk": raw, "connector": connector, "syncd": syncd})
+            blank = work / "blank.db"
+            child([str(REPO / "bench" / "bench_local.py"), "--child", "make-store", f"sqlite:///{blank}"], env)
+            schema = work / "schema.sql"
+            schema.write_text(sqlite_schema(blank))
+
+            def floor(_r: int):  # type: ignore[no-untyped-def]
+                remove(work / "floor.db")
+                return counted("floor", lambda: child(
+                    [str(REPO / "bench" / "floor.py"), "graph", fake.graph_endpoint, token, str(fake.cert),
+                     str(args.page_size), str(schema), str(work / "floor.db")], env))
+
+            paired = Paired().play(args.runs, {"raw walk": raw, "floor": floor, "connector": connector,
+                                               "syncd": syncd})
+            rows = {name: _counts(work / f"{name}.db") for name in ("syncd", "floor")}
             again = counted("nothing new", lambda: child(
                 ["-m", "syncd", "--config", str(cfg), "sync", "--no-drafts", "--json"], env))
     finally:
         remove(work)
     header(f"Outlook first sync, {args.sent:,} sent items and {args.events:,} events from the Graph fake", args.runs)
     row("syncd first sync vs a bare walk of the same delta pages", spread(paired.ratios("syncd", "raw walk"), unit="×"))
+    row("syncd first sync vs the same-work floor", spread(paired.ratios("syncd", "floor"), unit="×"))
     row("connector alone (no store) vs the bare walk", spread(paired.ratios("connector", "raw walk"), unit="×"))
     for name in paired.runs:
         row(f"  seconds: {name} ({requests_by[name][0]} Graph requests)", spread(paired.seconds(name), unit=" s"))
@@ -188,6 +204,16 @@ def main() -> None:
     out = paired.runs["syncd"][-1].out
     first = json.JSONDecoder().raw_decode(out[out.index("{"):])[0]["accounts"][0]["streams"]
     print("first sync items per stream:", {s["stream"]: s["items"] for s in first})
+    print(f"rows written: syncd {rows['syncd']}; floor {rows['floor']} "
+          f"({'same' if rows['syncd'] == rows['floor'] else 'DIFFERENT'})")
+
+
+def _counts(db: Path) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("message", "meeting", "meeting_attendee", "contact", "interaction")}
 
 
 if __name__ == "__main__":
