@@ -143,6 +143,11 @@ class Connector(ABC):
         self.close()
 
 
+def cursor_text(document: dict[str, Any]) -> str:
+    """A cursor document as the text the core stores: compact JSON, keys in a stable order."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
 def cursor_document(text: str | None, version: int | None = 1) -> dict[str, Any] | None:
     """The JSON object a connector stored as its cursor, or None when there is none or it cannot
     be read (damaged, or written by another version: ``"v"`` must equal ``version`` unless that

@@ -26,7 +26,7 @@ from syncd.filters import IgnoreRules, automated_address, bulk_reason, list_addr
 from syncd.records import Attendee, MailMessage, Meeting
 from syncd.store import schema as t
 from syncd.store.upsert import bulk_insert_ignore, insert_ignore
-from syncd.timeutil import to_db
+from syncd.timeutil import to_db, utcnow
 
 CHUNK = 500  # bound for IN (...) lists
 
@@ -63,9 +63,10 @@ class IngestResult:
 class Ingestor:
     """Ingests batches within the caller's transaction. One per sync run (it caches lookups)."""
 
-    def __init__(self, config: Config, identity: Identity) -> None:
+    def __init__(self, config: Config, identity: Identity, now: datetime | None = None) -> None:
         self.config = config
         self.me = identity
+        self.now = now or utcnow()  # the run's clock: when new contacts and learned lists are stamped
         w = config.warmth.weights
         self.w_to, self.w_cc, self.w_meeting = w.sent_to, w.sent_cc, w.meeting
         self.ignore = IgnoreRules.build(
@@ -134,7 +135,7 @@ class Ingestor:
                         learned[addr] = list_id
         if not learned:
             return
-        now = to_db(datetime.now().astimezone())
+        now = to_db(self.now)
         conn.execute(insert_ignore(conn, t.mailing_list, ["address"]),
                      [{"address": a, "list_id": i[:500], "learned_at": now} for a, i in learned.items()])
         self.lists |= set(learned)
@@ -221,7 +222,7 @@ class Ingestor:
             self._contacts.update(dict(conn.execute(q).all()))
         new = [a for a in missing if a not in self._contacts]
         if new:
-            now = to_db(datetime.now().astimezone())
+            now = to_db(self.now)
             orgs = self._org_ids(conn, {domain_of(a) for a in new})
             contact_rows = [{
                 "display_name": names[a][:255],

@@ -107,7 +107,7 @@ def sync_account(config: Config, store: Store, account: AccountConfig, *, now: d
     outcome = AccountOutcome(account.name)
     with store.begin() as conn:
         acc_id = account_id(conn, account)
-        ingestor = ingestor or Ingestor(config, identity(conn, config))
+        ingestor = ingestor or Ingestor(config, identity(conn, config), now)
     try:
         connector = open_connector(config, account, now)
     except (ConnectorError, SecretError) as err:
@@ -249,7 +249,7 @@ def sync_all(config: Config, store: Store, *, now: datetime | None = None, progr
     now = now or utcnow()
     outcomes = []
     with store.begin() as conn:
-        ingestor = Ingestor(config, identity(conn, config))
+        ingestor = Ingestor(config, identity(conn, config), now)
     for account in config.accounts:
         if not account.enabled or (only and account.name not in only):
             continue

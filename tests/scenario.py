@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 
 from syncd.config import Config, load_config
@@ -124,3 +126,11 @@ class Scenario:
                 "SELECT a.address, i.source_key, i.kind FROM contact_address a "
                 "LEFT JOIN interaction i ON i.contact_id = a.contact_id")))
         return out
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[Scenario]:
+    """A fresh world for one test: import it into a test module to use it."""
+    s = Scenario(tmp_path)
+    yield s
+    s.close()

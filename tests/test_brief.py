@@ -18,6 +18,8 @@ from syncd.store import open_store
 from syncd.sync import sync_all
 from tests.conformance.samples import ME, EventSpec, raw_message, spec_to_ics
 
+pytestmark = pytest.mark.slow  # each syncs a world and runs `syncd brief` as a process
+
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 GRACE = "grace@navy.example"

@@ -305,6 +305,7 @@ def test_plain_http_is_refused_for_a_remote_server() -> None:
 # --- end to end, through the CLI ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_syncd_cli_syncs_imap_and_caldav_and_a_refused_password_stops_only_its_account(
     harness: CaldavHarness, dovecot: Dovecot, tmp_path: Path
 ) -> None:

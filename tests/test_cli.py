@@ -12,6 +12,8 @@ from tests.conftest import Cli, local_config
 from tests.conformance.samples import EventSpec, raw_message
 from tests.mailtree import IcsFolder, MailTree
 
+pytestmark = pytest.mark.slow  # each runs `syncd` as a process, several times
+
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 

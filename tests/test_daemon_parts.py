@@ -8,7 +8,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -153,6 +155,23 @@ def _status(store, tmp_path: Path, now: datetime) -> dict:  # type: ignore[no-un
         return health.daemon_status(conn, _config(tmp_path), now)
 
 
+@pytest.fixture
+def stand_in() -> Iterator[int]:
+    """The pid of a live process that passes for the daemon (its command line names syncd)."""
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # syncd"])
+    yield daemon.pid
+    daemon.kill()
+    daemon.wait()
+
+
+def _started(store, pid: int, at: datetime, beat_seconds: float) -> int:  # type: ignore[no-untyped-def]
+    """A daemon run as process ``pid`` records it when it starts."""
+    run = health.start_run(store, at, beat_seconds)
+    with store.begin() as conn:
+        conn.execute(update(t.daemon_run).where(t.daemon_run.c.id == run).values(pid=pid))
+    return run
+
+
 def test_never_started(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     s = _status(store, tmp_path, NOW)
     assert s["state"] == "never-started" and not s["healthy"]
@@ -162,9 +181,7 @@ def test_never_started(store, tmp_path: Path) -> None:  # type: ignore[no-untype
 def test_a_dead_pid_is_not_running_even_with_a_fresh_heartbeat(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    run = health.start_run(store, NOW, 30)
-    with store.begin() as conn:
-        conn.execute(update(t.daemon_run).values(pid=gone.pid))
+    run = _started(store, gone.pid, NOW, 30)
     s = _status(store, tmp_path, NOW + timedelta(seconds=5))
     assert s["state"] == "not-running" and f"pid {gone.pid} is gone" in s["summary"]
     health.stop_run(store, run, NOW + timedelta(seconds=6), "SIGTERM")
@@ -172,48 +189,34 @@ def test_a_dead_pid_is_not_running_even_with_a_fresh_heartbeat(store, tmp_path: 
     assert s["state"] == "stopped" and s["summary"] == "daemon: not running (stopped 2 min ago: SIGTERM)"
 
 
-def test_a_live_process_with_a_stale_heartbeat_is_unresponsive_not_healthy(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # syncd"])
-    try:
-        health.start_run(store, NOW, 10)
-        with store.begin() as conn:
-            conn.execute(update(t.daemon_run).values(pid=daemon.pid))
-        assert _status(store, tmp_path, NOW + timedelta(seconds=20))["state"] == "running"
-        s = _status(store, tmp_path, NOW + timedelta(minutes=5))
-        assert s["state"] == "unresponsive" and "not responding" in s["summary"]
-    finally:
-        daemon.kill()
-        daemon.wait()
+def test_a_live_process_with_a_stale_heartbeat_is_unresponsive_not_healthy(store, tmp_path: Path, stand_in: int) -> None:  # type: ignore[no-untyped-def]
+    _started(store, stand_in, NOW, 10)
+    assert _status(store, tmp_path, NOW + timedelta(seconds=20))["state"] == "running"
+    s = _status(store, tmp_path, NOW + timedelta(minutes=5))
+    assert s["state"] == "unresponsive" and "not responding" in s["summary"]
 
 
-def test_running_but_an_account_failing_since_its_first_failure(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # syncd"])
-    try:
-        run = health.start_run(store, NOW - timedelta(hours=2), 30)
-        with store.begin() as conn:
-            conn.execute(update(t.daemon_run).values(pid=daemon.pid))
-        for minutes, outcome in ((100, "ok"), (90, "failed"), (60, "failed"), (30, "failed")):
-            at = NOW - timedelta(minutes=minutes)
-            health.record_job(store, run, health.JobRecord(
-                "sync:work", "work", at, at, outcome, error_kind="auth" if outcome == "failed" else None,
-                error="the password was refused" if outcome == "failed" else None, retry_at=at + timedelta(hours=1)))
-            health.record_job(store, run, health.JobRecord("sync:home", "home", at, at, "ok", items=3))
-        health.record_job(store, run, health.JobRecord("sync:home", "home", NOW - FIVE, NOW - FIVE, "ok"))
-        health.beat(store, run, NOW, "2 accounts", {"sync:home": NOW + FIVE, "sync:work": NOW + timedelta(minutes=30)})
-        s = _status(store, tmp_path, NOW + timedelta(seconds=3))
-        assert s["state"] == "running" and s["uptime_seconds"] == 7203 and not s["healthy"]
-        work = next(a for a in s["accounts"] if a["account"] == "work")
-        assert work["state"] == "needs-reauth" and work["error"] == "the password was refused"
-        assert work["failing_since"] == (NOW - timedelta(minutes=90)).isoformat()
-        home = next(a for a in s["accounts"] if a["account"] == "home")
-        assert home["state"] == "ok" and home["next_run"] == (NOW + FIVE).isoformat()
-        first, second = s["summary"].split("\n")
-        assert first.startswith(f"daemon: running (pid {daemon.pid}, up 2 h, last heartbeat 3 s ago) but account work "
-                                "needs you to sign in again since")
-        assert second == "next sync: home in 4 min, work in 29 min"
-    finally:
-        daemon.kill()
-        daemon.wait()
+def test_running_but_an_account_failing_since_its_first_failure(store, tmp_path: Path, stand_in: int) -> None:  # type: ignore[no-untyped-def]
+    run = _started(store, stand_in, NOW - timedelta(hours=2), 30)
+    for minutes, outcome in ((100, "ok"), (90, "failed"), (60, "failed"), (30, "failed")):
+        at = NOW - timedelta(minutes=minutes)
+        health.record_job(store, run, health.JobRecord(
+            "sync:work", "work", at, at, outcome, error_kind="auth" if outcome == "failed" else None,
+            error="the password was refused" if outcome == "failed" else None, retry_at=at + timedelta(hours=1)))
+        health.record_job(store, run, health.JobRecord("sync:home", "home", at, at, "ok", items=3))
+    health.record_job(store, run, health.JobRecord("sync:home", "home", NOW - FIVE, NOW - FIVE, "ok"))
+    health.beat(store, run, NOW, "2 accounts", {"sync:home": NOW + FIVE, "sync:work": NOW + timedelta(minutes=30)})
+    s = _status(store, tmp_path, NOW + timedelta(seconds=3))
+    assert s["state"] == "running" and s["uptime_seconds"] == 7203 and not s["healthy"]
+    work = next(a for a in s["accounts"] if a["account"] == "work")
+    assert work["state"] == "needs-reauth" and work["error"] == "the password was refused"
+    assert work["failing_since"] == (NOW - timedelta(minutes=90)).isoformat()
+    home = next(a for a in s["accounts"] if a["account"] == "home")
+    assert home["state"] == "ok" and home["next_run"] == (NOW + FIVE).isoformat()
+    first, second = s["summary"].split("\n")
+    assert first.startswith(f"daemon: running (pid {stand_in}, up 2 h, last heartbeat 3 s ago) but account work "
+                            "needs you to sign in again since")
+    assert second == "next sync: home in 4 min, work in 29 min"
 
 
 def test_old_job_runs_are_pruned(store) -> None:  # type: ignore[no-untyped-def]
@@ -227,21 +230,14 @@ def test_old_job_runs_are_pruned(store) -> None:  # type: ignore[no-untyped-def]
     assert kept == 1
 
 
-def test_an_account_whose_job_has_not_run_for_three_intervals_is_stuck(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # syncd"])
-    try:
-        run = health.start_run(store, NOW - timedelta(hours=1), 30)
-        with store.begin() as conn:
-            conn.execute(update(t.daemon_run).values(pid=daemon.pid))
-        for name, ago in (("home", FIVE), ("work", timedelta(minutes=40))):
-            health.record_job(store, run, health.JobRecord(f"sync:{name}", name, NOW - ago, NOW - ago, "ok"))
-        health.beat(store, run, NOW, "", {})
-        s = _status(store, tmp_path, NOW)
-        assert {a["account"]: a["state"] for a in s["accounts"]} == {"home": "ok", "work": "stuck"}
-        assert "account work has not run since" in s["summary"] and not s["healthy"]
-    finally:
-        daemon.kill()
-        daemon.wait()
+def test_an_account_whose_job_has_not_run_for_three_intervals_is_stuck(store, tmp_path: Path, stand_in: int) -> None:  # type: ignore[no-untyped-def]
+    run = _started(store, stand_in, NOW - timedelta(hours=1), 30)
+    for name, ago in (("home", FIVE), ("work", timedelta(minutes=40))):
+        health.record_job(store, run, health.JobRecord(f"sync:{name}", name, NOW - ago, NOW - ago, "ok"))
+    health.beat(store, run, NOW, "", {})
+    s = _status(store, tmp_path, NOW)
+    assert {a["account"]: a["state"] for a in s["accounts"]} == {"home": "ok", "work": "stuck"}
+    assert "account work has not run since" in s["summary"] and not s["healthy"]
 
 
 # --- the schedule a config makes ------------------------------------------------------------------
@@ -278,3 +274,24 @@ def test_a_reloaded_config_reschedules_added_removed_changed_accounts_and_a_new_
         assert jobs["sync:a"].next_run_time <= datetime.now(timezone.utc) + timedelta(seconds=5)
     finally:
         d.scheduler.shutdown(wait=False)
+
+
+# --- what the watchdog is told ---------------------------------------------------------------------
+
+
+def test_the_daemon_is_healthy_only_while_its_scheduler_keeps_ticking(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from syncd.daemon.runner import TICK_SECONDS, Daemon
+
+    d = Daemon(tmp_path / "c.toml", _config(tmp_path), store, notifier=Notifier(""))
+    d._ticked -= 3 * TICK_SECONDS  # as a stalled scheduler would leave it
+    assert not d.healthy()
+    d._start_scheduler()
+    try:
+        deadline = time.monotonic() + 10
+        while not d.healthy() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert d.healthy()  # the tick ran in the scheduler's own thread
+        assert "tick" not in d.next_runs()  # not a job anyone needs to see in `syncd status`
+    finally:
+        d.scheduler.shutdown(wait=False)
+    assert not d.healthy()

@@ -51,6 +51,7 @@ def test_the_shipped_unit_is_the_rendering_with_default_paths() -> None:
     assert (ROOT / "systemd" / "syncd.service").read_text() == render_unit()
 
 
+@pytest.mark.slow
 def test_install_writes_the_unit_with_this_installations_paths_and_uninstall_removes_it(
         home: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
@@ -74,6 +75,7 @@ def test_install_writes_the_unit_with_this_installations_paths_and_uninstall_rem
     assert "nothing to remove" in syncd(home, config, "service", "uninstall").stdout
 
 
+@pytest.mark.slow
 def test_install_refuses_to_overwrite_a_unit_the_user_changed(home: dict[str, str], tmp_path: Path) -> None:
     target = tmp_path / "xdg" / "systemd" / "user" / "syncd.service"
     target.parent.mkdir(parents=True)
@@ -84,6 +86,7 @@ def test_install_refuses_to_overwrite_a_unit_the_user_changed(home: dict[str, st
     assert "Type=notify" in target.read_text()
 
 
+@pytest.mark.slow
 def test_systemd_analyze_verify_accepts_the_installed_unit(home: dict[str, str], tmp_path: Path) -> None:
     needs_analyze()
     assert syncd(home, tmp_path / "config.toml", "service", "install").returncode == 0
@@ -94,6 +97,7 @@ def test_systemd_analyze_verify_accepts_the_installed_unit(home: dict[str, str],
     assert result.stderr.strip() == ""  # no warnings either
 
 
+@pytest.mark.slow
 def test_systemd_analyze_security_rates_the_unit_at_most_2_5(home: dict[str, str], tmp_path: Path) -> None:
     needs_analyze()
     result = subprocess.run([ANALYZE, "security", "--user", "--offline=true", "--no-pager",

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from syncd.ledger import due_drafts
 from syncd.store import schema as t
 from syncd.sync import open_connector
 from syncd.timeutil import to_db
-from tests.scenario import ME, NOW, Scenario
+from tests.scenario import ME, NOW, Scenario, world  # noqa: F401 - a fixture
 
 ENDED = NOW - timedelta(hours=2)  # a meeting from 10:00 to 11:00 on a Wednesday
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[Scenario]:
-    s = Scenario(tmp_path)
-    yield s
-    s.close()
 
 
 def test_a_meeting_with_outside_people_gets_a_follow_up_an_hour_after_it_ends(world: Scenario) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,18 +11,8 @@ from syncd.connectors.base import SourceError
 from tests.conformance.calendar import CalendarConformance, meetings, pull_all
 from tests.conformance.samples import ME, EventSpec
 from tests.fakes.google_fake import GoogleFake
+from tests.fakes.google_fake.fixtures import fake, gcal_harness  # noqa: F401 - fixtures
 from tests.fakes.google_fake.harness import GcalFakeHarness
-
-
-@pytest.fixture
-def fake() -> Iterator[GoogleFake]:
-    with GoogleFake() as server:
-        yield server
-
-
-@pytest.fixture
-def harness(fake: GoogleFake, tmp_path: Path) -> GcalFakeHarness:
-    return GcalFakeHarness(fake, tmp_path / "state")
 
 
 class TestGcalConformance(CalendarConformance):

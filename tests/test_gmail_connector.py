@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,8 @@ from syncd.connectors.base import AuthError, TemporaryError
 from tests.conformance.mail import MailConformance, make_draft, messages, pull_all
 from tests.conformance.samples import ME, raw_message
 from tests.fakes.google_fake import GoogleFake
+from tests.fakes.google_fake.fixtures import fake, gmail_harness  # noqa: F401 - fixtures
 from tests.fakes.google_fake.harness import GmailFakeHarness
-
-
-@pytest.fixture
-def fake() -> Iterator[GoogleFake]:
-    with GoogleFake() as server:
-        yield server
-
-
-@pytest.fixture
-def harness(fake: GoogleFake, tmp_path: Path) -> GmailFakeHarness:
-    return GmailFakeHarness(fake, tmp_path / "state")
 
 
 class TestGmailConformance(MailConformance):
@@ -57,6 +46,7 @@ def test_first_sync_seeds_from_the_profile_and_fetches_only_wanted_headers_in_ba
     assert len(fake.calls("gmail.users.getProfile")) == 1
 
 
+@pytest.mark.slow
 def test_each_list_page_is_a_batch_whose_cursor_resumes_after_it(harness: GmailFakeHarness, fake: GoogleFake) -> None:
     sent(fake, 620)
     with harness.connector() as conn:
@@ -144,6 +134,7 @@ def test_message_deleted_between_list_and_get_is_left_out(harness: GmailFakeHarn
 # -- throttling, errors, retries --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_429_is_retried_after_the_time_the_server_asks(harness: GmailFakeHarness, fake: GoogleFake) -> None:
     import time
 

@@ -8,7 +8,6 @@ import stat
 import threading
 import urllib.request
 import webbrowser
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,8 @@ from tests.conftest import account_config
 from tests.conformance.mail import make_draft
 from tests.conformance.samples import raw_message
 from tests.fakes.google_fake import GoogleFake
+from tests.fakes.google_fake.fixtures import fake  # noqa: F401 - fixtures
 from tests.fakes.google_fake.harness import FAST, authorize_with_fake
-
-
-@pytest.fixture
-def fake() -> Iterator[GoogleFake]:
-    with GoogleFake() as server:
-        yield server
 
 
 class ClickingBrowser(webbrowser.BaseBrowser):
@@ -119,6 +113,7 @@ def test_grant_without_a_needed_scope_asks_for_reauthorization(fake: GoogleFake,
 # -- end to end through the CLI -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_syncd_cli_signs_in_without_a_browser_syncs_and_writes_a_draft(fake: GoogleFake, tmp_path: Path) -> None:
     import re
     import subprocess

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import httplib2
 import pytest
@@ -92,14 +92,3 @@ def test_error_reason_reads_the_errors_list() -> None:
     body = {"error": {"code": 403, "errors": [{"domain": "usageLimits", "reason": "userRateLimitExceeded"}]}}
     assert error_reason(http_error(403, body)) == "userRateLimitExceeded"
     assert error_reason(HttpError(httplib2.Response({"status": "500"}), b"<html>oops</html>")) == ""
-
-
-def test_backoff_grows_and_is_capped() -> None:
-    from syncd.connectors._google.api import MAX_BACKOFF, GoogleApi
-
-    api = GoogleApi.__new__(GoogleApi)
-    api.base_delay = 1.0
-    delays = [api._backoff(n) for n in range(10)]
-    assert 1.0 <= delays[0] < 2.0 and 4.0 <= delays[2] < 5.0
-    assert max(delays) <= MAX_BACKOFF + 1.0
-    assert timedelta(seconds=sum(delays)) < timedelta(minutes=10)

@@ -232,6 +232,7 @@ def test_a_folder_that_suddenly_lists_nothing_is_reported_not_taken_as_deletion(
     assert not any(b.skipped for b in batches)
 
 
+@pytest.mark.slow
 def test_every_batch_cursor_is_safe_to_resume_from(harness: ImapHarness, dovecot: Dovecot) -> None:
     dovecot.seed(harness.user, "Sent", sample_messages(2500))  # two FETCH chunks
     with harness.connector(read_inbox=False) as conn:
@@ -372,6 +373,7 @@ def test_xoauth2_login_with_a_token_command(harness: ImapHarness) -> None:
 # --- a flaky network --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_dropped_connection_is_retried_and_the_sync_completes(harness: ImapHarness, dovecot: Dovecot) -> None:
     dovecot.seed(harness.user, "Sent", sample_messages(4500))  # three FETCH chunks
     with harness.connector(read_inbox=False) as conn:
@@ -412,6 +414,7 @@ def test_a_broken_message_is_a_counted_skip_naming_its_uid(harness: ImapHarness)
 # --- `syncd accounts add imap` checks the login before saving ------------------------------------
 
 
+@pytest.mark.slow
 def test_accounts_add_checks_the_login_before_saving_the_account(harness: ImapHarness, cli, tmp_path: Path) -> None:
     config = tmp_path / "syncd.toml"
     config.write_text(f'database_url = "sqlite:///{tmp_path}/syncd.db"\n[me]\naddresses = ["ada@example.com"]\n')

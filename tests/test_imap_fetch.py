@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from syncd.connectors.imap.fetch import _parse, _Unexpected, compress_uids
+from syncd.connectors.imap.fetch import ChunkSizer, _parse, _Unexpected, compress_uids
 from syncd.headers import UnusableMessage, message_from_bytes, message_from_pairs, stdlib_fields
 from tests.conformance.samples import raw_message
 
@@ -77,3 +77,22 @@ def test_dates_survive_the_fast_path() -> None:
     raw = raw_message(date=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc))
     fast = message_from_bytes(raw, source_id="1", folder="Sent")
     assert fast.date == datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc)
+
+
+def test_chunks_start_small_grow_with_a_fast_server_and_shrink_after_a_failure() -> None:
+    sizer = ChunkSizer(size=200, low=20, high=5000, target=2.0)
+    sizes = []
+    for _ in range(8):  # a fast server: 20,000 UIDs a second
+        sizer.took(sizer.size, sizer.size / 20_000)
+        sizes.append(sizer.size)
+    assert sizes[:4] == [400, 800, 1600, 3200] and sizes[-1] == 5000  # doubling, capped
+    sizer.took(5000, 5000 / 2000)  # 2,000 UIDs a second: about 2 s of work per FETCH
+    assert sizer.size == 4000
+    sizer.took(4000, 16.0)  # a slow answer: 250 UIDs/s -> halve, not jump to 500
+    assert sizer.size == 2000
+    assert sizer.failed() == 500 and sizer.failed() == 125
+    for _ in range(10):
+        sizer.failed()
+    assert sizer.size == 20  # never nothing
+    sizer.took(3, 0.001)  # a short tail says nothing about the rate
+    assert sizer.size == 20

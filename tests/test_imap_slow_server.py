@@ -11,7 +11,6 @@ import re
 
 import pytest
 
-from syncd.connectors.imap.fetch import ChunkSizer
 from tests.conformance.mail import messages
 from tests.servers.dovecot import Dovecot, sample_messages
 from tests.servers.fixtures import dovecot  # noqa: F401 - a fixture
@@ -51,22 +50,3 @@ def test_a_fetch_that_times_out_is_never_in_flight_twice(harness: ImapHarness, d
     # and the server, maybe still busy with the first, is asked for less the second time
     first_set, second_set = (re.match(r"UID FETCH (\S+)", line).group(1) for line in (first, second))  # type: ignore[union-attr]
     assert second_set != first_set and second_set.split(":")[0] == first_set.split(":")[0]
-
-
-def test_chunks_start_small_grow_with_a_fast_server_and_shrink_after_a_failure() -> None:
-    sizer = ChunkSizer(size=200, low=20, high=5000, target=2.0)
-    sizes = []
-    for _ in range(8):  # a fast server: 20,000 UIDs a second
-        sizer.took(sizer.size, sizer.size / 20_000)
-        sizes.append(sizer.size)
-    assert sizes[:4] == [400, 800, 1600, 3200] and sizes[-1] == 5000  # doubling, capped
-    sizer.took(5000, 5000 / 2000)  # 2,000 UIDs a second: about 2 s of work per FETCH
-    assert sizer.size == 4000
-    sizer.took(4000, 16.0)  # a slow answer: 250 UIDs/s -> halve, not jump to 500
-    assert sizer.size == 2000
-    assert sizer.failed() == 500 and sizer.failed() == 125
-    for _ in range(10):
-        sizer.failed()
-    assert sizer.size == 20  # never nothing
-    sizer.took(3, 0.001)  # a short tail says nothing about the rate
-    assert sizer.size == 20

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from tests.conformance.samples import EventSpec
-from tests.scenario import ME, NOW, Scenario
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[Scenario]:
-    s = Scenario(tmp_path)
-    yield s
-    s.close()
+from tests.scenario import ME, NOW, Scenario, world  # noqa: F401 - a fixture
 
 
 def test_sent_mail_is_an_interaction_with_each_to_and_cc_recipient_but_not_bcc(world: Scenario) -> None:

@@ -18,6 +18,7 @@ from tests.conformance.calendar import CalendarConformance, CalendarHarness
 from tests.conformance.mail import MailConformance, MailHarness, Role, messages, pull_all
 from tests.conformance.samples import EventSpec, raw_message
 from tests.mailtree import IcsFolder, MailTree
+from tests.opened import OpenedFiles
 
 
 class MaildirHarness(MailHarness):
@@ -26,6 +27,7 @@ class MaildirHarness(MailHarness):
         self.tree.folder_path("Sent")
         self.tree.folder_path("INBOX")
         self.state = root / "state"
+        self.opened = OpenedFiles(self.tree.root)
 
     def connector(self) -> Connector:
         return Connector("local", Settings(maildir=str(self.tree.root), batch_size=2), ConnectorEnv(self.state))
@@ -44,6 +46,9 @@ class MaildirHarness(MailHarness):
             for path in (self.tree.folder_path("Drafts") / sub).iterdir():
                 if path.name.split(":")[0] == provider_id:
                     path.unlink()
+
+    def request_count(self) -> int:
+        return self.opened.count  # message files read
 
 
 @pytest.fixture(params=["verbatim", "plusplus"])
@@ -74,6 +79,7 @@ class IcsHarness(CalendarHarness):
     def __init__(self, root: Path) -> None:
         self.folder = IcsFolder(root / "calendar")
         self.state = root / "state"
+        self.opened = OpenedFiles(self.folder.root)
 
     def connector(self) -> Connector:
         return Connector("local", Settings(calendar=str(self.folder.root), batch_size=3), ConnectorEnv(self.state))
@@ -89,6 +95,9 @@ class IcsHarness(CalendarHarness):
 
     def invalidate_cursors(self) -> None:
         pass
+
+    def request_count(self) -> int:
+        return self.opened.count  # .ics files read
 
 
 class TestIcsConformance(CalendarConformance):

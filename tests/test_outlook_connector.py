@@ -73,7 +73,7 @@ class OutlookHarness(MailHarness, CalendarHarness):
     def delete_draft(self, provider_id: str) -> None:
         self.fake.move_message(provider_id, "deleteditems")  # what Delete does in Outlook
 
-    def request_count(self) -> int | None:
+    def request_count(self) -> int:
         return len(self.fake.log)
 
     # calendar
@@ -120,6 +120,7 @@ def _graph_paths(fake: GraphFake, since: int = 0) -> list[str]:
 # --- sign-in and tokens -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_device_code_flow_prints_url_and_code_and_keeps_a_private_token_cache(
         fake: GraphFake, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     h = OutlookHarness(fake, tmp_path / "state")
@@ -212,6 +213,7 @@ def test_settings_refuse_plain_http_and_unknown_keys() -> None:
 # --- throttling and failures --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_429_waits_as_long_as_retry_after_says(harness: OutlookHarness) -> None:
     fake = harness.fake
     harness.deliver("sent", raw_message(message_id="throttled@example.com"))
@@ -257,6 +259,7 @@ def test_a_draft_post_is_not_repeated_after_an_ambiguous_failure(harness: Outloo
     assert [r.method for r in harness.fake.graph_requests()].count("POST") == 1
 
 
+@pytest.mark.slow
 def test_concurrent_requests_per_mailbox_never_exceed_four(harness: OutlookHarness) -> None:
     fake = harness.fake
     for i in range(30):
@@ -470,6 +473,7 @@ def test_own_addresses_come_from_the_sign_in_and_one_cached_me_lookup(harness: O
 # --- end to end through the CLI ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_syncd_cli_signs_in_syncs_writes_a_draft_and_reconciles_it(fake: GraphFake, tmp_path: Path) -> None:
     import subprocess
     import sys

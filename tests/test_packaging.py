@@ -5,7 +5,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # each builds a wheel
 
 
 def test_the_wheel_carries_templates_example_config_and_migrations(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ def _world(root: Path, db_url: str) -> Scenario:
     return world
 
 
+@pytest.mark.slow
 def test_the_whole_flow_is_the_same_on_both_databases(tmp_path: Path, postgres_url: str) -> None:
     dumps = []
     for name, url in (("sqlite", f"sqlite:///{tmp_path / 'a.db'}"), ("pg", postgres_url)):
@@ -87,6 +88,7 @@ def test_the_whole_flow_is_the_same_on_both_databases(tmp_path: Path, postgres_u
         assert sqlite_dump[table] == pg_dump[table], table
 
 
+@pytest.mark.slow
 def test_a_sync_killed_half_way_ends_like_an_uninterrupted_one(tmp_path: Path) -> None:
     """SIGKILL in the middle of a long first sync, then run again: same database as one clean run."""
     def build(root: Path) -> Scenario:
@@ -140,6 +142,7 @@ def test_a_sync_killed_half_way_ends_like_an_uninterrupted_one(tmp_path: Path) -
 
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_database_at_once_all_succeed(db_url: str) -> None:
     code = f"from syncd.store import open_store; open_store({db_url!r}).close()"
     env = dict(os.environ, PYTHONPATH=str(REPO))

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from syncd.store import open_store
 from tests.conftest import REPO
 
@@ -26,11 +28,13 @@ def _modules_loaded_by_opening(url: str) -> list[str]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow
 def test_a_current_store_opens_without_importing_alembic(db_url: str) -> None:
     open_store(db_url).close()  # created and migrated here
     assert _modules_loaded_by_opening(db_url) == []
 
 
+@pytest.mark.slow
 def test_a_store_that_needs_its_migrations_does_load_alembic(tmp_path: Path) -> None:
     # the other side of the same check: it sees Alembic when Alembic is needed
     assert "alembic" in _modules_loaded_by_opening(f"sqlite:///{tmp_path / 'new.db'}")

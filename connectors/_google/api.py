@@ -10,8 +10,9 @@ Every request goes through :class:`GoogleApi`, which spends quota units in the
 wants them:
 
 * 429, 403 ``rateLimitExceeded``/``userRateLimitExceeded``, 5xx and network errors are
-  retried with truncated exponential backoff and jitter, honouring ``Retry-After``; when the
-  retries run out they become :class:`TemporaryError`.
+  retried with truncated exponential backoff and jitter, honouring ``Retry-After`` (the
+  connectors' shared :class:`~syncd.connectors._retry.RetryPolicy`); when the retries run
+  out they become :class:`TemporaryError`.
 * 401 after google-auth's own refresh-and-retry, other 403s, and a refused refresh become
   :class:`AuthError` with the re-authorization command.
 * 403 ``accessNotConfigured`` (API not enabled in the Cloud project) is a :class:`SourceError`.
@@ -21,13 +22,9 @@ wants them:
 
 from __future__ import annotations
 
-import email.utils
 import json
-import logging
-import random
 import re
 import socket
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -44,13 +41,10 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from syncd.connectors._google.auth import TokenStore, reauth_fix, refresh_failed
 from syncd.connectors._google.quota import RateLimiter, units_for
+from syncd.connectors._retry import MAX_RETRY_AFTER, Attempts, RetryPolicy, retry_after_seconds, utcnow
 from syncd.connectors.base import AuthError, SourceError, TemporaryError
 
-log = logging.getLogger(__name__)
-
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
-MAX_BACKOFF = 64.0  # Google's recommended cap for truncated exponential backoff
-MAX_INLINE_WAIT = 120.0  # longer waits are the scheduler's job: raise TemporaryError instead
 _RETRY_AFTER_TEXT = re.compile(r"Retry after (\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)?)")
 # google-auth wraps some transport failures of a token refresh in its own TransportError
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httplib2.HttpLib2Error, OSError, socket.timeout,
@@ -82,28 +76,21 @@ def error_reason(err: HttpError) -> str:
         return ""
 
 
-def retry_after(err: HttpError, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
-    """Seconds the server asked us to wait: ``Retry-After`` (seconds or HTTP date), or the
-    "Retry after <RFC 3339 time>" that Gmail writes into its rate-limit messages."""
-    value = err.resp.get("retry-after") if err.resp is not None else None
-    if value:
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, (when - now()).total_seconds())
-        except (TypeError, ValueError):
-            pass
+def retry_after(err: HttpError, now: Callable[[], datetime] = utcnow) -> float | None:
+    """Seconds the server asked us to wait: ``Retry-After``, or the "Retry after <RFC 3339
+    time>" that Gmail writes into its rate-limit messages."""
+    waited = retry_after_seconds(err.resp.get("retry-after") if err.resp is not None else None, now)
+    if waited is not None:
+        return waited
     match = _RETRY_AFTER_TEXT.search(err.content.decode("utf-8", "replace") if err.content else "")
     if match:
         try:
             when = datetime.fromisoformat(match.group(1))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            return max(0.0, (when - now()).total_seconds())
         except ValueError:
-            pass
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return min(max(0.0, (when - now()).total_seconds()), MAX_RETRY_AFTER)
     return None
 
 
@@ -119,17 +106,14 @@ class GoogleApi:
     """One API client (Gmail or Calendar) with pacing, retries and error sorting."""
 
     def __init__(self, service: Any, *, label: str, account: str, creds: Credentials, tokens: TokenStore,
-                 limiter: RateLimiter, max_retries: int, base_delay: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 limiter: RateLimiter, retry: RetryPolicy) -> None:
         self.service = service
         self.label = label  # "Gmail", "Google Calendar": for messages
         self.account = account
         self.creds = creds
         self.tokens = tokens
         self.limiter = limiter
-        self.max_retries = max_retries
-        self.base_delay = base_delay
-        self._sleep = sleep
+        self.retry = retry
         self.stats: Counter[str] = Counter()  # requests, calls, retries, throttled, ...
 
     # -- single requests ------------------------------------------------------------------
@@ -137,7 +121,7 @@ class GoogleApi:
     def call(self, request: HttpRequest, *, idempotent: bool = True) -> Any:
         """Execute ``request``. A request that is not ``idempotent`` (drafts.create) is retried
         only when the server surely did not act on it (429, rate-limit 403)."""
-        attempt = 0
+        attempts = self.retry.attempts(self.label)
         while True:
             self.limiter.acquire(units_for(request.methodId))
             try:
@@ -154,7 +138,7 @@ class GoogleApi:
                 self.tokens.save_if_refreshed(self.creds)
             if retry.unsure and not idempotent:
                 raise TemporaryError(f"{self.label}: {retry.why}; the outcome is unknown", retry_after=retry.wait)
-            attempt = self._wait(retry, attempt)
+            self._wait(attempts, retry)
 
     # -- batches --------------------------------------------------------------------------
 
@@ -164,7 +148,7 @@ class GoogleApi:
         Returns key -> response, or None for a part answered 404 (gone meanwhile)."""
         pending = dict(requests)
         results: dict[str, Any] = {}
-        attempt = 0
+        attempts = self.retry.attempts(self.label)
         while pending:
             self.limiter.acquire(sum(units_for(r.methodId) for r in pending.values()))
             failures: dict[str, HttpError] = {}
@@ -209,7 +193,7 @@ class GoogleApi:
                         retry = retry if retry and (retry.wait or 0) >= (part.wait or 0) else part
                 if retry is None:
                     break
-            attempt = self._wait(retry, attempt)
+            self._wait(attempts, retry)
         return results
 
     # -- error sorting --------------------------------------------------------------------
@@ -220,10 +204,10 @@ class GoogleApi:
         reason = error_reason(err)
         if status == 429 or (status == 403 and reason in RATE_REASONS):
             self.stats["throttled"] += 1
-            return _Retry(f"rate limited ({status} {reason or 'Too Many Requests'})", retry_after(err))
+            return _Retry(f"rate limited ({status} {reason or 'Too Many Requests'})", retry_after(err, self.retry.now))
         if status >= 500:
             self.stats["server_errors"] += 1
-            return _Retry(f"server error {status}", retry_after(err), unsure=True)
+            return _Retry(f"server error {status}", retry_after(err, self.retry.now), unsure=True)
         if status == 401:
             raise AuthError(f"{self.label} refused the credentials of account {self.account!r} (401)",
                             fix=reauth_fix(self.account))
@@ -237,15 +221,6 @@ class GoogleApi:
                             "authorize it again with the scopes syncd needs", fix=reauth_fix(self.account))
         raise err
 
-    def _wait(self, retry: _Retry, attempt: int) -> int:
-        if attempt >= self.max_retries or (retry.wait or 0) > MAX_INLINE_WAIT:
-            wait = retry.wait if retry.wait is not None else self._backoff(attempt)
-            raise TemporaryError(f"{self.label}: {retry.why}; giving up after {attempt + 1} tries", retry_after=wait)
-        wait = retry.wait if retry.wait is not None else self._backoff(attempt)
+    def _wait(self, attempts: Attempts, retry: _Retry) -> None:
+        attempts.wait(retry.why, retry.wait)
         self.stats["retries"] += 1
-        log.info("%s: %s; retrying in %.1f s", self.label, retry.why, wait)
-        self._sleep(wait)
-        return attempt + 1
-
-    def _backoff(self, attempt: int) -> float:
-        return min(MAX_BACKOFF, self.base_delay * 2 ** attempt) + random.uniform(0, self.base_delay)

@@ -11,6 +11,7 @@ from syncd.connectors._google.api import GoogleApi, build_service
 from syncd.connectors._google.auth import TokenStore
 from syncd.connectors._google.keys import GoogleCommon
 from syncd.connectors._google.quota import RateLimiter
+from syncd.connectors._retry import RetryPolicy
 from syncd.connectors.base import ConnectorEnv
 
 
@@ -37,7 +38,8 @@ class GoogleSession:
                                      timeout=self.settings.timeout)
         return GoogleApi(service, label=label, account=self.name, creds=self.creds, tokens=self.tokens,
                          limiter=RateLimiter(budget_per_minute, burst=burst),
-                         max_retries=self.settings.max_retries, base_delay=self.settings.retry_base_seconds)
+                         retry=RetryPolicy(max_retries=self.settings.max_retries,
+                                           base_delay=self.settings.retry_base_seconds))
 
     def close(self) -> None:
         if "creds" in self.__dict__:

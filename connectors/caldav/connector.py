@@ -19,7 +19,6 @@ window and compares ETags: more data, the same requests, the same records.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from caldav.elements import dav
 from caldav.lib import error
 
 from syncd.connectors.base import AuthError, Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from syncd.connectors.base import cursor_document, cursor_text
 from syncd.connectors.base import Connector as BaseConnector
 from syncd.connectors.caldav.settings import Settings
 from syncd.ical import parse_ics
@@ -68,17 +68,17 @@ class CalendarCursor:
     items: dict[str, Item]
 
     def dump(self) -> str:
-        return json.dumps({
+        return cursor_text({
             "v": 1, "token": self.token, "end": self.end.isoformat(),
             "items": {k: [[list(key) for key in it.keys], it.etag] for k, it in self.items.items()},
-        }, separators=(",", ":"))
+        })
 
     @staticmethod
     def load(text: str) -> CalendarCursor | None:
+        data = cursor_document(text)
+        if data is None:
+            return None
         try:
-            data = json.loads(text)
-            if data.get("v") != 1:
-                return None
             end = datetime.fromisoformat(data["end"])
             if end.tzinfo is None:
                 return None
@@ -121,16 +121,8 @@ class Connector(BaseConnector):
                     self._client = caldav.DAVClient(url=s.url, username=s.username, password=password,
                                                     ssl_verify_cert=verify, timeout=s.timeout)
             except SecretError as err:
-                raise AuthError(f"account {self.name!r}: {err}", fix=self._fix()) from None
+                raise AuthError(f"account {self.name!r}: {err}", fix=self.settings.secret_fix(self.name)) from None
         return self._client
-
-    def _fix(self) -> str:
-        s = self.settings
-        if s.oauth2_token_command:
-            return f"check oauth2_token_command of account {self.name!r}"
-        if s.password_command:
-            return f"check password_command of account {self.name!r} (and the password it prints)"
-        return f"store the right password with: keyring set {s.keyring_service} {s.username}"
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -143,7 +135,7 @@ class Connector(BaseConnector):
             if err.status == 403 or "forbidden" in str(err.reason).lower():
                 raise SourceError(f"CalDAV server forbids {doing} for user {self.settings.username!r}") from None
             raise AuthError(f"CalDAV server {self.settings.url} refused the password for user "
-                            f"{self.settings.username!r}", fix=self._fix()) from None
+                            f"{self.settings.username!r}", fix=self.settings.secret_fix(self.name)) from None
         except error.NotFoundError:
             raise SourceError(f"CalDAV: {doing}: not found on the server; check url / calendar_urls") from None
         except error.DAVError as err:

@@ -12,14 +12,12 @@ resync of that calendar, first batch ``reset=True``. Nothing new costs one reque
 
 Google guarantees only the ``id`` of a deleted event (and for a cancelled instance of a
 series, ``recurringEventId`` and ``originalStartTime``), not its iCalUID. So the connector
-remembers event id -> (iCalUID, occurrence) in a small SQLite file in its state dir to
-report deletions in ``Batch.gone``. That file is a lookup aid, never a source of records.
+remembers event id -> (iCalUID, occurrence) in the account's
+:class:`~syncd.connectors._eventindex.EventIndex` to report deletions in ``Batch.gone``.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Generator, Iterator
 from datetime import datetime, timezone
 from functools import cached_property
@@ -27,18 +25,18 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
+from syncd.connectors._eventindex import EventIndex
 from syncd.connectors._google.api import GoogleApi
 from syncd.connectors._google.auth import authorize as google_authorize
 from syncd.connectors._google.auth import calendar_scopes
 from syncd.connectors._google.session import GoogleSession
-from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document, cursor_text
 from syncd.connectors.base import Connector as BaseConnector
 from syncd.connectors.gcal.settings import Settings
 from syncd.records import Address, Attendee, Meeting, Skip
 
 STREAM_PREFIX = "calendar:"
 PAGE_SIZE = 250  # Google's default; pages of 2,500 are allowed but make resumable steps coarse
-INDEX_FILE = "gcal-events.sqlite"
 PARTSTAT = {"accepted": "accepted", "tentative": "tentative", "declined": "declined", "needsAction": "needs-action"}
 
 
@@ -66,7 +64,7 @@ class Connector(BaseConnector):
     @property
     def index(self) -> EventIndex:
         if self._index is None:
-            self._index = EventIndex(self.env.state_dir / INDEX_FILE)
+            self._index = EventIndex(self.env.state_dir)
         return self._index
 
     def streams(self) -> list[Stream]:
@@ -125,7 +123,7 @@ class Connector(BaseConnector):
             else:
                 raise TemporaryError(f"Google Calendar answered without nextPageToken or nextSyncToken "
                                      f"for calendar {calendar!r}")
-            yield Batch(items, _dump(state), skipped, reset=reset, gone=gone)
+            yield Batch(items, cursor_text(state), skipped, reset=reset, gone=gone)
             reset = False
             if "page" not in state:
                 return state
@@ -134,7 +132,7 @@ class Connector(BaseConnector):
         items: list[Meeting] = []
         gone: list[tuple[str, str]] = []
         skipped: list[Skip] = []
-        known: list[tuple[str, str, str]] = []
+        known: list[tuple[str, str, str, datetime | None]] = []
         for event in raw:
             ref = str(event.get("id", "?")) if isinstance(event, dict) else "?"
             if not isinstance(event, dict):
@@ -151,9 +149,9 @@ class Connector(BaseConnector):
                 skipped.append(Skip(ref, f"Google Calendar event of an unexpected shape ({_why(err)})"))
                 continue
             items.append(meeting)
-            known.append((meeting.source_id, meeting.uid, meeting.occurrence))
+            known.append((meeting.source_id, meeting.uid, meeting.occurrence, meeting.start))
             if event.get("recurringEventId"):
-                known.append((str(event["recurringEventId"]), meeting.uid, ""))
+                known.append((str(event["recurringEventId"]), meeting.uid, "", None))
         self.index.remember(calendar, known)
         return items, gone, skipped
 
@@ -161,13 +159,12 @@ class Connector(BaseConnector):
         occurrence = _occurrence(event)
         uid = event.get("iCalUID")
         if not uid:
-            looked_up = self.index.lookup(calendar, str(event["id"]))
-            if looked_up is None and event.get("recurringEventId"):
-                parent = self.index.lookup(calendar, str(event["recurringEventId"]))
-                looked_up = (parent[0], occurrence) if parent else None
-            if looked_up is None:
+            seen = self.index.key_of(calendar, str(event["id"]))
+            if seen is None and event.get("recurringEventId"):
+                seen = self.index.key_of(calendar, str(event["recurringEventId"]))
+            if seen is None:
                 return None  # never seen (outside the window): nothing to forget
-            uid, occurrence = looked_up[0], occurrence or looked_up[1]
+            uid, occurrence = seen.uid, occurrence or seen.occurrence
         return str(uid), occurrence
 
     def close(self) -> None:
@@ -268,31 +265,3 @@ def _parse_time(text: str) -> datetime:
     if dt.tzinfo is None:
         raise ValueError("no time zone")
     return dt
-
-
-def _dump(state: dict[str, str]) -> str:
-    return json.dumps(state, separators=(",", ":"), sort_keys=True)
-
-
-class EventIndex:
-    """event id -> (iCalUID, occurrence), so that deletions reported by id alone can be keyed."""
-
-    def __init__(self, path: Any) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.db = sqlite3.connect(str(path))
-        self.db.execute("CREATE TABLE IF NOT EXISTS events (calendar TEXT, id TEXT, uid TEXT, occurrence TEXT, "
-                        "PRIMARY KEY (calendar, id))")
-
-    def remember(self, calendar: str, rows: list[tuple[str, str, str]]) -> None:
-        if rows:
-            with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)",
-                                    [(calendar, *row) for row in rows])
-
-    def lookup(self, calendar: str, event_id: str) -> tuple[str, str] | None:
-        row = self.db.execute("SELECT uid, occurrence FROM events WHERE calendar = ? AND id = ?",
-                              (calendar, event_id)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def close(self) -> None:
-        self.db.close()

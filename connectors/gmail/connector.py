@@ -41,7 +41,7 @@ from syncd.connectors._google.api import GoogleApi
 from syncd.connectors._google.auth import authorize as google_authorize
 from syncd.connectors._google.auth import gmail_scopes
 from syncd.connectors._google.session import GoogleSession
-from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document, cursor_text
 from syncd.connectors.base import Connector as BaseConnector
 from syncd.connectors.gmail.settings import Settings
 from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs, render_draft
@@ -126,7 +126,7 @@ class Connector(BaseConnector):
             items, skipped = self._fetch(ids, label)
             page = _field(listing, "nextPageToken", str, None)
             cursor = {"seed": seed, "page": page} if page else {"history": seed}
-            yield Batch(items, _dump(cursor), skipped, reset=reset)
+            yield Batch(items, cursor_text(cursor), skipped, reset=reset)
             reset = False
             if not page:
                 return
@@ -149,7 +149,7 @@ class Connector(BaseConnector):
             items, skipped = self._fetch(ids, label)
             page = _field(response, "nextPageToken", str, None)
             resume_at = (last or start) if page else str(_field(response, "historyId", (str, int), None) or last or start)
-            yield Batch(items, _dump({"history": resume_at}), skipped)
+            yield Batch(items, cursor_text({"history": resume_at}), skipped)
             if not page:
                 return
 
@@ -298,10 +298,6 @@ def _field(response: Any, name: str, kind: type | tuple[type, ...], default: Any
     if value is _MISSING or not (value is default or isinstance(value, kind)):
         raise TemporaryError(f"Gmail answered with a response of the wrong shape (field {name!r})")
     return value
-
-
-def _dump(cursor: dict[str, str]) -> str:
-    return json.dumps(cursor, separators=(",", ":"), sort_keys=True)
 
 
 def _added_ids(history: Iterable[Any], label: str) -> tuple[list[str], str | None]:

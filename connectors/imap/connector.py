@@ -15,7 +15,6 @@ connection (:class:`~syncd.connectors.imap.login.Session`): never two copies in 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -28,7 +27,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import DRAFT, SEEN
 
-from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document, cursor_text
 from syncd.connectors.base import Connector as BaseConnector
 from syncd.connectors.imap.fetch import ChunkSizer, Row, fetch_headers, header_item
 from syncd.connectors.imap.folders import FolderNotFound, Roles, discover, parse_list
@@ -51,15 +50,15 @@ class FolderCursor:
     count: int = 0  # messages in the folder when last seen: to notice a folder gone empty
 
     def dump(self) -> str:
-        return json.dumps({"v": 1, "uidvalidity": self.uidvalidity, "uid": self.uid,
-                           "modseq": self.modseq, "count": self.count}, separators=(",", ":"))
+        return cursor_text({"v": 1, "uidvalidity": self.uidvalidity, "uid": self.uid, "modseq": self.modseq,
+                            "count": self.count})
 
     @staticmethod
     def load(text: str) -> FolderCursor | None:
+        data = cursor_document(text)
+        if data is None:
+            return None
         try:
-            data = json.loads(text)
-            if data.get("v") != 1:
-                return None
             modseq = data.get("modseq")
             return FolderCursor(int(data["uidvalidity"]), int(data["uid"]),
                                 int(modseq) if modseq is not None else None, int(data.get("count", 0)))

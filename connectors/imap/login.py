@@ -5,21 +5,19 @@ user and never quoting a secret."""
 from __future__ import annotations
 
 import imaplib
-import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from syncd.connectors._retry import RetryPolicy
 from syncd.connectors.base import AuthError, SourceError, TemporaryError
 from syncd.connectors.imap.settings import Settings
 from syncd.secrets import SecretError, password_from_command, resolve_password
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -98,7 +96,7 @@ def _login(account: str, settings: Settings, client: IMAPClient) -> None:
             client.login(settings.username, password)
     except SecretError as err:
         _quietly_close(client)
-        raise AuthError(f"account {account!r}: {err}", fix=_fix(account, settings)) from None
+        raise AuthError(f"account {account!r}: {err}", fix=settings.secret_fix(account)) from None
     except LoginError as err:
         _quietly_close(client)
         text = str(err)
@@ -106,16 +104,7 @@ def _login(account: str, settings: Settings, client: IMAPClient) -> None:
             raise TemporaryError(f"IMAP server {_where(settings)} cannot check passwords right now") from None
         what = "the OAuth2 token" if settings.oauth2_token_command else "the password"
         raise AuthError(f"IMAP server {_where(settings)} refused {what} for user {settings.username!r}",
-                        fix=_fix(account, settings)) from None
-
-
-def _fix(account: str, settings: Settings) -> str:
-    if settings.oauth2_token_command:
-        return f"check oauth2_token_command of account {account!r}: it must print a valid access token"
-    if settings.password_command:
-        return f"check password_command of account {account!r} (and the password it prints)"
-    return (f"store the right password with: keyring set {settings.keyring_service} {settings.username} "
-            f"(account {account!r})")
+                        fix=settings.secret_fix(account)) from None
 
 
 def _quietly_close(client: IMAPClient) -> None:
@@ -129,9 +118,10 @@ class Session:
     """A lazily opened, self-healing IMAP session.
 
     ``run(op)`` calls ``op(client)``; when the connection drops or times out it reconnects
-    with exponential backoff (``retry_delay``, doubling, ``retries`` times) and calls ``op``
-    again on the fresh client, so ``op`` must be self-contained (select its own folder).
-    After the last attempt the failure becomes a TemporaryError.
+    with backoff (the shared :class:`~syncd.connectors._retry.RetryPolicy`: ``retry_delay``
+    doubling with jitter, ``retries`` times) and calls ``op`` again on the fresh client, so
+    ``op`` must be self-contained (select its own folder). After the last attempt the failure
+    becomes a TemporaryError.
 
     A timed-out connection is shut down before anything is sent on a new one, so a command
     is never in flight twice from us; and since a server that was silent that long is more
@@ -139,11 +129,11 @@ class Session:
     connection waits twice as long (up to 8x the setting).
     """
 
-    def __init__(self, account: str, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, account: str, settings: Settings, retry: RetryPolicy | None = None) -> None:
         self.account = account
         self.settings = settings
+        self.retry = retry or RetryPolicy(max_retries=settings.retries, base_delay=settings.retry_delay)
         self._client: IMAPClient | None = None
-        self._sleep = sleep
         self._lock = threading.RLock()  # one IMAP conversation at a time (the prefetch thread)
         self.timeout = settings.timeout  # per socket read; grows after a timeout
 
@@ -157,8 +147,7 @@ class Session:
             return self._run(op)
 
     def _run(self, op: Callable[[IMAPClient], T]) -> T:
-        delay = self.settings.retry_delay
-        attempt = 0
+        attempts = self.retry.attempts(f"IMAP server {_where(self.settings)}")
         while True:
             try:
                 return op(self.client())
@@ -170,15 +159,8 @@ class Session:
                 self.drop()  # for good: whatever the server still does for it, we no longer wait
                 if isinstance(err, TimeoutError):
                     self.timeout = min(self.timeout * 2, self.settings.timeout * 8)
-                if attempt >= self.settings.retries:
-                    raise TemporaryError(
-                        f"IMAP server {_where(self.settings)}: connection failed after "
-                        f"{attempt + 1} attempts ({type(err).__name__}: {err})", retry_after=60,
-                    ) from None
-                log.info("IMAP %s: %s; reconnecting in %.1f s", self.account, type(err).__name__, delay)
-                self._sleep(delay)
-                delay *= 2
-                attempt += 1
+                why = f"connection failed ({type(err).__name__}: {err})"
+            attempts.wait(why)  # outside the except: a give-up must not chain the network error
 
     def drop(self) -> None:
         if self._client is not None:

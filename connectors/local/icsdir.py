@@ -9,14 +9,13 @@ reported gone.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from syncd.connectors.base import cursor_document
+from syncd.connectors.base import cursor_document, cursor_text
 from syncd.ical import parse_ics
 from syncd.records import Meeting, Skip
 
@@ -79,10 +78,10 @@ def read_calendar(root: Path, calendar: str, cursor: str | None, *, now: datetim
         known[rel] = [mtime, size, sorted(parsed.uids), parsed.recurring]
         if len(batch.meetings) + len(batch.skipped) >= batch_size:
             # not final: the horizon is only recorded once every recurring file was re-read
-            batch.cursor = json.dumps({"v": 1, "files": known, "horizon": state.get("horizon") if state else None})
+            batch.cursor = cursor_text({"v": 1, "files": known, "horizon": state.get("horizon") if state else None})
             yield batch
             batch = IcsBatch()
     for rel in vanished:
         batch.gone += [(uid, "") for uid in known.pop(rel)[2]]  # type: ignore[union-attr]
-    batch.cursor = json.dumps({"v": 1, "files": known, "horizon": horizon})
+    batch.cursor = cursor_text({"v": 1, "files": known, "horizon": horizon})
     yield batch

@@ -11,7 +11,6 @@ directory mtimes tell, with two stat calls, that nothing at all changed.
 
 from __future__ import annotations
 
-import json
 import mailbox
 import os
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from syncd.connectors.base import cursor_document
+from syncd.connectors.base import cursor_document, cursor_text
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
@@ -73,7 +72,7 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
     reset = cursor is not None and state is None  # a cursor we cannot read: start over
     dir_stamp = [_mtime(folder.path / "cur"), _mtime(folder.path / "new")]
     if state is not None and state.get("dirs") == dir_stamp:
-        yield [], [], json.dumps(state), False
+        yield [], [], cursor_text(state), False
         return
     wm = int(state["wm"]) if state is not None else -1  # type: ignore[call-overload]
     done_before: dict[str, int] = dict(state.get("recent", {})) if state is not None else {}  # type: ignore[call-overload]
@@ -103,7 +102,7 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
             if ctime < mark:
                 break
             recent[name] = ctime
-        return json.dumps({"v": 1, "wm": mark, "recent": recent, "dirs": dir_stamp if final else None})
+        return cursor_text({"v": 1, "wm": mark, "recent": recent, "dirs": dir_stamp if final else None})
 
     seen_keys: set[str] = set()
     for ctime, sub, name in candidates:

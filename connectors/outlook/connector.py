@@ -18,9 +18,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from syncd.connectors import base
-from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError
+from syncd.connectors._eventindex import EventIndex
+from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document, cursor_text
 from syncd.connectors.outlook.auth import TokenSource, authorize, http_session
-from syncd.connectors.outlook.eventindex import EventIndex
 from syncd.connectors.outlook.events import UnusableEvent, meeting_from_graph
 from syncd.connectors.outlook.graph import GraphClient, NotFound, SyncStateGone
 from syncd.connectors.outlook.messages import is_change_notice, message_from_graph, select_for
@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 # The draft marker as a single-value extended property (a named MAPI property in our own
 # property set), so drafts can be found again by it in one query.
 DRAFT_PROPERTY = "String {8f0a3c1e-6b2d-4e57-9c3a-5d1e7f2b4a60} Name X-Syncd-Draft"
-CALENDAR_STREAM = "calendar:primary"
+CALENDAR = "primary"
+CALENDAR_STREAM = f"calendar:{CALENDAR}"
 ME_FILE = "outlook-me.json"
 ME_TTL = timedelta(days=1)
 _CURSOR_VERSION = 1
@@ -89,12 +90,8 @@ class Connector(base.Connector):
         """(cursor document, invalid?) — an unreadable or foreign cursor means a full resync."""
         if cursor is None:
             return None, False
-        try:
-            doc = json.loads(cursor)
-        except ValueError:
-            return None, True
-        if (not isinstance(doc, dict) or doc.get("v") != _CURSOR_VERSION or not isinstance(doc.get("link"), str)
-                or not doc["link"].startswith(self.graph.origin)
+        doc = cursor_document(cursor, _CURSOR_VERSION)
+        if (doc is None or not isinstance(doc.get("link"), str) or not doc["link"].startswith(self.graph.origin)
                 or any(doc.get(k) != v for k, v in expect.items())):
             return None, True
         return doc, False
@@ -118,7 +115,7 @@ class Connector(base.Connector):
             if not isinstance(rows, list) or not isinstance(link, str):
                 raise TemporaryError(f"Graph answered account {self.name}'s delta query with a page of the wrong shape")
             items, skipped, gone = convert(rows)
-            yield Batch(items=items, cursor=json.dumps({"v": _CURSOR_VERSION, **extra, "link": link}),
+            yield Batch(items=items, cursor=cursor_text({"v": _CURSOR_VERSION, **extra, "link": link}),
                         skipped=skipped, reset=reset, gone=gone)
             reset = False
             if not next_link:
@@ -202,9 +199,9 @@ class Connector(base.Connector):
         found: dict[str, str] = {}
         missing = []
         for master in wanted:
-            uid = self.index.master_uid(master)
-            if uid:
-                found[master] = uid
+            seen = self.index.key_of(CALENDAR, master)
+            if seen:
+                found[master] = seen.uid
             else:
                 missing.append(master)
 
@@ -219,10 +216,9 @@ class Connector(base.Connector):
 
         if missing:
             with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
-                for master, uid in pool.map(fetch, missing):
-                    if uid:
-                        self.index.remember_master(master, uid)
-                        found[master] = uid
+                fetched = {master: uid for master, uid in pool.map(fetch, missing) if uid}
+            self.index.remember(CALENDAR, [(master, uid, "", None) for master, uid in fetched.items()])
+            found.update(fetched)
         return found
 
     def _convert_events(self, rows: list[Any], window: tuple[datetime, datetime]) -> Converted:
@@ -232,7 +228,7 @@ class Connector(base.Connector):
         me = self.tokens.username()
         good = [r for r in rows if isinstance(r, dict) and "@removed" not in r and r.get("type") != "seriesMaster"]
         masters = self._master_uids(good)
-        remembered: list[tuple[str, str, str]] = []
+        remembered: list[tuple[str, str, str, datetime | None]] = []
         for row in rows:
             if not isinstance(row, dict):
                 skipped.append(Skip(ref="calendar:?", reason="delta row is not an object"))
@@ -241,21 +237,21 @@ class Connector(base.Connector):
             if "@removed" in row:
                 # Graph also lists events *outside* the window that changed as @removed
                 # (event: delta docs): only one we last saw inside this window is gone.
-                seen = self.index.key_of(event_id)
-                if seen and window[0] <= datetime.fromisoformat(seen[2]) < window[1]:
-                    gone.append((seen[0], seen[1]))
+                seen = self.index.key_of(CALENDAR, event_id)
+                if seen and seen.start and window[0] <= seen.start < window[1]:
+                    gone.append((seen.uid, seen.occurrence))
                 continue
             if row.get("type") == "seriesMaster":
                 continue
             uid = masters.get(str(row.get("seriesMasterId")), "") or row.get("iCalUId") or ""
             try:
-                meeting = meeting_from_graph(row, uid=str(uid), calendar="primary", me=me)
+                meeting = meeting_from_graph(row, uid=str(uid), calendar=CALENDAR, me=me)
             except UnusableEvent as err:
                 skipped.append(Skip(ref=f"calendar:{event_id}", reason=str(err)))
                 continue
             items.append(meeting)
-            remembered.append((event_id, meeting.uid, meeting.occurrence, meeting.start.isoformat()))
-        self.index.remember(remembered)
+            remembered.append((event_id, meeting.uid, meeting.occurrence, meeting.start))
+        self.index.remember(CALENDAR, remembered)
         return items, skipped, gone
 
     # --- the user's own addresses ------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 * 429 and 503 honour ``Retry-After`` (Graph's throttling guidance); other 5xx, timeouts and
   dropped connections are retried with exponential back-off and jitter; when the retries run
-  out the caller gets a :class:`TemporaryError` (the core retries later).
+  out the caller gets a :class:`TemporaryError` (the core retries later). The policy (how
+  often, how long) is :class:`~syncd.connectors._retry.RetryPolicy`, shared by all connectors.
 * At most ``max_concurrency`` requests are in flight per mailbox (Outlook's limit is 4),
   however many connectors or threads work on that mailbox in this process.
 * A 401 gets one silent token refresh and one retry; a second 401 is an :class:`AuthError`.
@@ -13,16 +14,13 @@
 
 from __future__ import annotations
 
-import random
 import threading
-import time
-from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import requests
 
+from syncd.connectors._retry import RetryPolicy, retry_after_seconds
 from syncd.connectors.base import AuthError, ConnectorError, SourceError, TemporaryError
 from syncd.connectors.outlook.auth import TokenSource, reauth_fix
 from syncd.connectors.outlook.settings import Settings
@@ -64,26 +62,9 @@ def _error_code(resp: requests.Response) -> tuple[str, str]:
     return "", ""
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
 class GraphClient:
-    def __init__(self, account: str, settings: Settings, tokens: TokenSource, session: requests.Session) -> None:
+    def __init__(self, account: str, settings: Settings, tokens: TokenSource, session: requests.Session,
+                 retry: RetryPolicy | None = None) -> None:
         self.account = account
         self.settings = settings
         self.base = settings.graph_endpoint
@@ -93,14 +74,12 @@ class GraphClient:
         self.session = session
         self.semaphore = mailbox_semaphore(f"{settings.graph_endpoint}|{settings.client_id}|{account}",
                                            settings.max_concurrency)
+        self.retry = retry or RetryPolicy(max_retries=settings.max_retries, base_delay=settings.retry_base_delay,
+                                          max_delay=settings.retry_max_delay, max_wait=settings.retry_max_delay)
         self.requests_made = 0
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
-
-    def _backoff(self, attempt: int) -> float:
-        cap = min(self.settings.retry_max_delay, self.settings.retry_base_delay * (2 ** attempt))
-        return random.uniform(cap / 2, cap)  # jitter: spread retries of many clients apart
 
     def request(self, method: str, url: str, *, params: dict[str, str] | None = None, json: Any = None,
                 prefer: list[str] | None = None) -> dict[str, Any]:
@@ -109,13 +88,13 @@ class GraphClient:
         if not url.startswith(self.origin):  # a link from a response must not take our token elsewhere
             raise SourceError(f"Graph {where}: refusing a URL outside {self.origin}")
         refreshed = False
-        attempt = 0
+        attempts = self.retry.attempts(f"Graph {where}")
         while True:
             token = self.tokens.access_token(force_refresh=False)
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             if prefer:
                 headers["Prefer"] = ", ".join(prefer)
-            delay: float | None = None
+            delay: float | None = None  # what the server asked us to wait
             try:
                 with self.semaphore:
                     self.requests_made += 1
@@ -161,14 +140,8 @@ class GraphClient:
                     raise TemporaryError(f"Graph {where} failed with {status}; not repeated, "
                                          "the request may have been processed")
                 problem = f"HTTP {status}"
-                delay = retry_after_seconds(resp.headers.get("Retry-After"))
-                if delay is not None and delay > self.settings.retry_max_delay:
-                    raise TemporaryError(f"Graph {where} is throttled for {delay:.0f} s", retry_after=delay)
-            if attempt >= self.settings.max_retries:
-                raise TemporaryError(f"Graph {where}: {problem}, still failing after {attempt + 1} attempts",
-                                     retry_after=delay)
-            time.sleep(delay if delay is not None else self._backoff(attempt))
-            attempt += 1
+                delay = retry_after_seconds(resp.headers.get("Retry-After"), self.retry.now)
+            attempts.wait(problem, delay)
 
     def get(self, url: str, *, params: dict[str, str] | None = None, prefer: list[str] | None = None) -> dict[str, Any]:
         return self.request("GET", url, params=params, prefer=prefer)

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from apscheduler.executors.debug import DebugExecutor
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -46,6 +47,8 @@ AUTH_RETRY = timedelta(hours=1)  # a revoked token or wrong password waits for t
 MAX_BACKOFF = timedelta(hours=1)
 MAX_RETRY_AFTER = timedelta(hours=6)
 PRUNE_EVERY = timedelta(hours=1)
+TICK_JOB = "tick"
+TICK_SECONDS = 10.0  # the scheduler proves it is alive this often; the watchdog allows three misses
 
 
 class Stopping(BaseException):
@@ -79,7 +82,6 @@ class AccountState:
     retry_at: datetime | None = None
     last_kind: str | None = None
     last_error: str | None = None
-    last_ok_at: datetime | None = None
 
 
 def backoff_delay(kind: str | None, failures: int, interval: timedelta, retry_after: float | None = None) -> timedelta:
@@ -121,13 +123,15 @@ class Daemon:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._signalled_stop = ""
         self._reload_requested = False
+        self._ticked = time.monotonic()
         self._active = 0
         self.unfinished = 0  # jobs still stuck in a provider call when the daemon stopped
         self._active_cv = threading.Condition()
         self._state_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
-            executors={"default": ThreadPoolExecutor(max_workers=8)},
+            # "inline" runs a job in the scheduler's own thread: the tick that shows it is alive
+            executors={"default": ThreadPoolExecutor(max_workers=8), "inline": DebugExecutor()},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
         )
 
@@ -165,10 +169,10 @@ class Daemon:
         now = self.clock()
         health.prune(self.store, now)
         self.run_id = health.start_run(self.store, now, self.beat_seconds)
-        self.scheduler.start()
+        self._start_scheduler()
         self._apply_config(None, self.config, first=True)
         accounts = ", ".join(self._enabled(self.config)) or "none"
-        log.info("started (pid %s): syncing %s every %s", _pid(), accounts, _human(self.interval))
+        log.info("started (pid %s): syncing %s every %s", os.getpid(), accounts, _human(self.interval))
         self.notifier.ready(self.summary())
         self._heartbeat()
         watchdog = watchdog_interval()
@@ -201,10 +205,6 @@ class Daemon:
         """Stop soon (from any thread): running syncs end after the batch in hand."""
         self.stop_reason = self.stop_reason or reason
         self.stopping.set()
-        self._poke()
-
-    def request_reload(self) -> None:
-        self._reload_requested = True
         self._poke()
 
     def _poke(self) -> None:
@@ -255,9 +255,17 @@ class Daemon:
         log.info("stopped")
         return 0
 
+    def _start_scheduler(self) -> None:
+        self.scheduler.start()
+        self.scheduler.add_job(self._tick, IntervalTrigger(seconds=TICK_SECONDS, timezone=timezone.utc), id=TICK_JOB,
+                               executor="inline", next_run_time=self.clock())
+
+    def _tick(self) -> None:
+        self._ticked = time.monotonic()
+
     def healthy(self) -> bool:
-        thread = getattr(self.scheduler, "_thread", None)
-        return bool(self.scheduler.running and thread is not None and thread.is_alive())
+        """The scheduler runs and has run its tick lately (a dead scheduler thread would not)."""
+        return self.scheduler.running and time.monotonic() - self._ticked < 3 * TICK_SECONDS
 
     def _heartbeat(self) -> None:
         if self.run_id is None:
@@ -267,7 +275,7 @@ class Daemon:
         self._safely(health.beat, self.beat_store, self.run_id, self.clock(), summary, self.next_runs())
 
     def next_runs(self) -> dict[str, datetime | None]:
-        return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        return {job.id: job.next_run_time for job in self.scheduler.get_jobs() if job.id != TICK_JOB}
 
     def summary(self) -> str:
         """The one-line STATUS= for systemctl status."""
@@ -328,29 +336,32 @@ class Daemon:
     def _after_sync(self, name: str, outcome: AccountOutcome, started: datetime) -> None:
         finished = self.clock()
         items = sum(s.items for s in outcome.streams)
-        with self._state_lock:
-            state = self.states.setdefault(name, AccountState())
         if outcome.ok:
-            if state.failures:
-                log.info("%s: syncing again after %d failed attempt(s)", name, state.failures)
-            state.failures, state.retry_at, state.last_kind, state.last_error = 0, None, None, None
-            state.last_ok_at = finished
+            with self._state_lock:
+                state = self.states.setdefault(name, AccountState())
+                failed_before = state.failures
+                state.failures, state.retry_at, state.last_kind, state.last_error = 0, None, None, None
+            if failed_before:
+                log.info("%s: syncing again after %d failed attempt(s)", name, failed_before)
             log.log(logging.INFO if items else logging.DEBUG, "%s: %d new or changed item(s)", name, items)
             self._record(health.JobRecord(f"sync:{name}", name, started, finished, "ok", items=items))
             return
         failed_streams = [s for s in outcome.streams if s.error]
         kind = outcome.error_kind or (failed_streams[0].error_kind if failed_streams else "unknown")
         error = outcome.error or "; ".join(f"{s.stream}: {s.error}" for s in failed_streams)
-        state.failures += 1
-        state.last_kind, state.last_error = kind, error
         whole = outcome.error is not None or len(failed_streams) == len(outcome.streams)
         retry_at = None
-        if whole:  # a partly working account keeps its schedule; a dead one backs off
-            retry_at = finished + backoff_delay(kind, state.failures, self.interval, outcome.retry_after)
-            state.retry_at = retry_at
+        with self._state_lock:
+            state = self.states.setdefault(name, AccountState())
+            state.failures += 1
+            failures = state.failures
+            state.last_kind, state.last_error = kind, error
+            if whole:  # a partly working account keeps its schedule; a dead one backs off
+                retry_at = state.retry_at = finished + backoff_delay(kind, failures, self.interval, outcome.retry_after)
+        if retry_at is not None:
             self._postpone(f"sync:{name}", retry_at)
         # The error itself was logged by the sync engine, with its context; this says what happens next.
-        log.warning("%s: sync failed (%s, attempt %d); %s", name, kind, state.failures,
+        log.warning("%s: sync failed (%s, attempt %d); %s", name, kind, failures,
                     f"next try at {_ts(retry_at)}" if retry_at else "the streams that work keep their schedule")
         self._record(health.JobRecord(f"sync:{name}", name, started, finished, "failed", error_kind=kind,
                                       error=error, items=items, retry_at=retry_at))
@@ -414,7 +425,7 @@ class Daemon:
         for n in waiting:
             job = self.scheduler.get_job(f"sync:{n}")
             if job is not None:
-                job.modify(next_run_time=datetime.now(timezone.utc))
+                job.modify(next_run_time=self.clock())
         log.info("config reloaded: syncing %s", ", ".join(self._enabled(new)) or "no accounts")
         self.notifier.ready(self.summary())
         self._heartbeat()
@@ -424,7 +435,7 @@ class Daemon:
         before = self._enabled(old) if old else {}
         after = self._enabled(new)
         interval_changed = old is not None and old.sync.interval_minutes != new.sync.interval_minutes
-        now = datetime.now(timezone.utc)
+        now = self.clock()
         for name in before.keys() - after.keys():
             if self.scheduler.get_job(f"sync:{name}"):
                 self.scheduler.remove_job(f"sync:{name}")
@@ -448,10 +459,6 @@ class Daemon:
             self.scheduler.add_job(self.followups_job, self._trigger(new), id="followups", name="follow-ups",
                                    replace_existing=True,
                                    next_run_time=now + timedelta(seconds=0.2 * len(after) + 0.5))
-
-
-def _pid() -> int:
-    return os.getpid()
 
 
 def _human(span: timedelta) -> str:

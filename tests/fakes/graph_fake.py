@@ -28,7 +28,9 @@ graph (``/v1.0``):
     PATCH /me/messages/{id}                          (singleValueExtendedProperties)
     DELETE /me/messages/{id}                         moves to Deleted Items
 Faults on demand: 429/503 with Retry-After, any 5xx, a hang (client timeout), 401 once access
-tokens are expired. Every request is logged and the number in flight is tracked.
+tokens are expired; and a hold: a request kept waiting until the test releases it, to catch a
+sync mid-way whatever the machine's speed. Every request is logged and the number in flight is
+tracked.
 """
 
 from __future__ import annotations
@@ -91,6 +93,18 @@ class Fault:
 
 
 @dataclass
+class Hold:
+    """Keeps one Graph request waiting: the first whose path contains ``path_contains`` once
+    ``skip`` such requests went through. ``arrived`` is set when it comes, and the answer goes
+    out when the test sets ``released``."""
+
+    path_contains: str
+    skip: int = 0
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class LoggedRequest:
     at: float
     method: str
@@ -123,6 +137,7 @@ class GraphFake:
         self.masters: dict[str, dict[str, Any]] = {}
         self.states: dict[str, dict[str, Any]] = {}  # skip/delta tokens -> server-side round state
         self.faults: list[Fault] = []
+        self.holds: list[Hold] = []
         self.log: list[LoggedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -172,6 +187,12 @@ class GraphFake:
              hang: float = 0.0, body: Any = None) -> None:
         with self.lock:
             self.faults.append(Fault(status, times, retry_after, path_contains, hang, body))
+
+    def hold(self, path_contains: str, *, skip: int = 0) -> Hold:
+        with self.lock:
+            held = Hold(path_contains, skip)
+            self.holds.append(held)
+        return held
 
     def invalidate_delta_tokens(self) -> None:
         with self.lock:
@@ -595,6 +616,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _graph(self, method: str, path: str, q: dict[str, str]) -> None:
         fake = self.fake
+        with fake.lock:
+            held = next((h for h in fake.holds if not h.arrived.is_set() and h.path_contains in path), None)
+            if held is not None and held.skip:
+                held.skip -= 1
+                held = None
+        if held is not None:
+            held.arrived.set()
+            held.released.wait(60)  # bounded: a test that forgets to release fails, it does not hang
         with fake.lock:
             fault = next((f for f in fake.faults if f.times > 0 and f.path_contains in path), None)
             if fault:

@@ -364,7 +364,7 @@ class CountingProxy:
         except OSError:
             pass
         finally:
-            self._close_pair(src, dst)
+            _hang_up(src, dst)
 
     def _answer(self, src: socket.socket, dst: socket.socket, conn: int) -> None:
         """Server to client, as slow or as silent as the test asks."""
@@ -383,16 +383,7 @@ class CountingProxy:
         except OSError:
             pass
         finally:
-            self._close_pair(src, dst)
-
-    @staticmethod
-    def _close_pair(src: socket.socket, dst: socket.socket) -> None:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+            _hang_up(src, dst)
 
     def count(self) -> int:
         with self._lock:
@@ -405,17 +396,22 @@ class CountingProxy:
     def drop_all(self) -> None:
         with self._lock:
             socks, self._socks = self._socks, []
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+        _hang_up(*socks)
 
     def close(self) -> None:
         self._closed = True
         self._server.close()
         self.drop_all()
+
+
+def _hang_up(*socks: socket.socket) -> None:
+    """Close connections at once, both ways, as a dead line would; one already gone is fine."""
+    for sock in socks:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
 
 def tls_client_context(cafile: Path) -> ssl.SSLContext:

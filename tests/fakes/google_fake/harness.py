@@ -80,7 +80,7 @@ class GmailFakeHarness(MailHarness):
     def delete_draft(self, provider_id: str) -> None:
         self.fake.gmail.delete_draft(provider_id)
 
-    def request_count(self) -> int | None:
+    def request_count(self) -> int:
         return self.fake.http_requests()
 
 
@@ -115,5 +115,5 @@ class GcalFakeHarness(CalendarHarness):
     def invalidate_cursors(self) -> None:
         self.fake.calendar.invalidate_tokens()
 
-    def request_count(self) -> int | None:
+    def request_count(self) -> int:
         return self.fake.http_requests()
