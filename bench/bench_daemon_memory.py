@@ -55,7 +55,8 @@ def main() -> None:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
-    os.environ["XDG_STATE_HOME"] = str(tmp / "state")
+    for var in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        os.environ[var] = str(tmp / var.lower())  # never the user's own folders
     start = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)  # a Monday morning
     clock = Clock(start)
     lines = [f'database_url = "sqlite:///{tmp / "syncd.db"}"', "[me]", f'addresses = ["{ME}"]',

@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchkit import isolated_env  # noqa: E402
 ACCOUNT = "bench"
 
 
@@ -125,8 +126,8 @@ def main() -> None:
 
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         os.environ.pop(var, None)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     tmp = Path(tempfile.mkdtemp(prefix="bench-google-"))
+    env = isolated_env(tmp)  # every child's XDG folders inside tmp, never the user's own
     fake = GoogleFake().start()
     try:
         t = time.perf_counter()

@@ -1,43 +1,34 @@
-"""Benchmarks for the local path (issue 2). Not a test: it prints figures, it asserts nothing.
+"""Benchmark of the local path: a first sync of a Maildir (and a folder of .ics files) against
+the floors, paired, with each phase's own peak RSS. Not a test: it prints issue 11's rows.
 
-1. Ingest of N generated sent messages (default 100,000) from a Maildir into SQLite, beside a
-   bare loop that only reads and parses the same header blocks from the same files (same run,
-   same page cache). Reports msgs/s, the ratio to the bare loop, and peak RSS.
-2. The same for M meetings (default 10,000) in a folder of .ics files (one event per file, as
-   vdirsyncer leaves them), beside a bare icalendar parse of the same files.
-3. Full warmth recompute for 50,000 contacts / 1,000,000 interactions.
-4. `syncd status` wall time on that database (median of 5 runs, a fresh process each).
+    python bench/bench_local.py 100k                 # mail: 100,000 sent messages
+    python bench/bench_local.py 10k --runs 5 --meetings 10k --postgres postgresql+psycopg://postgres@127.0.0.1/postgres
 
-Usage: python bench/bench_local.py [--messages 100000] [--meetings 10000] [--out DIR]
+Mail, N messages written as a Maildir ``Sent`` folder; per round, each in its own process:
+
+* ``bare``: the stdlib bare loop: list the folder, read each file's head, BytesHeaderParser;
+* ``floor``: bench/floor.py, the same work as syncd with nothing of syncd (list + stat +
+  sort, read, minimal header split, the same rows into the same schema with executemany);
+* ``syncd``: ``python -m syncd --config CFG sync --no-drafts`` into a fresh SQLite database;
+* ``syncd-pg`` (with --postgres): the same into a fresh PostgreSQL database.
+
+Then a nothing-new sync, the database size per message; with --meetings the .ics folder
+against a bare icalendar parse; with --contacts a full warmth recompute and the read commands
+against ``python -c "import sqlalchemy, pydantic"``. Every child's XDG folders are inside the bench's temp folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import random
-import resource
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
+import sqlite3
+import uuid
 from datetime import datetime, timedelta, timezone
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import format_datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def child_peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+from benchkit import REPO, Paired, child, header, isolated_env, remove, row, size, spread, sqlite_schema, workdir
 
 
 def make_maildir(root: Path, n: int, now: datetime) -> None:
@@ -72,60 +63,43 @@ def make_calendar(root: Path, n: int, now: datetime) -> None:
             "END:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
-def bare_mail_loop(root: Path) -> tuple[int, float]:
-    """Read each file's header block and parse it with the stdlib parser: nothing else."""
+# -- children run by child(): each prints nothing but its own work ------------------------------
+
+
+def bare_mail_loop(folder: str) -> None:
+    """List the folder, read each file's header block, parse it with the stdlib: nothing else."""
+    import os
+    from email.parser import BytesHeaderParser
+    from email.policy import compat32
+
     parser = BytesHeaderParser(policy=compat32)
-    t0 = time.perf_counter()
     n = 0
-    for path in (root / "Sent" / "cur").iterdir():
-        with open(path, "rb") as fh:
-            data = fh.read(16384)
-        msg = parser.parsebytes(data.split(b"\n\n", 1)[0])
-        _ = [msg.get(h) for h in ("From", "To", "Cc", "Date", "Subject", "Message-ID")]
-        n += 1
-    return n, time.perf_counter() - t0
+    for sub in ("new", "cur"):
+        for entry in os.scandir(os.path.join(folder, sub)):
+            with open(entry.path, "rb") as fh:
+                data = fh.read(16384)
+            msg = parser.parsebytes(data.split(b"\n\n", 1)[0])
+            _ = [msg.get(h) for h in ("From", "To", "Cc", "Date", "Subject", "Message-ID")]
+            n += 1
+    print(n)
 
 
-def bare_ics_loop(root: Path) -> tuple[int, float]:
-    import icalendar
+def make_store(url: str) -> None:
+    from syncd.store import open_store
 
-    t0 = time.perf_counter()
-    n = 0
-    for path in root.iterdir():
-        cal = icalendar.Calendar.from_ical(path.read_bytes())
-        n += len(list(cal.walk("VEVENT")))
-    return n, time.perf_counter() - t0
+    open_store(url).close()
 
 
-def write_config(tmp: Path, *, maildir: Path | None, calendar: Path | None, db: Path) -> Path:
-    cfg = tmp / f"config-{db.stem}.toml"
-    lines = [f'database_url = "sqlite:///{db}"', "[me]", 'addresses = ["ada@example.com"]', "[followups]",
-             "enabled = false", "[sync]", "window_past_days = 400", "[[accounts]]", 'name = "bench"', 'kind = "local"']
-    if maildir:
-        lines.append(f'maildir = "{maildir}"')
-    if calendar:
-        lines.append(f'calendar = "{calendar}"')
-    cfg.write_text("\n".join(lines) + "\n")
-    return cfg
-
-
-def run_sync(cfg: Path) -> float:
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "syncd", "--config", str(cfg), "sync", "--no-drafts"], check=True,
-                   cwd=REPO, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
-
-
-def bench_warmth(tmp: Path, contacts: int, interactions: int) -> tuple[float, Path]:
-    import sqlalchemy as sa
+def warmth_recompute(db: str, contacts: str, interactions: str) -> None:
+    """Fill a store with N contacts / M interactions, then time a full rescore (printed)."""
+    import time
 
     from syncd.config import Warmth
     from syncd.store import open_store
     from syncd.store.instant import to_micros
     from syncd.warmth import rescore
 
-    db = tmp / "warmth.db"
-    store = open_store(f"sqlite:///{db}")
+    store, n_contacts, n_inter = open_store(f"sqlite:///{db}"), int(contacts), int(interactions)
     now = datetime.now(timezone.utc)
     rnd = random.Random(3)
     with store.begin() as conn:
@@ -135,90 +109,227 @@ def bench_warmth(tmp: Path, contacts: int, interactions: int) -> tuple[float, Pa
             "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?) "
             "INSERT INTO contact (id, display_name, first_name, ignored, is_list, pruned, internal, created_at, dirty, "
             "n_out, n_in, n_meetings, activity, reciprocity, half_life_days, standing) "
-            "SELECT x, '', '', 0, 0, 0, 0, ?, 1, 0, 0, 0, 0, 0, 30, 0 FROM s", (contacts, to_micros(now)))
+            "SELECT x, '', '', 0, 0, 0, 0, ?, 1, 0, 0, 0, 0, 0, 30, 0 FROM s", (n_contacts, to_micros(now)))
         conn.exec_driver_sql(
             "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?) "
             "INSERT INTO contact_address (address, contact_id, name, created_at) "
-            "SELECT 'person' || x || '@org.example', x, '', ? FROM s", (contacts, to_micros(now)))
-        rows = []
+            "SELECT 'person' || x || '@org.example', x, '', ? FROM s", (n_contacts, to_micros(now)))
         kinds = ("sent", "sent", "received", "meeting")
-        for i in range(interactions):
-            when = now - timedelta(minutes=rnd.randint(0, 2 * 365 * 24 * 60))
-            rows.append((1 + (i * 7919) % contacts, f"m:{i}@bench", kinds[i % 4], "to", to_micros(when),
-                         1, 1.0, "subject"))
+        rows = [(1 + (i * 7919) % n_contacts, f"m:{i}@bench", kinds[i % 4], "to",
+                 to_micros(now - timedelta(minutes=rnd.randint(0, 2 * 365 * 24 * 60))), 1, 1.0, "subject")
+                for i in range(n_inter)]
         conn.exec_driver_sql(
             "INSERT INTO interaction (contact_id, source_key, kind, role, occurred_at, group_size, weight, summary) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     with store.begin() as conn:
-        n = rescore(conn, Warmth(), now)  # no scores yet: everyone
-    elapsed = time.perf_counter() - t0
-    assert n == contacts
-    with store.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM contact WHERE dirty = 0")).scalar() == contacts
+        rescore(conn, Warmth(), now)
+    print(json.dumps({"seconds": time.perf_counter() - started}))
     store.close()
-    return elapsed, db
 
 
-def bench_status(tmp: Path, db: Path) -> list[float]:
-    cfg = tmp / "status.toml"
+def bare_ics_loop(folder: str) -> None:
+    import icalendar
+
+    n = 0
+    for path in Path(folder).iterdir():
+        n += len(list(icalendar.Calendar.from_ical(path.read_bytes()).walk("VEVENT")))
+    print(n)
+
+
+# -- the parent -----------------------------------------------------------------------------
+
+
+def write_config(path: Path, db_url: str, *, maildir: Path | None = None, calendar: Path | None = None) -> Path:
+    lines = [f'database_url = "{db_url}"', "[me]", 'addresses = ["ada@example.com"]', "[followups]",
+             "enabled = false", "[sync]", "window_past_days = 400", "[[accounts]]", 'name = "bench"', 'kind = "local"']
+    if maildir:
+        lines.append(f'maildir = "{maildir}"')
+    if calendar:
+        lines.append(f'calendar = "{calendar}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("message", "contact", "contact_address", "organisation", "interaction")}
+
+
+def db_bytes(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db.stat().st_size
+
+
+class PgDatabases:
+    """A fresh PostgreSQL database per round, dropped at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        import sqlalchemy
+
+        self.admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.base = admin_url.rsplit("/", 1)[0]
+        self.names: list[str] = []
+
+    def fresh(self) -> str:
+        import sqlalchemy
+
+        name = f"syncd_bench_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        self.names.append(name)
+        return f"{self.base}/{name}"
+
+    def drop_all(self) -> None:
+        import sqlalchemy
+
+        with self.admin.connect() as conn:
+            for name in self.names:
+                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        self.admin.dispose()
+
+
+def bench_mail(work: Path, n: int, rounds: int, pg_url: str | None) -> None:
+    env = isolated_env(work)
+    maildir = work / "mail"
+    if not (maildir / "Sent" / "cur").is_dir() or sum(1 for _ in (maildir / "Sent" / "cur").iterdir()) != n:
+        remove(maildir)
+        make_maildir(maildir, n, datetime.now(timezone.utc))
+    sent = str(maildir / "Sent")
+    child([__file__, "--child", "bare-mail", sent], env)  # warm the page cache for everyone
+    template = work / "template.db"
+    remove(template)
+    child([__file__, "--child", "make-store", f"sqlite:///{template}"], env)
+    schema = work / "schema.sql"
+    schema.write_text(sqlite_schema(template))
+    pg = PgDatabases(pg_url) if pg_url else None
+
+    def syncd(db_url: str, r: int):  # type: ignore[no-untyped-def]
+        cfg = write_config(work / f"mail-{r}.toml", db_url, maildir=maildir)
+        return child(["-m", "syncd", "--config", str(cfg), "sync", "--no-drafts"], env)
+
+    def syncd_sqlite(r: int):  # type: ignore[no-untyped-def]
+        remove(work / "mail.db")
+        return syncd(f"sqlite:///{work / 'mail.db'}", r)
+
+    def floor(_r: int):  # type: ignore[no-untyped-def]
+        remove(work / "floor.db")
+        return child([str(REPO / "bench" / "floor.py"), "maildir", sent, str(schema), str(work / "floor.db")], env)
+
+    contenders = {
+        "bare": lambda _r: child([__file__, "--child", "bare-mail", sent], env),
+        "floor": floor,
+        "syncd": syncd_sqlite,
+    }
+    if pg is not None:
+        contenders["syncd-pg"] = lambda r: syncd(pg.fresh(), r)
+    try:
+        print(f"\nmail: {n:,} messages, {rounds} rounds")
+        paired = Paired().play(rounds, contenders)
+    finally:
+        if pg is not None:
+            pg.drop_all()
+    ours, theirs = counts(work / "mail.db"), counts(work / "floor.db")
+    again = child(["-m", "syncd", "--config", str(write_config(work / "again.toml", f"sqlite:///{work / 'mail.db'}",
+                                                               maildir=maildir)), "sync", "--no-drafts"], env)
+    per_msg = db_bytes(work / "mail.db") / n
+    us = {k: [s / n * 1e6 for s in paired.seconds(k)] for k in paired.runs}
+    header(f"Maildir first sync, {n:,} messages", rounds)
+    row("Maildir first sync vs the bench's bare loop (stdlib parser)", spread(paired.ratios("syncd", "bare"), unit="×"))
+    row("Maildir first sync vs the same-work floor", spread(paired.ratios("syncd", "floor"), unit="×"), "≤ 1.5×")
+    row("  µs per message: syncd", spread(us["syncd"], "{:.0f}"))
+    row("  µs per message: floor", spread(us["floor"], "{:.0f}"))
+    row("  µs per message: bare loop", spread(us["bare"], "{:.0f}"))
+    row(f"peak RSS of a first sync ({n // 1000}k)", spread(paired.rss("syncd"), "{:.0f}", " MB"), "≤ 150 MB")
+    row("  peak RSS: floor / bare loop", f"{max(paired.rss('floor')):.0f} / {max(paired.rss('bare')):.0f} MB")
+    row("database size per message", f"{per_msg:.0f} B", "≤ 350 B")
+    row("nothing-new sync", f"{again.seconds:.2f} s")
+    if pg is not None:
+        row("PostgreSQL first sync vs SQLite", spread(paired.ratios("syncd-pg", "syncd"), unit="×"), "≤ 1.2×")
+        row("  peak RSS: syncd on PostgreSQL", spread(paired.rss("syncd-pg"), "{:.0f}", " MB"))
+    same = "same" if ours == theirs else "DIFFERENT"
+    print(f"rows written: syncd {ours}; floor {theirs} ({same})")
+
+
+def bench_calendar(work: Path, n: int, rounds: int) -> None:
+    env = isolated_env(work)
+    cal = work / "cal"
+    if not cal.is_dir() or sum(1 for _ in cal.iterdir()) != n:
+        remove(cal)
+        make_calendar(cal, n, datetime.now(timezone.utc))
+    child([__file__, "--child", "bare-ics", str(cal)], env)
+
+    def syncd(r: int):  # type: ignore[no-untyped-def]
+        remove(work / "cal.db")
+        cfg = write_config(work / f"cal-{r}.toml", f"sqlite:///{work / 'cal.db'}", calendar=cal)
+        return child(["-m", "syncd", "--config", str(cfg), "sync", "--no-drafts"], env)
+
+    print(f"\ncalendar: {n:,} meetings, {rounds} rounds")
+    paired = Paired().play(rounds, {"bare-ics": lambda _r: child([__file__, "--child", "bare-ics", str(cal)], env),
+                                    "syncd": syncd})
+    header(f".ics folder first sync, {n:,} meetings", rounds)
+    row(f"{n // 1000}k meetings from .ics vs bare icalendar parse", spread(paired.ratios("syncd", "bare-ics"), unit="×"),
+        "≤ 1.5×")
+    row("  peak RSS: syncd / bare parse", f"{max(paired.rss('syncd')):.0f} / {max(paired.rss('bare-ics')):.0f} MB")
+
+
+def bench_reads(work: Path, contacts: int, interactions: int, rounds: int) -> None:
+    env = isolated_env(work)
+    db = work / "reads.db"
+    remove(db)
+    filled = child([__file__, "--child", "warmth", str(db), str(contacts), str(interactions)], env)
+    cfg = work / "reads.toml"
     cfg.write_text(f'database_url = "sqlite:///{db}"\n[me]\naddresses = ["ada@example.com"]\n'
-                   '[[accounts]]\nname = "bench"\nkind = "local"\nmaildir = "/tmp"\n')
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "syncd", "--config", str(cfg), "status"], check=True, cwd=REPO,
-                       stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-    return times
+                   '[[accounts]]\nname = "bench"\nkind = "local"\nmaildir = "/nonexistent"\n')
+    commands = {"status": ["status"], "contacts": ["contacts"]}
+    print(f"\nread commands: {contacts:,} contacts / {interactions:,} interactions, {rounds} rounds")
+    contenders = {"imports": lambda _r: child([__file__, "--child", "imports", "-"], env)}
+    for name, argv in commands.items():
+        contenders[name] = lambda _r, argv=argv: child(["-m", "syncd", "--config", str(cfg), *argv], env)
+    paired = Paired().play(rounds, contenders)
+    header(f"read commands, {contacts:,} contacts / {interactions:,} interactions", rounds)
+    row("warmth: full recompute", f"{json.loads(filled.out.strip().splitlines()[-1])['seconds']:.2f} s")
+    for name in commands:
+        row(f"{name} vs python -c 'import sqlalchemy, pydantic'", spread(paired.ratios(name, "imports"), unit="×"),
+            "≤ 1.25×")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--messages", type=int, default=100_000)
-    ap.add_argument("--meetings", type=int, default=10_000)
-    ap.add_argument("--contacts", type=int, default=50_000)
-    ap.add_argument("--interactions", type=int, default=1_000_000)
-    ap.add_argument("--out", type=Path, default=None)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("messages", nargs="?", default="100k", type=size, help="sent messages (10k, 100k, 1M; 0: none)")
+    ap.add_argument("--meetings", default="0", type=size, help="meetings in the .ics folder (e.g. 10k)")
+    ap.add_argument("--contacts", default="0", type=size, help="read commands on this many contacts (e.g. 50k)")
+    ap.add_argument("--interactions", default="1M", type=size)
+    ap.add_argument("--runs", type=int, default=3, help="paired rounds (at least 3 for min/median/max)")
+    ap.add_argument("--postgres", metavar="ADMIN_URL", help="also sync into fresh PostgreSQL databases made here")
+    ap.add_argument("--out", type=Path, help="keep the data in this folder (reused by the next run)")
     args = ap.parse_args()
-    tmp = args.out or Path(tempfile.mkdtemp(prefix="syncd-bench-"))
-    tmp.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc)
-    print(f"bench dir: {tmp}")
-
-    if args.messages:
-        t0 = time.perf_counter()
-        make_maildir(tmp / "mail", args.messages, now)
-        print(f"generated {args.messages:,} messages in {time.perf_counter() - t0:.1f} s")
-        bare_mail_loop(tmp / "mail")  # warm the page cache for both contenders
-        n, bare = bare_mail_loop(tmp / "mail")
-        ours = run_sync(write_config(tmp, maildir=tmp / "mail", calendar=None, db=tmp / "mail.db"))
-        print(f"mail: bare header parse {n / bare:,.0f} msgs/s ({bare:.2f} s); syncd sync into SQLite "
-              f"{n / ours:,.0f} msgs/s ({ours:.2f} s, process start included); ratio {ours / bare:.2f}x; "
-              f"peak RSS of the sync process {child_peak_rss_mb():.0f} MB")
-        again = run_sync(write_config(tmp, maildir=tmp / "mail", calendar=None, db=tmp / "mail.db"))
-        print(f"mail: nothing-new sync {again:.2f} s")
-
-    if args.meetings:
-        make_calendar(tmp / "cal", args.meetings, now)
-        bare_ics_loop(tmp / "cal")
-        n, bare = bare_ics_loop(tmp / "cal")
-        ours = run_sync(write_config(tmp, maildir=None, calendar=tmp / "cal", db=tmp / "cal.db"))
-        print(f"calendar: bare icalendar parse {n / bare:,.0f} events/s ({bare:.2f} s); syncd sync "
-              f"{n / ours:,.0f} events/s ({ours:.2f} s); ratio {ours / bare:.2f}x; "
-              f"peak RSS {child_peak_rss_mb():.0f} MB")
-
-    if args.contacts:
-        elapsed, db = bench_warmth(tmp, args.contacts, args.interactions)
-        print(f"warmth: full recompute of {args.contacts:,} contacts / {args.interactions:,} interactions "
-              f"in {elapsed:.2f} s; peak RSS of this process {peak_rss_mb():.0f} MB")
-        times = bench_status(tmp, db)
-        print(f"status: median {statistics.median(times):.3f} s wall over {len(times)} runs "
-              f"(min {min(times):.3f}, max {max(times):.3f})")
-    if not args.out:
-        print(f"(data left in {tmp}; remove it when done)")
+    work = workdir("syncd-bench-local-", args.out)
+    print(f"bench folder: {work}")
+    try:
+        if args.messages:
+            bench_mail(work, args.messages, args.runs, args.postgres)
+        if args.meetings:
+            bench_calendar(work, args.meetings, args.runs)
+        if args.contacts:
+            bench_reads(work, args.contacts, args.interactions, args.runs)
+    finally:
+        if not args.out:
+            remove(work)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    main()
+    import sys
+
+    if sys.argv[1:2] == ["--child"]:
+        what, rest = sys.argv[2], sys.argv[3:]
+        if what == "imports":
+            import pydantic  # noqa: F401
+            import sqlalchemy  # noqa: F401
+        else:
+            {"bare-mail": bare_mail_loop, "bare-ics": bare_ics_loop, "make-store": make_store,
+             "warmth": warmth_recompute}[what](*rest)
+    else:
+        main()

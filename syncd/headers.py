@@ -21,6 +21,7 @@ from email.policy import compat32
 from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 
+from syncd.headerblock import header_end, read_fields
 from syncd.records import MARKER_HEADER, Address, Draft, MailMessage
 from syncd.sanitize import clean_address, clean_text
 from syncd.timeutil import OutOfRange, checked_utc
@@ -233,14 +234,16 @@ def message_from_bytes(
     raw: bytes, *, source_id: str, folder: str, fallback_date: datetime | None = None
 ) -> MailMessage:
     """Build a record from a raw header block (or a whole message: the body is not read)."""
-    end = raw.find(b"\n\n")
-    crlf = raw.find(b"\r\n\r\n")
-    if crlf != -1 and (end == -1 or crlf < end):
-        end = crlf
-    head = raw if end == -1 else raw[:end]
-    msg = _parser.parsebytes(head)
-    pairs = [(k, _header_str(v)) for k, v in msg.raw_items() if k.lower() in _READ]
+    pairs = read_fields(raw, _READ)
+    if pairs is None:  # not plain ASCII and plainly laid out: the stdlib parser decides
+        pairs = stdlib_fields(raw)
     return message_from_pairs(pairs, source_id=source_id, folder=folder, fallback_date=fallback_date)
+
+
+def stdlib_fields(raw: bytes) -> list[tuple[str, str]]:
+    """The fields we read, as the stdlib parser splits them: the reference for read_fields."""
+    msg = _parser.parsebytes(raw[:header_end(raw)])
+    return [(k, _header_str(v)) for k, v in msg.raw_items() if k.lower() in _READ]
 
 
 def _header_str(value: object) -> str:

@@ -31,7 +31,7 @@ from syncd.config import Config
 from syncd.filters import IgnoreRules, automated_address, automated_reason, list_addresses, list_reason
 from syncd.records import Attendee, MailMessage, Meeting, Skip
 from syncd.store import schema as t
-from syncd.store.upsert import bulk_execute, bulk_insert_ignore, insert_ignore, insert_merge
+from syncd.store.upsert import bulk_insert_ignore, bulk_upsert, insert_ignore
 from syncd.timeutil import to_db, utcnow
 
 CHUNK = 500  # bound for IN (...) lists
@@ -221,7 +221,7 @@ class Ingestor:
             if unusable:
                 result.skipped.append(_unusable_skip(f"message {msg.message_id}", "senders and recipients", unusable,
                                                      "the number of recipients"))
-        bulk_execute(conn, t.message, ["message_id"], insert_merge(conn, t.message, ["message_id"], merge_copies), rows)
+        bulk_upsert(conn, t.message, ["message_id"], rows, merge=merge_copies)
         result.messages += len(rows)
         if not wanted:
             return

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from syncd.connectors.imap.fetch import _parse, _Unexpected, compress_uids, header_pairs
-from syncd.headers import UnusableMessage, message_from_bytes, message_from_pairs
+from syncd.connectors.imap.fetch import ChunkSizer, _parse, _Unexpected, compress_uids
+from syncd.headers import UnusableMessage, message_from_bytes, message_from_pairs, stdlib_fields
 from tests.conformance.samples import raw_message
 
 SAMPLES = [
@@ -24,9 +24,9 @@ SAMPLES = [
 
 
 @pytest.mark.parametrize("raw", SAMPLES)
-def test_header_pairs_read_a_header_block_like_the_email_package(raw: bytes) -> None:
-    slow = message_from_bytes(raw, source_id="1", folder="Sent")
-    fast = message_from_pairs(header_pairs(raw), source_id="1", folder="Sent")
+def test_fetched_header_blocks_read_like_the_email_package_reads_them(raw: bytes) -> None:
+    slow = message_from_pairs(stdlib_fields(raw), source_id="1", folder="Sent")
+    fast = message_from_bytes(raw, source_id="1", folder="Sent")
     assert fast == slow
 
 
@@ -34,7 +34,7 @@ def test_raw_utf8_headers_are_read_as_utf8() -> None:
     # RFC 6532 (SMTPUTF8) mail carries UTF-8 in headers without encoded words
     raw = ("From: Jörg <joerg@firma.example>\r\nTo: ada@example.com\r\nSubject: Grüße aus Köln\r\n"
            "Date: Tue, 3 Nov 2026 10:00:00 +0000\r\n\r\n").encode()
-    fast = message_from_pairs(header_pairs(raw), source_id="1", folder="INBOX")
+    fast = message_from_bytes(raw, source_id="1", folder="INBOX")
     assert fast.sender is not None and fast.sender.name == "Jörg"
     assert fast.subject == "Grüße aus Köln"
 
@@ -42,7 +42,7 @@ def test_raw_utf8_headers_are_read_as_utf8() -> None:
 def test_unusable_headers_stay_unusable() -> None:
     raw = b"Subject: nobody, no date\r\n\r\n"
     with pytest.raises(UnusableMessage):
-        message_from_pairs(header_pairs(raw), source_id="1", folder="Sent")
+        message_from_bytes(raw, source_id="1", folder="Sent")
 
 
 def test_uid_sets_are_compressed_into_ranges() -> None:
@@ -75,5 +75,24 @@ def test_an_answer_of_another_shape_falls_back_to_imapclient() -> None:
 
 def test_dates_survive_the_fast_path() -> None:
     raw = raw_message(date=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc))
-    fast = message_from_pairs(header_pairs(raw), source_id="1", folder="Sent")
+    fast = message_from_bytes(raw, source_id="1", folder="Sent")
     assert fast.date == datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc)
+
+
+def test_chunks_start_small_grow_with_a_fast_server_and_shrink_after_a_failure() -> None:
+    sizer = ChunkSizer(size=200, low=20, high=5000, target=2.0)
+    sizes = []
+    for _ in range(8):  # a fast server: 20,000 UIDs a second
+        sizer.took(sizer.size, sizer.size / 20_000)
+        sizes.append(sizer.size)
+    assert sizes[:4] == [400, 800, 1600, 3200] and sizes[-1] == 5000  # doubling, capped
+    sizer.took(5000, 5000 / 2000)  # 2,000 UIDs a second: about 2 s of work per FETCH
+    assert sizer.size == 4000
+    sizer.took(4000, 16.0)  # a slow answer: 250 UIDs/s -> halve, not jump to 500
+    assert sizer.size == 2000
+    assert sizer.failed() == 500 and sizer.failed() == 125
+    for _ in range(10):
+        sizer.failed()
+    assert sizer.size == 20  # never nothing
+    sizer.took(3, 0.001)  # a short tail says nothing about the rate
+    assert sizer.size == 20

@@ -4,14 +4,20 @@ Per folder the cursor is ``{"uidvalidity", "uid", "modseq", "count"}`` as JSON: 
 delivered, under the UIDVALIDITY it belongs to. A pull first asks STATUS (one command); with
 nothing new that is all it costs. Otherwise it EXAMINEs the folder, lists the new UIDs with
 one UID SEARCH and FETCHes only ``BODY.PEEK[HEADER.FIELDS (...)]`` and FLAGS, in chunks of
-explicit UIDs (imapclient does not compress ranges and Dovecot limits a line to 64 KiB).
-Each chunk is one batch whose cursor is its last UID, so a crash resumes right after it.
+compressed UID sets. Each chunk is one batch whose cursor is its last UID, so a crash
+resumes right after it.
+
+Slow servers: chunks start small and grow while the server keeps up (:class:`ChunkSizer`);
+the timeout is per socket read, so a long answer that keeps arriving is never cut; a FETCH
+that did time out has its connection closed for good before a smaller one is sent on a new
+connection (:class:`~syncd.connectors.imap.login.Session`): never two copies in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -23,18 +29,16 @@ from imapclient.imapclient import DRAFT, SEEN
 
 from syncd.connectors.base import Batch, ConnectorEnv, SourceError, Stream, TemporaryError, cursor_document, cursor_text
 from syncd.connectors.base import Connector as BaseConnector
-from syncd.connectors.imap.fetch import Row, fetch_headers, header_pairs
+from syncd.connectors.imap.fetch import ChunkSizer, Row, fetch_headers, header_item
 from syncd.connectors.imap.folders import FolderNotFound, Roles, discover, parse_list
 from syncd.connectors.imap.login import Session
 from syncd.connectors.imap.settings import Settings
-from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_pairs, render_draft
+from syncd.headers import WANTED_HEADERS, UnusableMessage, message_from_bytes, render_draft
 from syncd.records import MARKER_HEADER, Draft, MailMessage, Skip
 
 log = logging.getLogger(__name__)
 
-CHUNK = 2000  # UIDs per FETCH and per batch: ~14 KB of command line, a few MB of headers
-HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(h.upper() for h in WANTED_HEADERS))
-MARKER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({MARKER_HEADER.upper()})]"
+HEADER_ITEM = header_item(WANTED_HEADERS)  # the marker header is among them: one list, one server cache
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 
 
@@ -190,39 +194,59 @@ class Connector(BaseConnector):
         if not uids:
             yield Batch([], cursor=cursor(top), reset=reset)
             return
-        chunks = [uids[i:i + CHUNK] for i in range(0, len(uids), CHUNK)]
+        sizer = ChunkSizer()
         # While the caller stores one chunk, the next one is already on its way: the server's
         # and the network's time hide behind our parsing and the database's. One worker, one
         # chunk ahead, so memory stays at two chunks; the session lock keeps the IMAP
         # connection to one thread at a time.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as pool:
-            ahead = pool.submit(self._fetch_records, folder, validity, chunks[0])
-            for n, chunk in enumerate(chunks):
+            done, first = 0, True
+            ahead = pool.submit(self._fetch_records, folder, validity, uids[:sizer.size], sizer)
+            while True:
                 try:
-                    items, skipped = ahead.result()
+                    items, skipped, fetched = ahead.result()
                 except _ValidityChanged:
                     raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
                                          "it will be read again from the start") from None
-                last = n + 1 == len(chunks)
+                done += fetched
+                last = done >= len(uids)
                 if not last:
-                    ahead = pool.submit(self._fetch_records, folder, validity, chunks[n + 1])
-                yield Batch(items, cursor=cursor(max(chunk[-1], top) if last else chunk[-1]),
-                            skipped=skipped, reset=reset and n == 0, total=len(uids))
+                    ahead = pool.submit(self._fetch_records, folder, validity, uids[done:done + sizer.size], sizer)
+                yield Batch(items, cursor=cursor(max(uids[done - 1], top) if last else uids[done - 1]),
+                            skipped=skipped, reset=reset and first, total=len(uids))
+                if last:
+                    return
+                first = False
 
-    def _fetch_records(self, folder: str, validity: int, uids: Sequence[int]) -> tuple[list[MailMessage], list[Skip]]:
+    def _fetch_records(self, folder: str, validity: int, uids: Sequence[int],
+                       sizer: ChunkSizer) -> tuple[list[MailMessage], list[Skip], int]:
+        """The records of the first n of ``uids`` (n = all, unless a retry asked for fewer), n."""
+        rows, fetched = self._fetch_rows(folder, validity, uids, sizer)
         # Parsing here too lets it run while the caller's database work holds no GIL.
-        return _records(self._fetch_rows(folder, validity, uids), uids, folder, validity)
+        return (*_records(rows, uids[:fetched], folder, validity), fetched)
 
-    def _fetch_rows(self, folder: str, validity: int, uids: Sequence[int]) -> dict[int, Row]:
+    def _fetch_rows(self, folder: str, validity: int, uids: Sequence[int],
+                    sizer: ChunkSizer) -> tuple[dict[int, Row], int]:
+        wanted = list(uids)
+        attempts = 0
+
         def op(c: IMAPClient) -> dict[int, Row]:
+            nonlocal wanted, attempts
+            attempts += 1
+            if attempts > 1:  # the last try timed out or lost its connection: ask for less
+                wanted = wanted[:sizer.failed()]
             if self._selected is None or self._selected[0] is not c or self._selected[1] != folder:
                 # a reconnect (or a draft lookup) changed the selection
                 info = self._examine(c, folder)
                 if int(info[b"UIDVALIDITY"]) != validity:
                     raise _ValidityChanged()
-            return fetch_headers(c, uids, HEADER_ITEM)
+            started = time.monotonic()
+            rows = fetch_headers(c, wanted, HEADER_ITEM)
+            sizer.took(len(wanted), time.monotonic() - started)
+            return rows
 
-        return self._session.run(op)
+        rows = self._session.run(op)
+        return rows, len(wanted)
 
     # --- drafts --------------------------------------------------------------------------
 
@@ -271,11 +295,10 @@ class Connector(BaseConnector):
         validity = int(info[b"UIDVALIDITY"])
         uids = c.search(["NOT", "DELETED", "HEADER", MARKER_HEADER, ""])
         found: dict[str, str] = {}
-        for first in range(0, len(uids), CHUNK):
-            rows = c.fetch(uids[first:first + CHUNK], [MARKER_ITEM])
+        for first in range(0, len(uids), ChunkSizer.high):
+            rows = fetch_headers(c, uids[first:first + ChunkSizer.high], HEADER_ITEM)
             for uid in sorted(rows):
-                block = _header_block(rows[uid]) or b""
-                marker = _marker_value(block)
+                marker = _marker_value(rows[uid][1] or b"")
                 if marker in wanted:
                     found[marker] = f"{validity}:{uid}"
         return found
@@ -297,7 +320,7 @@ def _records(rows: dict[int, Row], uids: Sequence[int], folder: str, validity: i
             skipped.append(Skip(ref, "the server returned no header block for this message"))
             continue
         try:
-            msg = message_from_pairs(header_pairs(header), source_id=f"{validity}:{uid}", folder=folder)
+            msg = message_from_bytes(header, source_id=f"{validity}:{uid}", folder=folder)
         except UnusableMessage as err:
             skipped.append(Skip(ref, str(err)))
             continue
@@ -309,13 +332,6 @@ def _records(rows: dict[int, Row], uids: Sequence[int], folder: str, validity: i
         msg.is_draft = any(f.lower() == b"\\draft" for f in flags)
         items.append(msg)
     return items, skipped
-
-
-def _header_block(row: dict[bytes, Any]) -> bytes | None:
-    for key, value in row.items():
-        if key.startswith(b"BODY[HEADER"):
-            return value if isinstance(value, bytes) else None
-    return None
 
 
 def _marker_value(block: bytes) -> str:

@@ -52,15 +52,20 @@ def _certificate_error(settings: Settings, err: ssl.SSLCertVerificationError) ->
     )
 
 
-def connect(account: str, settings: Settings) -> IMAPClient:
-    """A logged-in client. Raises AuthError, SourceError, or OSError-family for the network."""
+def connect(account: str, settings: Settings, timeout: float | None = None) -> IMAPClient:
+    """A logged-in client. Raises AuthError, SourceError, or OSError-family for the network.
+
+    ``timeout`` (default: the setting) bounds each socket read, not a whole command: an answer
+    that keeps arriving, however long, is never cut off; a server silent that long is.
+    """
     port = settings.effective_port
+    timeout = timeout or settings.timeout
     try:
         if settings.security == "ssl":
             client = IMAPClient(settings.host, port=port, ssl=True, ssl_context=_tls_context(settings),
-                                timeout=settings.timeout)
+                                timeout=timeout)
         else:
-            client = IMAPClient(settings.host, port=port, ssl=False, timeout=settings.timeout)
+            client = IMAPClient(settings.host, port=port, ssl=False, timeout=timeout)
             if settings.security == "starttls":
                 if not client.has_capability("STARTTLS"):
                     client.shutdown()
@@ -117,6 +122,11 @@ class Session:
     doubling with jitter, ``retries`` times) and calls ``op`` again on the fresh client, so
     ``op`` must be self-contained (select its own folder). After the last attempt the failure
     becomes a TemporaryError.
+
+    A timed-out connection is shut down before anything is sent on a new one, so a command
+    is never in flight twice from us; and since a server that was silent that long is more
+    likely busy (a cold cache, a big folder indexed on first contact) than gone, the next
+    connection waits twice as long (up to 8x the setting).
     """
 
     def __init__(self, account: str, settings: Settings, retry: RetryPolicy | None = None) -> None:
@@ -125,10 +135,11 @@ class Session:
         self.retry = retry or RetryPolicy(max_retries=settings.retries, base_delay=settings.retry_delay)
         self._client: IMAPClient | None = None
         self._lock = threading.RLock()  # one IMAP conversation at a time (the prefetch thread)
+        self.timeout = settings.timeout  # per socket read; grows after a timeout
 
     def client(self) -> IMAPClient:
         if self._client is None:
-            self._client = connect(self.account, self.settings)
+            self._client = connect(self.account, self.settings, self.timeout)
         return self._client
 
     def run(self, op: Callable[[IMAPClient], T]) -> T:
@@ -145,7 +156,9 @@ class Session:
             except Exception as err:
                 if not is_transient(err):
                     raise
-                self.drop()
+                self.drop()  # for good: whatever the server still does for it, we no longer wait
+                if isinstance(err, TimeoutError):
+                    self.timeout = min(self.timeout * 2, self.settings.timeout * 8)
                 why = f"connection failed ({type(err).__name__}: {err})"
             attempts.wait(why)  # outside the except: a give-up must not chain the network error
 

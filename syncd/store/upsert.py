@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Insert, Table, bindparam
+from sqlalchemy import ColumnElement, Connection, Insert, Table, bindparam, column, literal, select
+from sqlalchemy import table as table_clause
 
 # (the table's columns, the incoming row's columns) -> (SET values, WHERE the row changes)
 Merge = Callable[[Any, Any], tuple[dict[str, Any], ColumnElement[bool]]]
+
+COPY_FROM_ROWS = 200  # below this, PostgreSQL's COPY costs more in set-up than it saves
 
 
 def _dialect_insert(conn: Connection, table: Table) -> Any:
@@ -23,9 +28,16 @@ def _dialect_insert(conn: Connection, table: Table) -> Any:
     raise NotImplementedError(f"syncd supports SQLite and PostgreSQL, not {conn.dialect.name}")
 
 
+def _on_conflict(stmt: Any, table: Table, keys: list[str], merge: Merge | None) -> Insert:
+    if merge is None:
+        return stmt.on_conflict_do_nothing(index_elements=keys)
+    values, changed = merge(table.c, stmt.excluded)
+    return stmt.on_conflict_do_update(index_elements=keys, set_=values, where=changed)
+
+
 def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Insert:
     """An INSERT that skips rows whose ``keys`` already exist (re-pulls are no-ops)."""
-    return _dialect_insert(conn, table).on_conflict_do_nothing(index_elements=keys)
+    return _on_conflict(_dialect_insert(conn, table), table, keys, None)
 
 
 def insert_merge(conn: Connection, table: Table, keys: list[str], merge: Merge) -> Insert:
@@ -34,9 +46,7 @@ def insert_merge(conn: Connection, table: Table, keys: list[str], merge: Merge) 
 
     The merge happens inside the database, atomically: two processes storing copies of one
     row at once both get their say."""
-    stmt = _dialect_insert(conn, table)
-    values, changed = merge(table.c, stmt.excluded)
-    return stmt.on_conflict_do_update(index_elements=keys, set_=values, where=changed)
+    return _on_conflict(_dialect_insert(conn, table), table, keys, merge)
 
 
 def upsert_statement(conn: Connection, table: Table, keys: list[str], values: dict[str, Any], *,
@@ -48,39 +58,91 @@ def upsert_statement(conn: Connection, table: Table, keys: list[str], values: di
 
 
 def bulk_insert_ignore(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]]) -> None:
-    """insert_ignore for many rows at once, on the hot ingest path (see :func:`bulk_execute`)."""
-    bulk_execute(conn, table, keys, insert_ignore(conn, table, keys), rows)
+    """insert_ignore for many rows at once, on the hot ingest path (see :func:`bulk_upsert`)."""
+    bulk_upsert(conn, table, keys, rows)
 
 
-def bulk_execute(conn: Connection, table: Table, keys: list[str], stmt: Insert, rows: list[dict[str, object]]) -> None:
-    """Run an INSERT of ``table`` (unique on ``keys``) for many rows at once, on the hot ingest path.
+def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]],
+                merge: Merge | None = None) -> None:
+    """Insert many rows of ``table`` (unique on ``keys``) at once, on the hot ingest path: rows
+    whose keys exist are skipped, or merged with ``merge`` (see :func:`insert_merge`).
 
     SQLAlchemy builds a parameter dict per row before handing the batch to the driver; for the
     hundred thousand rows of a first sync that costs as much as SQLite's own work. Here the
-    statement is compiled once, each column's own bind processor (e.g. DateTime for SQLite) is
-    applied, and the driver's executemany runs inside the caller's transaction.
+    statement is compiled once, each column's own bind processor (e.g. Instant) is applied
+    column by column, and the driver's executemany runs inside the caller's transaction. On
+    PostgreSQL, a big batch goes by COPY instead, and rows are written in key order so that two
+    processes writing the same keys never deadlock.
     """
     if not rows:
         return
-    if conn.dialect.name == "postgresql":  # one order for every process: no deadlock on the unique keys
-        rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
     names = list(rows[0])
-    compiled = stmt.values({n: bindparam(n) for n in names}).compile(dialect=conn.dialect)
-    # the dialect's own type (SQLite DATETIME writes its fixed text form, not the driver's)
+    # the dialect's own type (an Instant writes its integer, not the driver's datetime)
     processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
+    # Columns the rows leave out take their scalar defaults here: we bypass the execution step
+    # that would otherwise fill them in.
+    defaults = {c.name: c.default.arg for c in table.c
+                if c.name not in processors and c.default is not None and c.default.is_scalar}
+    if conn.dialect.name == "postgresql":
+        if len(rows) >= COPY_FROM_ROWS:
+            _copy_upsert(conn, table, keys, rows, names, processors, defaults, merge)
+            return
+        rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
+    values = {n: bindparam(n) for n in names} | defaults
+    stmt = _on_conflict(_dialect_insert(conn, table).values(values), table, keys, merge)
+    compiled = stmt.compile(dialect=conn.dialect)
     fixed = {k: v for k, v in compiled.params.items() if k not in processors}  # constants of the statement
     if compiled.positional:
         order = list(compiled.positiontup or [])
-        procs = [processors.get(n) for n in order]
-        params: list[object] = [
-            tuple(fixed[n] if n in fixed else p(row[n]) if p is not None else row[n]
-                  for n, p in zip(order, procs, strict=True)) for row in rows
-        ]
+        params: list[object] = _positional(rows, order, processors, fixed)
     else:
         params = [{**fixed, **{n: (processors[n](v) if processors[n] is not None else v) for n, v in row.items()}}
                   for row in rows]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(compiled.string, params)
+    finally:
+        cursor.close()
+
+
+def _positional(rows: list[dict[str, object]], order: list[str], processors: dict[str, Any],
+                fixed: dict[str, object]) -> list[object]:
+    """Rows as parameter tuples in the statement's order, built column by column in C
+    (itemgetter, zip, map): only the columns with a bind processor call back into Python."""
+    names = [n for n in order if n not in fixed]
+    if not fixed and len(names) > 1 and all(processors[n] is None for n in names):
+        return list(map(itemgetter(*names), rows))
+    columns: dict[str, tuple[object, ...]] = {}
+    for name in names:
+        values = tuple(row[name] for row in rows)
+        process = processors[name]
+        columns[name] = tuple(map(process, values)) if process is not None else values
+    return list(zip(*[columns[n] if n in columns else (fixed[n],) * len(rows) for n in order], strict=True))
+
+
+def _copy_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]], names: list[str],
+                 processors: dict[str, Any], defaults: dict[str, object], merge: Merge | None) -> None:
+    """PostgreSQL: COPY the rows into a session-private staging table, then one INSERT ...
+    SELECT ... ORDER BY the keys ... ON CONFLICT. psycopg's executemany pays a round of Python
+    per row; COPY hands the whole batch over in one stream, adapted in C."""
+    columns = ", ".join(f'"{n}"' for n in names)
+    stage = f"_stage_{table.name}_{hashlib.sha1(columns.encode()).hexdigest()[:8]}"
+    process = [(n, processors[n]) for n in names]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        # Temporary: private to this session, emptied at every commit, made once per session.
+        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '
+                       f'SELECT {columns} FROM "{table.name}" WITH NO DATA')
+        with cursor.copy(f'COPY "{stage}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([row[n] if p is None else p(row[n]) for n, p in process])
+        staged = table_clause(stage, *[column(n) for n in names])
+        source = select(*staged.c, *[literal(v, table.c[k].type).label(k) for k, v in defaults.items()]) \
+            .order_by(*[staged.c[k] for k in keys])
+        insert = _dialect_insert(conn, table).from_select([*names, *defaults], source, include_defaults=False)
+        stmt = _on_conflict(insert, table, keys, merge)
+        compiled = stmt.compile(dialect=conn.dialect)
+        cursor.execute(compiled.string, compiled.params or None)
+        cursor.execute(f'TRUNCATE "{stage}"')  # the next batch in this transaction starts empty
     finally:
         cursor.close()

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.connectors.imap.fetch import header_pairs
-from syncd.headers import UnusableMessage, message_from_bytes, message_from_pairs
+from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MailMessage
 from tests.hostile.checks import is_clean
 from tests.hostile.corpus import MAILS, MailCase
@@ -15,7 +14,8 @@ from tests.hostile.measure import measured
 
 READERS = {
     "maildir": lambda raw: message_from_bytes(raw, source_id="1", folder="INBOX"),
-    "imap": lambda raw: message_from_pairs(header_pairs(raw.split(b"\r\n\r\n", 1)[0]), source_id="1", folder="INBOX"),
+    # IMAP hands over the header block alone (BODY.PEEK[HEADER.FIELDS]): the same reader, no body
+    "imap": lambda raw: message_from_bytes(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", source_id="1", folder="INBOX"),
 }
 
 

@@ -282,6 +282,11 @@ class CountingProxy:
     client sent; ``drop_all()`` closes every open connection as a flaky network would.
     ``refuse`` makes new connections close at once (server unreachable); ``stall`` accepts
     them and then says nothing (a hung server or a dead route: the client must time out).
+    ``silence_after`` names a command after which the server's answers on that connection
+    are swallowed (a server that goes quiet mid-command); ``trickle`` = (bytes, seconds)
+    delivers the server's answers that many bytes at a time with that pause between (a slow
+    server whose answer keeps arriving). ``events`` lists (connection, what) in order:
+    every command line (with its arguments) and "closed" when the client hung up.
     """
 
     # imaplib tags are four letters and a counter, e.g. "JNAE12"
@@ -292,6 +297,10 @@ class CountingProxy:
         self.commands: list[tuple[int, str]] = []
         self.refuse = False
         self.stall = False
+        self.silence_after: str | None = None
+        self.trickle: tuple[int, float] | None = None
+        self.events: list[tuple[int, str]] = []
+        self._silenced: set[int] = set()
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
         self._server = socket.socket()
@@ -326,25 +335,51 @@ class CountingProxy:
                 no = self._conn_no
                 self._socks += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream, no), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+            threading.Thread(target=self._answer, args=(upstream, client, no), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, count_as: int | None) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, count_as: int) -> None:
+        """Client to server: count and log each command line."""
         pending = b""
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
+                    with self._lock:
+                        self.events.append((count_as, "closed"))
                     break
-                if count_as is not None:
-                    pending += data
-                    *lines, pending = pending.split(b"\r\n")
-                    for line in lines:
-                        m = self._TAG.match(line)
-                        if m:
-                            with self._lock:
-                                self.commands.append((count_as, m.group(1).decode().upper()))
-                    pending = pending[-100_000:]
+                pending += data
+                *lines, pending = pending.split(b"\r\n")
+                for line in lines:
+                    m = self._TAG.match(line)
+                    if m:
+                        command = m.group(1).decode().upper()
+                        with self._lock:
+                            self.commands.append((count_as, command))
+                            self.events.append((count_as, line[m.start(1):m.start(1) + 300].decode(errors="replace")))
+                            if command == self.silence_after:
+                                self._silenced.add(count_as)
+                                self.silence_after = None  # once
+                pending = pending[-100_000:]
                 dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _hang_up(src, dst)
+
+    def _answer(self, src: socket.socket, dst: socket.socket, conn: int) -> None:
+        """Server to client, as slow or as silent as the test asks."""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if conn in self._silenced:
+                    continue  # the server's words go nowhere: the client hears silence
+                step, pause = self.trickle or (len(data), 0.0)
+                for i in range(0, len(data), step):
+                    dst.sendall(data[i:i + step])
+                    if pause:
+                        time.sleep(pause)
         except OSError:
             pass
         finally:
