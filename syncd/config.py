@@ -17,9 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from syncd import paths
+from syncd.tiers import Tier
 
-Tier = Literal["inner", "warm", "cooling", "cold", "dormant"]
-TIERS: tuple[Tier, ...] = ("inner", "warm", "cooling", "cold", "dormant")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from syncd import connectors
 from syncd.connectors.base import Connector, ConnectorError
 from syncd.config import AccountConfig, Config
-from syncd.ledger import (Outcome, close_settled, due_drafts, reconcile_mailbox, unknown_attempt,
+from syncd.ledger import (LedgerCounts, Outcome, close_settled, due_drafts, reconcile_mailbox, unknown_attempt,
                           within_working_hours, write_one)
 from syncd.planner import plan
 from syncd.secrets import SecretError
@@ -29,13 +29,10 @@ log = logging.getLogger("syncd.followups")
 
 
 @dataclass
-class FollowupReport:
+class FollowupReport(LedgerCounts):
+    """What one pass did: the ledger's moves, and what was planned, failed or waits."""
+
     planned: int = 0
-    done: int = 0
-    expired: int = 0
-    dismissed: int = 0
-    recovered: int = 0
-    written: int = 0
     failed: int = 0  # drafts that could not be written (each marked failed, with its reason)
     waiting: str = ""  # why due drafts were not written now (working hours, daily cap)
     errors: list[str] = field(default_factory=list)
@@ -93,13 +90,13 @@ def run_followups(config: Config, store: Store, now: datetime) -> FollowupReport
         except TemplateError as err:
             report.errors.append(f"templates: {err}")
         ids = {a.name: account_id(conn, a, now) for a in config.accounts}
-    report.done, report.expired = settled.done, settled.expired
+    report.add(settled)
     mailboxes = _Mailboxes(config, now, report)
     try:
         _reconcile(config, store, now, ids, mailboxes, report)
         _write(config, store, now, ids, mailboxes, report)
         with store.begin() as conn:
-            report.done += close_settled(conn, now).done
+            report.add(close_settled(conn, now))
     finally:
         mailboxes.close()
     return report
@@ -122,8 +119,7 @@ def _reconcile(config: Config, store: Store, now: datetime, ids: dict[str, int],
         except ConnectorError as err:
             report.errors.append(f"{account.name}: checking drafts: {err}")
             continue
-        report.dismissed += counts.dismissed
-        report.recovered += counts.recovered
+        report.add(counts)
 
 
 def _write(config: Config, store: Store, now: datetime, ids: dict[str, int], mailboxes: _Mailboxes,

@@ -55,6 +55,11 @@ class LedgerCounts:
     recovered: int = 0
     written: int = 0
 
+    def add(self, other: LedgerCounts) -> None:
+        """Count ``other``'s moves too (one pass of the machinery is several ledger steps)."""
+        for name in ("done", "expired", "dismissed", "recovered", "written"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 def close_settled(conn: Connection, now: datetime) -> LedgerCounts:
     """Open drafts whose purpose is fulfilled (you wrote to them) or whose time has passed."""

@@ -18,7 +18,8 @@ from sqlalchemy import Connection, Integer, and_, cast, func, literal, not_, or_
 
 from syncd import nonpeople
 from syncd.addresses import FREEMAIL, normalise
-from syncd.config import TIERS, Config, Tier
+from syncd.config import Config
+from syncd.tiers import TIERS, Tier, at_least
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
 from syncd.warmth import (
@@ -507,7 +508,7 @@ def targets(conn: Connection, config: Config, now: datetime, *, per_target: int 
         entry = out[row.target_id]
         person = _summary(row, config, now)
         entry["known"] += 1
-        if person["tier"] in ("inner", "warm"):
+        if at_least(person["tier"], "warm"):
             entry["warm"] += 1
             entry["nobody_warm"] = False
         if per_target is None or len(entry["people"]) < per_target:
@@ -540,7 +541,7 @@ def prune_candidates(conn: Connection, config: Config, now: datetime, *, cold_da
     hints, noise = [], []
     for row in rows:
         item = _summary(row, config, now)
-        reasons = prune_reasons(row, item, now, cold_days) if item["tier"] not in ("inner", "warm") else []
+        reasons = [] if at_least(item["tier"], "warm") else prune_reasons(row, item, now, cold_days)
         hint = hinted.get(row.id)
         if hint is not None:
             hints.append(item | {"reasons": [hint.phrase, *reasons], "ignore": f"syncd ignore {shlex.quote(row.address)}"})
@@ -557,7 +558,7 @@ def prune_reasons(row: Any, item: dict[str, Any], now: datetime, cold_days: int)
         reasons.append("one-way: they never wrote back and you never met")
     if row.n_out + row.n_in + row.n_meetings == 1 and known_days > 90:
         reasons.append("one-off: a single interaction, months ago")
-    if item["days_since"] is not None and item["days_since"] > cold_days and item["tier"] in ("cold", "dormant"):
+    if item["days_since"] is not None and item["days_since"] > cold_days and not at_least(item["tier"], "cooling"):
         reasons.append(f"long cold: nothing for {int(item['days_since'])} days")
     return reasons
 

@@ -39,7 +39,8 @@ from typing import NamedTuple
 
 from sqlalchemy import BigInteger, Connection, and_, bindparam, literal_column, select, type_coerce, update
 
-from syncd.config import Tier, Warmth
+from syncd.config import Warmth
+from syncd.tiers import BOUNDED_TIERS, TIERS, Tier
 from syncd.store import schema as t
 from syncd.store.instant import from_micros, to_micros
 from syncd.store.upsert import upsert_statement
@@ -89,10 +90,10 @@ def score_from(params: Warmth, activity: float, recip: float) -> float:
 
 def tier_of(params: Warmth, score: float) -> Tier:
     th = params.tiers
-    for name, bound in (("inner", th.inner), ("warm", th.warm), ("cooling", th.cooling), ("cold", th.cold)):
-        if score >= bound:
-            return name  # type: ignore[return-value]
-    return "dormant"
+    for name in BOUNDED_TIERS:
+        if score >= getattr(th, name):
+            return name
+    return TIERS[-1]
 
 
 FOREVER = datetime.max  # a crossing time for a threshold of 0: never below it
@@ -104,7 +105,7 @@ def crossings(params: Warmth, effective: float, hl_days: float, at: datetime) ->
     needs, to the microsecond. None when it is not above that threshold even now."""
     out: dict[str, datetime | None] = {}
     at_us = to_micros(at)
-    for name in ("inner", "warm", "cooling", "cold"):
+    for name in BOUNDED_TIERS:
         bound = getattr(params.tiers, name)
         if bound >= 100:
             out[f"{name}_until"] = None

@@ -10,6 +10,7 @@ import click
 
 from syncd.cli.main import App, cli, pass_app
 from syncd.cli.output import TIER_STYLE, Col, ago, emit_json, more, num, plural, say, styled, table, width
+from syncd.tiers import TIERS
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text (docs/json.md).")
 
@@ -118,7 +119,7 @@ def contacts_table(rows: list[dict[str, Any]], now: datetime) -> None:
 
 
 @cli.command()
-@click.option("--tier", type=click.Choice(["inner", "warm", "cooling", "cold", "dormant"]), help="Only this tier.")
+@click.option("--tier", type=click.Choice(TIERS), help="Only this tier.")
 @click.option("--org", metavar="NAME", help="Only people at this organisation (name or domain).")
 @click.option("--target", metavar="NAME", help="Only people at one of your targets.")
 @limit_options(20)
