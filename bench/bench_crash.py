@@ -2,7 +2,8 @@
 prints how many rounds ran, where the kills landed, and every divergence from an uninterrupted run.
 
 Each round builds a fresh world (Maildir + .ics, tests/busy.py), starts `syncd sync`, kills it with
-SIGKILL at a moment spread over the length of an uninterrupted run, runs `syncd sync` again to
+SIGKILL at a moment spread over the sync phase of an uninterrupted run
+or once the k-th draft file appears, runs `syncd sync` again to
 finish, and compares contacts, interactions, drafts and the Drafts folder with the reference.
 
 Usage: python bench/bench_crash.py [--rounds 100] [--seed 1] [--out DIR]
@@ -38,12 +39,12 @@ def main() -> int:
     print(f"reference run: {rig.duration:.2f} s, {drafts} drafts; {args.rounds} rounds in {root}")
     phases: collections.Counter[str] = collections.Counter()
     diverged = 0
-    for i, at in enumerate(rig.moments(args.rounds, args.seed), 1):
-        r = rig.round(at)
+    for i, kill in enumerate(rig.kills(args.rounds, args.seed), 1):
+        r = rig.round(kill)
         phases[r.phase] += 1
         if r.divergence or "Traceback" in r.stderr:
             diverged += 1
-            print(f"round {i}: killed at {at:.3f} s ({r.phase}): DIVERGED {r.divergence} {r.stderr[-500:]}")
+            print(f"round {i}: killed at {kill} ({r.phase}): DIVERGED {r.divergence} {r.stderr[-500:]}")
         elif i % 10 == 0:
             print(f"  {i} rounds, {diverged} diverged")
     print(f"rounds: {args.rounds}; kills during sync {phases['sync']}, during drafting {phases['drafting']}, "

@@ -3,6 +3,7 @@ state must equal that of one uninterrupted run. Shared by tests/test_crash.py an
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -14,12 +15,30 @@ from typing import Any
 from tests.busy import BusyWorld, build, state
 
 
+@dataclass(frozen=True)
+class Kill:
+    """When to kill: ``seconds`` after the start, or once ``drafts`` draft files have appeared
+    in the Drafts folder (tmp, new or cur). Aiming at drafting by what is on disk, not by a
+    clock, keeps a fast or a loaded machine from turning every such kill into one after the work."""
+
+    seconds: float | None = None
+    drafts: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.3f} s" if self.seconds is not None else f"draft {self.drafts}"
+
+
 @dataclass
 class Round:
-    killed_at: float  # seconds after the start
+    kill: Kill
     phase: str  # what was left to do when it died: "sync", "drafting", or "nothing" (it had finished)
     divergence: dict[str, Any]  # what differs from the uninterrupted run (empty: nothing)
     stderr: str  # of the run that finished the job
+
+
+def draft_files(world: BusyWorld) -> int:
+    folder = world.maildir / "Drafts"
+    return sum(len(os.listdir(folder / sub)) for sub in ("tmp", "new", "cur") if (folder / sub).is_dir())
 
 
 class CrashRig:
@@ -31,17 +50,18 @@ class CrashRig:
         self.world_args = world
         reference = self._world("reference")
         started = time.monotonic()
-        proc, drafted = reference.popen("sync"), []
-        while proc.poll() is None:  # when the drafts appear: the drafting phase, to aim half the kills at
-            if reference.drafts_in_mailbox():
-                drafted.append(time.monotonic() - started)
-            time.sleep(0.005)
+        proc, first_draft = reference.popen("sync"), None
+        while proc.poll() is None:  # when the first draft appears: the sync phase ends about there
+            if first_draft is None and draft_files(reference):
+                first_draft = time.monotonic() - started
+            time.sleep(0.002)
         self.duration = time.monotonic() - started
         out, err = proc.communicate()
         assert proc.returncode == 0, (out, err)
-        self.drafting = (drafted[0] - 0.05, drafted[-1]) if drafted else (0.0, self.duration)
+        self.sync_span = first_draft if first_draft is not None else self.duration
         self.expected = state(self._db(reference), reference)
-        assert self.expected["mailbox"]["files"] == reference.followups + reference.checkins, self.expected
+        self.draft_count = self.expected["mailbox"]["files"]
+        assert self.draft_count == reference.followups + reference.checkins, self.expected
         self.rounds = 0
 
     def _world(self, name: str) -> BusyWorld:
@@ -51,12 +71,16 @@ class CrashRig:
     def _db(world: BusyWorld) -> str:
         return f"sqlite:///{world.root / 'syncd.db'}"
 
-    def round(self, at: float) -> Round:
-        """Kill a run ``at`` seconds after its start, finish the job with a second run, compare."""
+    def round(self, kill: Kill) -> Round:
+        """Kill a run as ``kill`` says, finish the job with a second run, compare."""
         self.rounds += 1
         world = self._world(f"round-{self.rounds}")
         proc = world.popen("sync")
-        time.sleep(at)
+        if kill.seconds is not None:
+            time.sleep(kill.seconds)
+        else:
+            while proc.poll() is None and draft_files(world) < (kill.drafts or 0):
+                time.sleep(0.0005)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         phase = self._phase(world)
@@ -65,7 +89,7 @@ class CrashRig:
         divergence = {k: (outcome.get(k), v) for k, v in self.expected.items() if outcome.get(k) != v}
         if finish.returncode != 0:
             divergence["exit"] = (finish.returncode, 0)
-        return Round(at, phase, divergence, finish.stderr)
+        return Round(kill, phase, divergence, finish.stderr)
 
     def _phase(self, world: BusyWorld) -> str:
         try:
@@ -78,11 +102,13 @@ class CrashRig:
             return "drafting"
         return "nothing"
 
-    def moments(self, n: int, seed: int) -> list[float]:
-        """n kill moments: half spread over the whole run, half over its drafting (one in each
-        share of the span, at random within it)."""
+    def kills(self, n: int, seed: int) -> list[Kill]:
+        """n kills: half at moments spread over the run up to its first draft (one in each share
+        of that span, at random within it), half once the k-th draft file has appeared, k spread
+        over the first half of the drafts so the run still has drafts to write when it dies."""
         rnd = random.Random(seed)
-        whole, drafting = n - n // 2, n // 2
-        lo, hi = self.drafting
-        return sorted([self.duration * (i + rnd.random()) / whole for i in range(whole)]
-                      + [lo + (hi - lo) * (i + rnd.random()) / drafting for i in range(drafting)])
+        timed, drafting = n - n // 2, n // 2
+        span, reach = self.sync_span, max(1, self.draft_count // 2)
+        return ([Kill(seconds=span * (i + rnd.random()) / timed) for i in range(timed)]
+                + [Kill(drafts=1 + (reach * i) // drafting + rnd.randrange(max(1, reach // drafting)))
+                   for i in range(drafting)])
