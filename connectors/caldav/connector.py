@@ -171,7 +171,7 @@ class Connector(BaseConnector):
         for k, entry in listed.items():
             items[k] = Item(etag=entry.etag)
             if entry.size is not None and entry.size > MAX_ICS_BYTES:
-                skipped.append(_too_big(k, entry.size))
+                skipped.append(_too_big(k, entry.size, fetched=False))
             else:
                 wanted.append(k)
         chunks = [wanted[i:i + raw.MULTIGET_CHUNK] for i in range(0, len(wanted), raw.MULTIGET_CHUNK)] or [[]]
@@ -210,7 +210,7 @@ class Connector(BaseConnector):
         for k, etag in changed.items():
             size = sizes.get(k)
             if size is not None and size > MAX_ICS_BYTES:
-                skipped.append(_too_big(k, size))
+                skipped.append(_too_big(k, size, fetched=False))
                 gone += items.get(k, Item()).keys
                 items[k] = Item(etag=etag)
             else:
@@ -271,8 +271,10 @@ class Connector(BaseConnector):
             self._client = None
 
 
-def _too_big(key: str, size: int) -> Skip:
-    return Skip(key, f"calendar object larger than {MAX_ICS_BYTES} bytes ({size} bytes): not read")
+def _too_big(key: str, size: int, fetched: bool = True) -> Skip:
+    """An object over the size bound; ``fetched`` false when its listed size spared the download."""
+    return Skip(key, f"calendar object larger than {MAX_ICS_BYTES} bytes ({size} bytes)"
+                + ("" if fetched else ": not fetched"))
 
 
 def _starts_after(data: bytes | str, end: datetime) -> bool:
