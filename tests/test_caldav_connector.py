@@ -181,13 +181,22 @@ def test_a_cursor_of_the_time_range_version_means_one_clean_full_resync(harness:
 
 def test_a_large_calendar_is_fetched_in_bounded_multiget_batches(harness: CaldavHarness) -> None:
     count = MULTIGET_CHUNK + 10
-    for i in range(count):
-        harness.put_event(EventSpec(title=f"M{i}", start=_at(-i % 20), end=_at(-i % 20) + timedelta(hours=1)))
+    specs = [EventSpec(title=f"M{i}", start=_at(-i % 20), end=_at(-i % 20) + timedelta(hours=1)) for i in range(count)]
+    for spec in specs:
+        harness.put_event(spec)
     with harness.connector() as conn:
         batches = _pull(conn)
     assert [len(b.items) for b in batches] == [MULTIGET_CHUNK, 10]
     assert [b.cursor is not None for b in batches] == [False, True]
     assert len({m.uid for m in meetings(batches)}) == count
+    for spec in specs:  # every event edited: the incremental read is batched the same way
+        spec.title += " (edited)"
+        harness.put_event(spec)
+    with harness.connector() as conn:
+        later = _pull(conn, batches[-1].cursor)
+    assert [len(b.items) for b in later] == [MULTIGET_CHUNK, 10]
+    assert [b.cursor is not None for b in later] == [False, True]
+    assert all(m.title.endswith("(edited)") for m in meetings(later))
 
 
 @pytest.mark.slow

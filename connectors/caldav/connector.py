@@ -218,6 +218,9 @@ class Connector(BaseConnector):
         moved = end > state.end  # the window moved on: re-read what may have meetings in the new slice
         wanted += [k for k, it in items.items() if moved and it.later and k not in changed]
         for first in range(0, len(wanted), raw.MULTIGET_CHUNK):
+            if meetings or skipped:  # a batch per multiget, not the whole change set in memory;
+                yield Batch(meetings, cursor=None, skipped=skipped)  # a restart re-reads them
+                meetings, skipped = [], []
             for got in self._fetch(cal, label, wanted[first:first + raw.MULTIGET_CHUNK]):
                 if got.key in changed:
                     found, skips, later = self._parse(got.data, got.key, label, start, end)
@@ -227,7 +230,7 @@ class Connector(BaseConnector):
                     items[got.key] = Item(new_keys, got.etag or changed[got.key], later)
                 else:
                     found, skips, later = self._parse(got.data, got.key, label, state.end, end)
-                    entry = items[got.key]
+                    entry = items.setdefault(got.key, Item(etag=got.etag))
                     entry.keys = list(dict.fromkeys(entry.keys + self._future_keys(found)))
                     entry.later = later
                 meetings += found
@@ -235,7 +238,7 @@ class Connector(BaseConnector):
         now = self.env.now
         for entry in items.values():  # forget keys of what is now past: the cursor stays small
             entry.keys = [k for k in entry.keys if k[1] == "" or _parse_dt(k[1]) >= now - timedelta(days=1)]
-        if not changed and not gone and not skipped and token == state.token and end == state.end:
+        if not wanted and not gone and not skipped and token == state.token and end == state.end:
             return  # nothing new: one REPORT was all it cost
         yield Batch(meetings, cursor=CalendarCursor(token, max(end, state.end), items).dump(),
                     skipped=skipped, gone=list(dict.fromkeys(gone)))
