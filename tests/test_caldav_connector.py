@@ -179,6 +179,19 @@ def test_a_cursor_of_the_time_range_version_means_one_clean_full_resync(harness:
         assert _pull(conn, batches[-1].cursor) == []
 
 
+def test_with_a_sync_token_the_cursor_keeps_only_items_that_can_still_matter(harness: CaldavHarness) -> None:
+    long_ago = datetime(2001, 1, 1, 9, tzinfo=timezone.utc)
+    harness.put_event(EventSpec(title="Ancient", start=long_ago, end=long_ago + timedelta(hours=1)))
+    soon = EventSpec(title="Soon", start=_at(2), end=_at(2) + timedelta(hours=1))
+    harness.put_event(soon)
+    with harness.connector() as conn:
+        with_token = json.loads(_pull(conn)[-1].cursor)
+    with harness.connector(use_sync_token=False) as conn:
+        with_etags = json.loads(_pull(conn)[-1].cursor)
+    assert [v[0] for v in with_token["items"].values()] == [[[soon.uid, ""]]]
+    assert len(with_etags["items"]) == 2  # without a token, every ETag is needed to find changes
+
+
 def test_a_large_calendar_is_fetched_in_bounded_multiget_batches(harness: CaldavHarness) -> None:
     count = MULTIGET_CHUNK + 10
     specs = [EventSpec(title=f"M{i}", start=_at(-i % 20), end=_at(-i % 20) + timedelta(hours=1)) for i in range(count)]

@@ -2,8 +2,9 @@
 its ETag, the (uid, occurrence) keys delivered for it, and whether it may yield more meetings
 when the window moves on.
 
-Version 2 lists every item of the calendar (not only those in the window): the items are read
-raw and expanded here, so the cursor is what knows which of them to read again. A version 1
+Version 2 knows items outside the window too (they are read raw and expanded here, so the
+cursor is what knows which of them to read again): every item when ETags are the diff, the
+ones that can still matter when there is a sync-token. A version 1
 cursor (time-range reads) does not load: the caller resyncs once, in full, with reset.
 """
 
@@ -31,9 +32,13 @@ class CalendarCursor:
     items: dict[str, Item]
 
     def dump(self) -> str:
+        # With a sync-token the server tells what changed and what went: only items we must
+        # act on later (delivered future keys, or read again when the window moves) are kept,
+        # so years of past events do not swell the cursor. Without one, every ETag is the diff.
+        kept = {k: it for k, it in self.items.items() if self.token is None or it.keys or it.later}
         return cursor_text({
             "v": VERSION, "token": self.token, "end": self.end.isoformat(),
-            "items": {k: [[list(key) for key in it.keys], it.etag, int(it.later)] for k, it in self.items.items()},
+            "items": {k: [[list(key) for key in it.keys], it.etag, int(it.later)] for k, it in kept.items()},
         })
 
     @staticmethod
