@@ -94,3 +94,30 @@ def test_syncd_sync_finishes_on_a_calendar_whose_invites_hang_the_server(
     assert skipped >= sum(1 for words in SERVER_HANGS.values() if words), first
     again = sync()  # nothing new: the hostile objects are not read again
     assert again["items"] == 0 and again["skipped"] == 0, again
+
+
+@pytest.mark.parametrize("use_sync_token", [True, False])
+def test_the_moving_window_rereads_hostile_series_within_the_budget(
+        radicale: Radicale, tmp_path: Path, use_sync_token: bool) -> None:
+    from syncd.connectors.base import ConnectorEnv
+    from syncd.connectors.caldav.connector import Connector
+    from tests.hostile.measure import measured
+    from tests.test_caldav_connector import CaldavHarness
+
+    harness = CaldavHarness(radicale, tmp_path)
+    for case in (c for c in CALENDARS if c.name in SERVER_HANGS):
+        _put(radicale, harness.user, harness.password, f"{case.name}.ics",
+             case.build().replace(GOOD_EVENT.encode(), b""))
+    now = datetime.now(timezone.utc)
+
+    def pull(at: datetime, cursor: str | None) -> tuple[int, int, str]:
+        env = ConnectorEnv(state_dir=tmp_path, now=at)
+        with Connector("calendar", harness.settings(use_sync_token=use_sync_token), env) as conn:
+            batches = list(conn.pull("calendar:Work", cursor))
+        return (sum(len(b.items) for b in batches), sum(len(b.skipped) for b in batches),
+                batches[-1].cursor or "")
+
+    (_, skips, cursor), _ = measured(lambda: pull(now, None), timeout=HANG_DETECTOR)
+    assert skips >= 5
+    (items, _, _), _ = measured(lambda: pull(now + timedelta(days=3), cursor), timeout=HANG_DETECTOR)
+    assert items >= 3  # the daily series from year 1 brings the days that entered the window
