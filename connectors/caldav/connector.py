@@ -1,97 +1,58 @@
 """The CalDAV connector: meetings of every discovered calendar, in the sync window.
 
-One stream per calendar. The first sync remembers the calendar's RFC 6578 sync-token, then
-reads the window (``now - window_past`` .. ``now + window_future``) with one time-range
-calendar-query. Later syncs ask sync-collection what changed since the token (one REPORT;
-with nothing new that is all) and load the changed items with one calendar-multiget.
+One stream per calendar. Objects are read raw (connectors/caldav/raw.py says why: a server
+asked to expand or filter by time hangs on a hostile invite) and expanded here by syncd's
+bounded parser, within the window (``now - window_past`` .. ``now + window_future``).
 
-The window moves with time, so a later sync also reads the slice between the end it
-expanded last time and the new end (one time-range query, at most once a day because the
-end is rounded up to midnight UTC): a recurring series whose file never changes still
-yields its new occurrences, and an event far ahead enters the window when it comes near.
+The first sync takes the calendar's RFC 6578 sync-token, lists every object (PROPFIND Depth 1:
+href, ETag, size) and fetches them with calendar-multiget in batches. Later syncs ask
+sync-collection what changed since the token (one REPORT; with nothing new that is all) and
+fetch the changed objects. Without sync-token support (or with ``use_sync_token = false``)
+a later sync lists the calendar again and fetches what has a new ETag.
+
+The window moves with time, so when its end has moved (at most once a day: the end is
+rounded up to midnight UTC) a later sync also re-reads the objects that may have meetings
+there (recurring ones, and those that start after the old end) for the new slice only.
 
 Deleted items are reported in ``Batch.gone`` by the (uid, occurrence) keys we delivered
 for them; the cursor keeps those keys for future occurrences only, so it stays small.
-
-Without sync-token support (or with ``use_sync_token = false``) every sync re-reads the
-window and compares ETags: more data, the same requests, the same records.
+An object larger than MAX_ICS_BYTES is a counted skip, not fetched when its size is known.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import caldav
-from caldav.elements import dav
 from caldav.lib import error
 
 from syncd.connectors.base import AuthError, Batch, ConnectorEnv, SourceError, Stream, TemporaryError
-from syncd.connectors.base import cursor_document, cursor_text
 from syncd.connectors.base import Connector as BaseConnector
+from syncd.connectors.caldav import raw
+from syncd.connectors.caldav.cursor import CalendarCursor, Item
+from syncd.connectors.caldav.raw import InvalidToken, key as _key
 from syncd.connectors.caldav.settings import Settings
-from syncd.ical import parse_ics
+from syncd.ical import MAX_ICS_BYTES, parse_ics
 from syncd.records import Meeting, Skip
 from syncd.secrets import SecretError, password_from_command, resolve_password
 from syncd.timeutil import LATEST, window
 
 log = logging.getLogger(__name__)
 
-OBJECTS_PER_BATCH = 500
-MULTIGET_CHUNK = 200
+__all__ = ["CalendarCursor", "Connector", "Item", "authorize"]
 
-
-def _key(url: object) -> str:
-    """An item's stable name: its URL path, unquoted (servers differ in what they escape)."""
-    return unquote(urlsplit(str(url)).path)
+# The dates of DTSTART lines, read without parsing: does an object start after a given day?
+_DTSTART = re.compile(r"^DTSTART[^:\r\n]*:(\d{8})", re.MULTILINE | re.IGNORECASE)
 
 
 def _ceil_day(dt: datetime) -> datetime:
     day = dt.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     return day if day == dt else day + timedelta(days=1)
-
-
-@dataclass
-class Item:
-    keys: list[tuple[str, str]] = field(default_factory=list)  # delivered (uid, occurrence), future only
-    etag: str = ""
-
-
-@dataclass
-class CalendarCursor:
-    token: str | None  # RFC 6578 sync-token; None: compare ETags instead
-    end: datetime  # the window has been read up to here
-    items: dict[str, Item]
-
-    def dump(self) -> str:
-        return cursor_text({
-            "v": 1, "token": self.token, "end": self.end.isoformat(),
-            "items": {k: [[list(key) for key in it.keys], it.etag] for k, it in self.items.items()},
-        })
-
-    @staticmethod
-    def load(text: str) -> CalendarCursor | None:
-        data = cursor_document(text)
-        if data is None:
-            return None
-        try:
-            end = datetime.fromisoformat(data["end"])
-            if end.tzinfo is None:
-                return None
-            items = {str(k): Item([(str(u), str(o)) for u, o in v[0]], str(v[1])) for k, v in data["items"].items()}
-            token = data.get("token")
-            return CalendarCursor(str(token) if token is not None else None, end, items)
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
-            return None
-
-
-class _InvalidToken(Exception):
-    pass
 
 
 class Connector(BaseConnector):
@@ -130,7 +91,7 @@ class Connector(BaseConnector):
         """Turn caldav/HTTP failures into the contract's errors, worded for the user."""
         try:
             yield
-        except (AuthError, SourceError, TemporaryError, _InvalidToken):
+        except (AuthError, SourceError, TemporaryError, InvalidToken):
             raise
         except error.AuthorizationError as err:
             if err.status == 403 or "forbidden" in str(err.reason).lower():
@@ -187,7 +148,7 @@ class Connector(BaseConnector):
             raise SourceError(f"account {self.name!r}: calendar {label!r} no longer exists")
         cal = calendars[label]
         state = CalendarCursor.load(cursor) if cursor is not None else None
-        reset = cursor is not None and state is None
+        reset = cursor is not None and state is None  # damaged, or of the time-range version 1
         now = self.env.now
         start, end = window(now, self.env.window_past, self.env.window_future)
         end = min(_ceil_day(end), LATEST)
@@ -195,33 +156,37 @@ class Connector(BaseConnector):
             try:
                 yield from self._incremental(cal, label, state, start, end)
                 return
-            except _InvalidToken:
-                log.info("CalDAV %s %s: sync-token no longer valid, reading the window again", self.name, label)
+            except InvalidToken:
+                log.info("CalDAV %s %s: sync-token no longer valid, reading the calendar again", self.name, label)
                 reset = True
         yield from self._full(cal, label, start, end, reset)
 
     def _full(self, cal: Any, label: str, start: datetime, end: datetime, reset: bool) -> Iterator[Batch]:
         with self._errors(f"reading calendar {label!r}"):
-            token = self._token(cal)  # before the read: a change during it is seen again next time
-            objects = self._search(cal, start, end)
+            token = raw.token(cal) if self.settings.use_sync_token else None  # before the listing:
+            listed = raw.listing(cal)  # a change during the read is seen again next time
         items: dict[str, Item] = {}
-        if not objects:
-            yield Batch([], cursor=CalendarCursor(token, end, items).dump(), reset=reset)
-            return
-        for first in range(0, len(objects), OBJECTS_PER_BATCH):
-            chunk = objects[first:first + OBJECTS_PER_BATCH]
+        skipped: list[Skip] = []
+        wanted: list[str] = []
+        for k, entry in listed.items():
+            items[k] = Item(etag=entry.etag)
+            if entry.size is not None and entry.size > MAX_ICS_BYTES:
+                skipped.append(_too_big(k, entry.size, fetched=False))
+            else:
+                wanted.append(k)
+        chunks = [wanted[i:i + raw.MULTIGET_CHUNK] for i in range(0, len(wanted), raw.MULTIGET_CHUNK)] or [[]]
+        for n, chunk in enumerate(chunks):
             meetings: list[Meeting] = []
-            skipped: list[Skip] = []
-            for obj in chunk:
-                key = _key(obj.url)
-                got, skips = self._parse(obj, key, label, start, end)
-                meetings += got
+            for got in self._fetch(cal, label, chunk):
+                found, skips, later = self._parse(got.data, got.key, label, start, end)
+                meetings += found
                 skipped += skips
-                items[key] = Item(self._future_keys(got), _etag(obj))
-            last = first + OBJECTS_PER_BATCH >= len(objects)
+                items[got.key] = Item(self._future_keys(found), got.etag or items.get(got.key, Item()).etag, later)
+            last = n == len(chunks) - 1
             # Only the last batch knows every item: earlier ones resume from scratch (harmless).
             yield Batch(meetings, cursor=CalendarCursor(token, end, items).dump() if last else None,
-                        skipped=skipped, reset=reset and first == 0)
+                        skipped=skipped, reset=reset and n == 0)
+            skipped = []
 
     def _incremental(self, cal: Any, label: str, state: CalendarCursor, start: datetime,
                      end: datetime) -> Iterator[Batch]:
@@ -231,85 +196,70 @@ class Connector(BaseConnector):
         items = dict(state.items)
         with self._errors(f"syncing calendar {label!r}"):
             if state.token is not None and self.settings.use_sync_token:
-                changed_urls, deleted, token = self._changes(cal, state.token)
-                loaded = self._multiget(cal, changed_urls) if changed_urls else []
+                changed, deleted, token = raw.changes(cal, state.token)
+                sizes: dict[str, int | None] = {}
             else:
                 token = None
-                window = {_key(o.url): o for o in self._search(cal, start, end)}
-                deleted = {k for k in state.items if k not in window}
-                loaded = [o for k, o in window.items() if k not in state.items or state.items[k].etag != _etag(o)]
-            for key in deleted:
-                gone += items.pop(key, Item()).keys
-            changed: set[str] = set()
-            for obj in loaded:
-                key = _key(obj.url)
-                changed.add(key)
-                got, skips = self._parse(obj, key, label, start, end)
-                meetings += got
+                listed = raw.listing(cal)
+                deleted = {k for k in state.items if k not in listed}
+                changed = {k: e.etag for k, e in listed.items() if k not in state.items or state.items[k].etag != e.etag}
+                sizes = {k: listed[k].size for k in changed}
+        for k in deleted:
+            gone += items.pop(k, Item()).keys
+        wanted: list[str] = []
+        for k, etag in changed.items():
+            size = sizes.get(k)
+            if size is not None and size > MAX_ICS_BYTES:
+                skipped.append(_too_big(k, size, fetched=False))
+                gone += items.get(k, Item()).keys
+                items[k] = Item(etag=etag)
+            else:
+                wanted.append(k)
+        moved = end > state.end  # the window moved on: re-read what may have meetings in the new slice
+        wanted += [k for k, it in items.items() if moved and it.later and k not in changed]
+        for first in range(0, len(wanted), raw.MULTIGET_CHUNK):
+            if meetings or skipped:  # a batch per multiget, not the whole change set in memory;
+                yield Batch(meetings, cursor=None, skipped=skipped)  # a restart re-reads them
+                meetings, skipped = [], []
+            for got in self._fetch(cal, label, wanted[first:first + raw.MULTIGET_CHUNK]):
+                if got.key in changed:
+                    found, skips, later = self._parse(got.data, got.key, label, start, end)
+                    new_keys = self._future_keys(found)
+                    old = items.get(got.key, Item())
+                    gone += [k for k in old.keys if k not in set(new_keys)]  # moved, shortened series
+                    items[got.key] = Item(new_keys, got.etag or changed[got.key], later)
+                else:
+                    found, skips, later = self._parse(got.data, got.key, label, state.end, end)
+                    entry = items.setdefault(got.key, Item(etag=got.etag))
+                    entry.keys = list(dict.fromkeys(entry.keys + self._future_keys(found)))
+                    entry.later = later
+                meetings += found
                 skipped += skips
-                new_keys = self._future_keys(got)
-                old = items.get(key, Item())
-                gone += [k for k in old.keys if k not in set(new_keys)]  # moved, shortened series
-                items[key] = Item(new_keys, _etag(obj))
-            if end > state.end:  # the window moved on: read just the new slice
-                for obj in self._search(cal, state.end, end):
-                    key = _key(obj.url)
-                    if key in changed:
-                        continue
-                    got, skips = self._parse(obj, key, label, state.end, end)
-                    meetings += got
-                    skipped += skips
-                    entry = items.setdefault(key, Item(etag=_etag(obj)))
-                    entry.keys = list(dict.fromkeys(entry.keys + self._future_keys(got)))
         now = self.env.now
         for entry in items.values():  # forget keys of what is now past: the cursor stays small
             entry.keys = [k for k in entry.keys if k[1] == "" or _parse_dt(k[1]) >= now - timedelta(days=1)]
-        if not meetings and not skipped and not gone and token == state.token and end == state.end:
+        if not wanted and not gone and not skipped and token == state.token and end == state.end:
             return  # nothing new: one REPORT was all it cost
         yield Batch(meetings, cursor=CalendarCursor(token, max(end, state.end), items).dump(),
                     skipped=skipped, gone=list(dict.fromkeys(gone)))
 
-    @staticmethod
-    def _search(cal: Any, start: datetime, end: datetime) -> list[Any]:
-        # post_filter=False: the caldav library would otherwise expand every object's
-        # recurrences itself to re-check the time range, with no bound on the work (one
-        # hostile RRULE hangs it); parse_ics expands within the window, under a budget.
-        return list(cal.search(start=start, end=end, event=True, post_filter=False))
+    def _fetch(self, cal: Any, label: str, keys: list[str]) -> list[raw.Fetched]:
+        if not keys:
+            return []
+        with self._errors(f"reading calendar {label!r}"):
+            return raw.fetch(cal, keys)
 
-    def _token(self, cal: Any) -> str | None:
-        if not self.settings.use_sync_token:
-            return None
-        token = cal.get_property(dav.SyncToken())
-        return str(token) if token else None
-
-    def _changes(self, cal: Any, token: str) -> tuple[list[Any], set[str], str | None]:
-        try:
-            result = cal.get_objects_by_sync_token(sync_token=token, load_objects=False, disable_fallback=True)
-        except error.DAVError as err:
-            # RFC 6578 §3.2: 403 with DAV:valid-sync-token; some servers say 412 or 400
-            if dav.ValidSyncToken.tag in err.preconditions or err.status in (400, 403, 409, 410, 412):
-                raise _InvalidToken() from None
-            raise
-        deleted = {_key(u) for u in result.deleted_urls}
-        changed = [o.url for o in result if _key(o.url) not in deleted]
-        return changed, deleted, str(result.sync_token) if result.sync_token else None
-
-    def _multiget(self, cal: Any, urls: list[Any]) -> list[Any]:
-        out: list[Any] = []
-        for first in range(0, len(urls), MULTIGET_CHUNK):
-            out += [o for o in cal.multiget(urls[first:first + MULTIGET_CHUNK]) if o.data]
-        return out
-
-    def _parse(self, obj: Any, key: str, label: str, start: datetime, end: datetime) -> tuple[list[Meeting], list[Skip]]:
-        try:
-            data = obj.data
-        except Exception as err:  # caldav decodes lazily; a body it cannot read is one item lost
-            return [], [Skip(key, f"unreadable calendar object ({type(err).__name__})")]
+    def _parse(self, data: bytes | str, key: str, label: str, start: datetime,
+               end: datetime) -> tuple[list[Meeting], list[Skip], bool]:
+        """The object's meetings in start..end, its skips, and whether it may have meetings
+        after ``end`` (then it is read again when the window moves)."""
         if not data:
-            return [], [Skip(key, "empty calendar object")]
+            return [], [Skip(key, "empty calendar object")], False
+        if len(data) > MAX_ICS_BYTES:
+            return [], [_too_big(key, len(data))], False
         parsed = parse_ics(data, source_id=key, calendar=label, window_start=start, window_end=end,
                            default_tz=self.env.tz)
-        return parsed.meetings, parsed.skipped
+        return parsed.meetings, parsed.skipped, parsed.recurring or _starts_after(data, end)
 
     def _future_keys(self, meetings: list[Meeting]) -> list[tuple[str, str]]:
         cutoff = self.env.now - timedelta(days=1)
@@ -324,9 +274,18 @@ class Connector(BaseConnector):
             self._client = None
 
 
-def _etag(obj: Any) -> str:
-    props = getattr(obj, "props", None) or {}
-    return str(props.get(dav.GetEtag.tag, "") or "")
+def _too_big(key: str, size: int, fetched: bool = True) -> Skip:
+    """An object over the size bound; ``fetched`` false when its listed size spared the download."""
+    return Skip(key, f"calendar object larger than {MAX_ICS_BYTES} bytes ({size} bytes)"
+                + ("" if fetched else ": not fetched"))
+
+
+def _starts_after(data: bytes | str, end: datetime) -> bool:
+    """Whether some DTSTART of the object falls on or after the day before ``end`` (a day of
+    margin for time zones): a single event planned beyond the window enters it later."""
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    day = (end - timedelta(days=1)).strftime("%Y%m%d")
+    return any(found >= day for found in _DTSTART.findall(text))
 
 
 def _parse_dt(text: str) -> datetime:

@@ -20,7 +20,9 @@ class Settings(Login):
     # Calendar URLs to read as they are, without discovery (servers with odd discovery).
     calendar_urls: list[str] = Field(default_factory=list)
     ca_file: Path | None = None  # trust a private CA / self-signed server certificate
-    timeout: float = Field(default=60.0, gt=0)
+    # Seconds a request may wait for the server (connect, and each read). Bounded: a server
+    # stuck on a hostile object must not hold the sync for long; 30 s is ample for raw reads.
+    timeout: float = Field(default=30.0, gt=0, le=300)
     # RFC 6578 sync-collection makes a sync with nothing new one request per calendar. Set
     # false for a server whose implementation is broken: each sync then re-reads the window
     # and compares ETags (still correct, more data).

@@ -109,10 +109,11 @@ def test_syncd_sync_reads_the_hostile_corpus_on_postgresql(cli: Cli, tmp_path: P
 
 
 # One object per case, as a CalDAV server keeps them (one UID each). Radicale refuses some
-# inputs itself (400), and expands rules on its side: storing a VTIMEZONE that repeats every
-# second or an impossible SECONDLY rule never returns, and a time-range REPORT over a calendar
-# holding the 920-byte bomb, a MINUTELY rule or INTERVAL=0 times out (HOURLY from 1900: 6 s).
-# Those are the server's to bound; here are the inputs it stores and serves.
+# inputs itself (400), and expands rules on its side when storing: a VTIMEZONE that repeats
+# every second or an impossible SECONDLY rule never returns from the PUT, so no stranger can
+# store those there. The objects it stores but cannot serve to a time-range REPORT (the bomb,
+# MINUTELY, INTERVAL=0) are in test_caldav_server.py: syncd reads objects raw. Here, more of
+# the inputs it stores and serves.
 RADICALE_CASES = ("byhour-0-23-daily-from-1970", "unknown-tzid", "custom-vtimezone-from-1601",
                   "names-with-line-breaks-and-escapes", "byeaster")
 
