@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
+from syncd import icalfast
 from syncd.icalsplit import CalendarText, EventText, split
 from syncd.icaltz import Zones
 from syncd.records import Address, Attendee, Meeting, Skip
@@ -100,6 +101,7 @@ class _File:
     budget: Budget
     result: ParsedCalendar
     kept: int = 0
+    fast: bool = True  # plain single events read by syncd.icalfast
 
     @property
     def series_limit(self) -> int:
@@ -117,12 +119,14 @@ def parse_ics(
     window_start: datetime,
     window_end: datetime,
     default_tz: tzinfo = timezone.utc,
+    fast: bool = True,
 ) -> ParsedCalendar:
     """Every event occurrence of ``data`` that overlaps the window, as Meeting records.
 
     Never raises on bad input: a broken calendar, event or rule becomes a Skip with the reason.
     ``default_tz`` is the user's zone: floating times, and times whose TZID cannot be
-    resolved (with a note among the skips), are read in it.
+    resolved (with a note among the skips), are read in it. ``fast=False`` reads every event
+    through icalendar: the reference :mod:`syncd.icalfast` is checked against.
     """
     result = ParsedCalendar()
     if len(data) > MAX_ICS_BYTES:
@@ -133,7 +137,8 @@ def parse_ics(
     except ValueError as err:
         result.skipped.append(Skip(source_id, f"not a valid iCalendar file: {_short(err)}"))
         return result
-    ctx = _File(source_id, clean_text(calendar, TEXT_LIMIT), window_start, window_end, Budget(FILE_BUDGET), result)
+    ctx = _File(source_id, clean_text(calendar, TEXT_LIMIT), window_start, window_end, Budget(FILE_BUDGET), result,
+                fast=fast)
     for cal in calendars:
         try:
             _read_calendar(cal, ctx, default_tz)
@@ -169,6 +174,11 @@ def _read_calendar(cal: CalendarText, ctx: _File, default_tz: tzinfo) -> None:
         lines.charge(cost)
         for note in (n for t in texts for n in t.notes):
             ctx.skip(uid, note)
+        plain = (icalfast.read(texts[0].lines, zones) if ctx.fast and len(texts) == 1 and not texts[0].recurring
+                 else None)
+        if plain is not None:  # a plain single event, read without icalendar: as _prepare would plan it
+            plans.append(_Series(uid, plain, [], [], 1))
+            continue
         try:
             plans.append(_prepare(uid, _parsed(uid, texts, ctx), zones, ctx))
         except _Skipped as err:
@@ -330,7 +340,8 @@ def _expand(plan: _Series, ctx: _File) -> list[Meeting]:
 
 
 def _single(plan: _Series) -> bool:
-    """An event that is its own only occurrence: no rule, no extra dates, no overrides."""
+    """An event that is its own only occurrence: no rule, no extra dates, no overrides (an
+    icalendar event, or :func:`syncd.icalfast.read`'s stand-in for one)."""
     return plan.master is not None and not plan.rules and not plan.overrides and plan.master.get("RDATE") is None
 
 
