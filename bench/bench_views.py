@@ -1,6 +1,7 @@
 """The read views on a big store: `contacts --limit 20`, `contact X --why`, `followups`,
 `targets`, `brief` and `status` on 50,000 contacts / 1,000,000 interactions, each a fresh
-process, beside `python -c pass` in the same run. Not a test: it prints figures.
+process, beside `python -c pass` and `python -c "import sqlalchemy, pydantic"` (issue 11's
+floor: each view's ratio to it, run by run) in the same run. Not a test: it prints figures.
 
 The database is generated directly with bulk inserts (a minute, once; kept in the temporary
 folder for the next run) and scored by syncd's own recompute. Nothing is written outside that
