@@ -63,6 +63,86 @@ def make_calendar(root: Path, n: int, now: datetime) -> None:
             "END:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
+GCAL_EVENTS = 4_778  # the real Google Calendar export of issue 11 (6,265 occurrences in its window)
+PAST_DAYS, FUTURE_DAYS = 400, 30  # the window of write_config() (future: syncd's default)
+
+
+def make_gcal(path: Path, now: datetime) -> None:
+    """One Google Calendar export: six years of a working calendar in Europe/Berlin, the way
+    Google writes it (X-WR-TIMEZONE, a VTIMEZONE, TZID times, VALUE=DATE all-day events, weekly,
+    fortnightly, weekday and monthly series with UNTIL, COUNT or no end, EXDATEs and moved
+    instances as RECURRENCE-ID overrides, escaped text, quoted names, Meet links)."""
+    rnd = random.Random(3)
+    fmt, day_fmt = "%Y%m%dT%H%M%S", "%Y%m%d"
+    span = 6 * 365
+    begin = (now - timedelta(days=span - FUTURE_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0,
+                                                                 tzinfo=None)
+    people = [f"person{i}@org{i % 300}.example" for i in range(2000)]
+
+    def body(uid: str, summary: str) -> list[str]:
+        lines = [f"UID:{uid}", f"DTSTAMP:{now.strftime(fmt)}Z", f"SUMMARY:{summary}",
+                 "ORGANIZER;CN=Ada Lovelace:mailto:ada@example.com",
+                 "ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;CN=Ada Lovelace;"
+                 "X-NUM-GUESTS=0:mailto:ada@example.com"]
+        for p in rnd.sample(people, rnd.choice((1, 1, 2, 3, 5))):
+            lines.append(f'ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT='
+                         f'{rnd.choice(("ACCEPTED", "ACCEPTED", "TENTATIVE", "NEEDS-ACTION"))};'
+                         f'CN="{p.split("@")[0].title()}, P.";X-NUM-GUESTS=0:mailto:{p}')
+        if rnd.random() < 0.4:
+            lines.append("X-GOOGLE-CONFERENCE:https://meet.google.com/abc-defg-hij")
+            lines.append("LOCATION:Room 4\\, 2nd floor")
+        lines += ["STATUS:CONFIRMED", "SEQUENCE:0", "TRANSP:OPAQUE",
+                  "DESCRIPTION:Agenda\\n- one\\n- two", "BEGIN:VALARM", "ACTION:DISPLAY",
+                  "TRIGGER:-P0DT0H10M0S", "END:VALARM"]
+        return lines
+
+    events: list[list[str]] = []
+    n_series = 258
+    for i in range(n_series):
+        start = begin + timedelta(days=rnd.randint(0, span - 60), hours=rnd.randint(8, 17))
+        kind = rnd.random()
+        rule = ("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR" if kind < 0.04 else "FREQ=WEEKLY;INTERVAL=2" if kind < 0.2
+                else "FREQ=MONTHLY;BYDAY=1TU" if kind < 0.3 else "FREQ=WEEKLY")
+        end = rnd.random()
+        if end < 0.6:
+            rule += f";UNTIL={(start + timedelta(weeks=rnd.randint(4, 80))).strftime(fmt)}Z"
+        elif end < 0.8:
+            rule += f";COUNT={rnd.randint(3, 40)}"
+        uid = f"series{i}@google.com"
+        master = ["BEGIN:VEVENT", f"DTSTART;TZID=Europe/Berlin:{start.strftime(fmt)}",
+                  f"DTEND;TZID=Europe/Berlin:{(start + timedelta(minutes=rnd.choice((30, 45, 60)))).strftime(fmt)}",
+                  f"RRULE:{rule}"]
+        for _ in range(rnd.choice((0, 0, 1, 2))):
+            master.append(f"EXDATE;TZID=Europe/Berlin:{(start + timedelta(weeks=rnd.randint(1, 10))).strftime(fmt)}")
+        events.append(master + body(uid, f"Weekly sync {i}\\, team {i % 7}") + ["END:VEVENT"])
+        for k in range(rnd.choice((0, 0, 0, 1, 1, 2))):
+            moved = start + timedelta(weeks=k + 1)
+            events.append(["BEGIN:VEVENT", f"DTSTART;TZID=Europe/Berlin:{(moved + timedelta(hours=1)).strftime(fmt)}",
+                           f"DTEND;TZID=Europe/Berlin:{(moved + timedelta(hours=2)).strftime(fmt)}",
+                           f"RECURRENCE-ID;TZID=Europe/Berlin:{moved.strftime(fmt)}"]
+                          + body(uid, f"Weekly sync {i} (moved)") + ["END:VEVENT"])
+    i = 0
+    while len(events) < GCAL_EVENTS:
+        start = begin + timedelta(days=rnd.randint(0, span), hours=rnd.randint(7, 19), minutes=rnd.choice((0, 30)))
+        if rnd.random() < 0.08:
+            when = [f"DTSTART;VALUE=DATE:{start.strftime(day_fmt)}",
+                    f"DTEND;VALUE=DATE:{(start + timedelta(days=1)).strftime(day_fmt)}"]
+        else:
+            when = [f"DTSTART;TZID=Europe/Berlin:{start.strftime(fmt)}",
+                    f"DTEND;TZID=Europe/Berlin:{(start + timedelta(minutes=rnd.choice((30, 60)))).strftime(fmt)}"]
+        events.append(["BEGIN:VEVENT", *when, *body(f"single{i}@google.com", f"Meeting {i}"), "END:VEVENT"])
+        i += 1
+    tz = ["BEGIN:VTIMEZONE", "TZID:Europe/Berlin", "X-LIC-LOCATION:Europe/Berlin", "BEGIN:DAYLIGHT",
+          "TZOFFSETFROM:+0100", "TZOFFSETTO:+0200", "TZNAME:CEST", "DTSTART:19700329T020000",
+          "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", "END:DAYLIGHT", "BEGIN:STANDARD", "TZOFFSETFROM:+0200",
+          "TZOFFSETTO:+0100", "TZNAME:CET", "DTSTART:19701025T030000", "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+          "END:STANDARD", "END:VTIMEZONE"]
+    head = ["BEGIN:VCALENDAR", "PRODID:-//Google Inc//Google Calendar 70.9054//EN", "VERSION:2.0",
+            "CALSCALE:GREGORIAN", "METHOD:PUBLISH", "X-WR-CALNAME:ada@example.com", "X-WR-TIMEZONE:Europe/Berlin"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\r\n".join(head + tz + [line for ev in events for line in ev] + ["END:VCALENDAR"]) + "\r\n")
+
+
 # -- children run by child(): each prints nothing but its own work ------------------------------
 
 
@@ -128,6 +208,16 @@ def warmth_recompute(db: str, contacts: str, interactions: str) -> None:
     store.close()
 
 
+def bare_expansion(path: str, start: str, end: str) -> None:
+    """Parse the export and expand every event in the window with recurring_ical_events: nothing else."""
+    import icalendar
+    import recurring_ical_events
+
+    cal = icalendar.Calendar.from_ical(Path(path).read_bytes())
+    window = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    print(len(list(recurring_ical_events.of(cal).between(*window))))
+
+
 def bare_ics_loop(folder: str) -> None:
     import icalendar
 
@@ -142,7 +232,7 @@ def bare_ics_loop(folder: str) -> None:
 
 def write_config(path: Path, db_url: str, *, maildir: Path | None = None, calendar: Path | None = None) -> Path:
     lines = [f'database_url = "{db_url}"', "[me]", 'addresses = ["ada@example.com"]', "[followups]",
-             "enabled = false", "[sync]", "window_past_days = 400", "[[accounts]]", 'name = "bench"', 'kind = "local"']
+             "enabled = false", "[sync]", f"window_past_days = {PAST_DAYS}", "[[accounts]]", 'name = "bench"', 'kind = "local"']
     if maildir:
         lines.append(f'maildir = "{maildir}"')
     if calendar:
@@ -275,6 +365,36 @@ def bench_calendar(work: Path, n: int, rounds: int) -> None:
     row("  peak RSS: syncd / bare parse", f"{max(paired.rss('syncd')):.0f} / {max(paired.rss('bare-ics')):.0f} MB")
 
 
+def bench_gcal(work: Path, rounds: int) -> None:
+    env = isolated_env(work)
+    folder = work / "gcal"
+    export = folder / "ada@example.com.ics"
+    if not export.exists():
+        make_gcal(export, datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    window = [(now - timedelta(days=PAST_DAYS)).isoformat(), (now + timedelta(days=FUTURE_DAYS)).isoformat()]
+
+    def bare(_r: int):  # type: ignore[no-untyped-def]
+        return child([__file__, "--child", "bare-expansion", str(export), *window], env)
+
+    def syncd(r: int):  # type: ignore[no-untyped-def]
+        remove(work / "gcal.db")
+        cfg = write_config(work / f"gcal-{r}.toml", f"sqlite:///{work / 'gcal.db'}", calendar=folder)
+        return child(["-m", "syncd", "--config", str(cfg), "sync", "--no-drafts"], env)
+
+    print(f"\nGoogle Calendar export: {GCAL_EVENTS:,} events, {rounds} rounds")
+    paired = Paired().play(rounds, {"bare-expansion": bare, "syncd": syncd})
+    occurrences = {r.out.strip().splitlines()[-1] for r in paired.runs["bare-expansion"]}
+    with sqlite3.connect(work / "gcal.db") as conn:
+        stored = conn.execute("SELECT count(*) FROM meeting").fetchone()[0]
+    header(f"a {GCAL_EVENTS:,}-event Google Calendar export, {PAST_DAYS + FUTURE_DAYS} days", rounds)
+    row("export vs bare recurring_ical_events expansion", spread(paired.ratios("syncd", "bare-expansion"), unit="×"),
+        "≤ 2×")
+    row("  occurrences in the window: bare / syncd stored", f"{', '.join(sorted(occurrences))} / {stored:,}")
+    row("  peak RSS: syncd / bare expansion",
+        f"{max(paired.rss('syncd')):.0f} / {max(paired.rss('bare-expansion')):.0f} MB")
+
+
 def bench_reads(work: Path, contacts: int, interactions: int, rounds: int) -> None:
     env = isolated_env(work)
     db = work / "reads.db"
@@ -300,6 +420,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("messages", nargs="?", default="100k", type=size, help="sent messages (10k, 100k, 1M; 0: none)")
     ap.add_argument("--meetings", default="0", type=size, help="meetings in the .ics folder (e.g. 10k)")
+    ap.add_argument("--gcal", action="store_true", help=f"a {GCAL_EVENTS:,}-event Google Calendar export")
     ap.add_argument("--contacts", default="0", type=size, help="read commands on this many contacts (e.g. 50k)")
     ap.add_argument("--interactions", default="1M", type=size)
     ap.add_argument("--runs", type=int, default=3, help="paired rounds (at least 3 for min/median/max)")
@@ -313,6 +434,8 @@ def main() -> None:
             bench_mail(work, args.messages, args.runs, args.postgres)
         if args.meetings:
             bench_calendar(work, args.meetings, args.runs)
+        if args.gcal:
+            bench_gcal(work, args.runs)
         if args.contacts:
             bench_reads(work, args.contacts, args.interactions, args.runs)
     finally:
@@ -329,7 +452,7 @@ if __name__ == "__main__":
             import pydantic  # noqa: F401
             import sqlalchemy  # noqa: F401
         else:
-            {"bare-mail": bare_mail_loop, "bare-ics": bare_ics_loop, "make-store": make_store,
+            {"bare-mail": bare_mail_loop, "bare-ics": bare_ics_loop, "bare-expansion": bare_expansion, "make-store": make_store,
              "warmth": warmth_recompute}[what](*rest)
     else:
         main()

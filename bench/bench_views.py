@@ -1,6 +1,7 @@
 """The read views on a big store: `contacts --limit 20`, `contact X --why`, `followups`,
 `targets`, `brief` and `status` on 50,000 contacts / 1,000,000 interactions, each a fresh
-process, beside `python -c pass` in the same run. Not a test: it prints figures.
+process, beside `python -c pass` and `python -c "import sqlalchemy, pydantic"` (issue 11's
+floor: each view's ratio to it, run by run) in the same run. Not a test: it prints figures.
 
 The database is generated directly with bulk inserts (a minute, once; kept in the temporary
 folder for the next run) and scored by syncd's own recompute. Nothing is written outside that
@@ -27,11 +28,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+BASE = "import sqlalchemy, pydantic"  # the floor every read command is measured against
 KINDS = (("sent", "to", 1.0), ("sent", "cc", 0.4), ("received", "from", 1.0), ("meeting", "attendee", 3.0))
 
 
-def _ts(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DATETIME text form
+def _ts(dt: datetime) -> int:
+    from syncd.store.instant import to_micros
+
+    return to_micros(dt)  # the store's Instant: integer microseconds since the epoch
 
 
 def build(db: Path, n_contacts: int, n_interactions: int, now: datetime) -> None:
@@ -160,6 +164,7 @@ def main() -> None:
     syncd = [sys.executable, "-m", "syncd", "--config", str(config)]
     views = {
         "python -c pass": [sys.executable, "-c", "pass"],
+        BASE: [sys.executable, "-c", "import sqlalchemy, pydantic"],
         "imports only": [sys.executable, "-c", "import syncd.cli.commands, syncd.report, syncd.store, rich.table"],
         "contacts --limit 20": syncd + ["contacts", "--limit", "20"],
         "contact X --why": syncd + ["contact", "p1@org2.example", "--why"],
@@ -178,11 +183,14 @@ def main() -> None:
           f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     for n, label in ((0, "wall"), (1, "CPU (user + system)")):
         base = statistics.median(t[n] for t in times["python -c pass"])
-        print(f"\n{label:22} {'min':>6} {'median':>7} {'max':>6}  {'median - python -c pass':>24}")
+        print(f"\n{label:22} {'min':>6} {'median':>7} {'max':>6}  {'- pass':>6}  {'ratio to imports':>17}")
         for name, runs in times.items():
             ts = [t[n] for t in runs]
+            # each run against the imports baseline of the same round (issue 11's goal: <= 1.25x)
+            ratios = sorted(t[n] / b[n] for t, b in zip(runs, times[BASE]))
             print(f"{name:22} {min(ts):6.3f} {statistics.median(ts):7.3f} {max(ts):6.3f}  "
-                  f"{statistics.median(ts) - base:24.3f}")
+                  f"{statistics.median(ts) - base:6.3f}  {ratios[0]:4.2f}/{statistics.median(ratios):4.2f}/"
+                  f"{ratios[-1]:4.2f}x")
     in_process(config, args.runs)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 
+from syncd import icalfast
 from syncd.icalsplit import CalendarText, EventText, split
 from syncd.icaltz import Zones
 from syncd.records import Address, Attendee, Meeting, Skip
@@ -31,11 +32,12 @@ MAX_ICS_BYTES = 5_000_000
 MAX_OCCURRENCES_PER_EVENT = 2_000
 MAX_OCCURRENCES_PER_FILE = 20_000  # ten meetings a day for five years
 # Work, in instances examined: about 1-2.5 us each in dateutil. An occurrence kept costs
-# about 200 us in recurring_ical_events and here (it copies the event), plus 10 per attendee.
+# about 75 us in recurring_ical_events and here (it copies the event; what the copies share is
+# read once per series), measured with four attendees; 5 more per attendee is a safe margin.
 SERIES_BUDGET = 100_000
 FILE_BUDGET = 1_000_000
 SERIES_COST = 100  # setting up recurring_ical_events for one series
-OCCURRENCE_COST = 200
+OCCURRENCE_COST = 80
 ATTENDEE_COST = 5
 # Parsing is bounded apart: icalendar reads a content line in about 60 us, and an export's
 # meetings inside the window must all fit (its meetings outside the window are not parsed).
@@ -100,6 +102,7 @@ class _File:
     budget: Budget
     result: ParsedCalendar
     kept: int = 0
+    fast: bool = True  # plain single events read by syncd.icalfast
 
     @property
     def series_limit(self) -> int:
@@ -117,12 +120,14 @@ def parse_ics(
     window_start: datetime,
     window_end: datetime,
     default_tz: tzinfo = timezone.utc,
+    fast: bool = True,
 ) -> ParsedCalendar:
     """Every event occurrence of ``data`` that overlaps the window, as Meeting records.
 
     Never raises on bad input: a broken calendar, event or rule becomes a Skip with the reason.
     ``default_tz`` is the user's zone: floating times, and times whose TZID cannot be
-    resolved (with a note among the skips), are read in it.
+    resolved (with a note among the skips), are read in it. ``fast=False`` reads every event
+    through icalendar: the reference :mod:`syncd.icalfast` is checked against.
     """
     result = ParsedCalendar()
     if len(data) > MAX_ICS_BYTES:
@@ -133,7 +138,8 @@ def parse_ics(
     except ValueError as err:
         result.skipped.append(Skip(source_id, f"not a valid iCalendar file: {_short(err)}"))
         return result
-    ctx = _File(source_id, clean_text(calendar, TEXT_LIMIT), window_start, window_end, Budget(FILE_BUDGET), result)
+    ctx = _File(source_id, clean_text(calendar, TEXT_LIMIT), window_start, window_end, Budget(FILE_BUDGET), result,
+                fast=fast)
     for cal in calendars:
         try:
             _read_calendar(cal, ctx, default_tz)
@@ -169,6 +175,11 @@ def _read_calendar(cal: CalendarText, ctx: _File, default_tz: tzinfo) -> None:
         lines.charge(cost)
         for note in (n for t in texts for n in t.notes):
             ctx.skip(uid, note)
+        plain = (icalfast.read(texts[0].lines, zones) if ctx.fast and len(texts) == 1 and not texts[0].recurring
+                 else None)
+        if plain is not None:  # a plain single event, read without icalendar: as _prepare would plan it
+            plans.append(_Series(uid, plain, [], [], 1))
+            continue
         try:
             plans.append(_prepare(uid, _parsed(uid, texts, ctx), zones, ctx))
         except _Skipped as err:
@@ -317,12 +328,13 @@ def _expand(plan: _Series, ctx: _File) -> list[Meeting]:
     meetings: list[Meeting] = []
     limit = min(ctx.series_limit, MAX_OCCURRENCES_PER_FILE - ctx.kept)
     weight = OCCURRENCE_COST + ATTENDEE_COST * min(MAX_ATTENDEES, _count(plan.master, "ATTENDEE"))
+    memo: dict[tuple[int, ...], Any] = {}
     for component in recurring_ical_events.of(single).between(ctx.start, ctx.end):
         if len(meetings) == limit:
             raise _Skipped(f"more than {limit:,} occurrences in the window; none are kept")
         ctx.budget.charge(weight)
         try:
-            meetings.append(_meeting(component, ctx, plan.uid in ctx.result.series))
+            meetings.append(_meeting(component, ctx, plan.uid in ctx.result.series, memo))
         except (_Skipped, ValueError, TypeError, AttributeError, KeyError, OverflowError) as err:
             ctx.skip(plan.uid, f"an occurrence cannot be read: {_short(err)}")
     ctx.kept += len(meetings)
@@ -330,7 +342,8 @@ def _expand(plan: _Series, ctx: _File) -> list[Meeting]:
 
 
 def _single(plan: _Series) -> bool:
-    """An event that is its own only occurrence: no rule, no extra dates, no overrides."""
+    """An event that is its own only occurrence: no rule, no extra dates, no overrides (an
+    icalendar event, or :func:`syncd.icalfast.read`'s stand-in for one)."""
     return plan.master is not None and not plan.rules and not plan.overrides and plan.master.get("RDATE") is None
 
 
@@ -459,9 +472,14 @@ def _organizer(component: Any) -> Address | None:
     return Address(email=email, name=_param(prop, "CN")) if "@" in email else None
 
 
-def _meeting(component: Any, ctx: _File, in_series: bool) -> Meeting:
+# What a meeting takes from its event besides its times: the same in every occurrence copied
+# from one master (recurring_ical_events copies the event, sharing its property objects).
+_STATIC = ("UID", "SUMMARY", "STATUS", "URL", "LOCATION", "X-GOOGLE-CONFERENCE", "ORGANIZER", "ATTENDEE")
+
+
+def _meeting(component: Any, ctx: _File, in_series: bool, memo: dict[tuple[int, ...], Any] | None = None) -> Meeting:
+    """``memo`` (one per series) keeps the fields read from property objects already seen."""
     get = component.get
-    uid = str(get("UID") or "").strip()
     dtstart = get("DTSTART")
     if dtstart is None:
         raise _Skipped("no DTSTART")
@@ -479,22 +497,31 @@ def _meeting(component: Any, ctx: _File, in_series: bool) -> Meeting:
     except OutOfRange as err:
         raise _Skipped(str(err)) from None
     rid = get("RECURRENCE-ID")
-    status = _STATUS.get(str(get("STATUS") or "CONFIRMED").upper(), "confirmed")
-    url = str(get("URL") or "") + str(get("LOCATION") or "") + str(get("X-GOOGLE-CONFERENCE") or "")
+    props = tuple(get(name) for name in _STATIC)
+    key = tuple(map(id, props))
+    known = memo.get(key) if memo is not None else None
+    if known is None:
+        uid = str(props[0] or "").strip()
+        url = str(props[3] or "") + str(props[4] or "") + str(props[5] or "")
+        known = (props, dict(  # the objects are kept with their fields: their ids stay theirs
+            uid=uid[:500],
+            title=clean_text(props[1], TEXT_LIMIT),
+            status=_STATUS.get(str(props[2] or "CONFIRMED").upper(), "confirmed"),
+            organizer=_organizer(component),
+            attendees=_attendees(component, ctx, uid),
+            online=any(s in url.lower() for s in ("zoom.us", "meet.google", "teams.microsoft", "webex", "whereby")),
+        ))
+        if memo is not None:
+            memo[key] = known
     return Meeting(
-        uid=uid[:500],
         # recurring_ical_events stamps a RECURRENCE-ID on single events too; only a series has occurrences
         occurrence=occurrence_key(rid.dt) if rid is not None and in_series else "",
         source_id=ctx.source_id,
         calendar=ctx.calendar,
-        title=clean_text(get("SUMMARY"), TEXT_LIMIT),
         start=start,
         end=max(end, start),
         all_day=all_day,
-        status=status,  # type: ignore[arg-type]
-        organizer=_organizer(component),
-        attendees=_attendees(component, ctx, uid),
-        online=any(s in url.lower() for s in ("zoom.us", "meet.google", "teams.microsoft", "webex", "whereby")),
+        **known[1],
     )
 
 

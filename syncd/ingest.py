@@ -31,7 +31,7 @@ from syncd.config import Config
 from syncd.filters import IgnoreRules, automated_address, automated_reason, list_addresses, list_reason
 from syncd.records import Attendee, MailMessage, Meeting, Skip
 from syncd.store import schema as t
-from syncd.store.upsert import bulk_insert_ignore, bulk_upsert, insert_ignore
+from syncd.store.upsert import PreparedInsert, bulk_insert_ignore, bulk_upsert, insert_ignore
 from syncd.timeutil import to_db, utcnow
 
 CHUNK = 500  # bound for IN (...) lists
@@ -333,6 +333,7 @@ class Ingestor:
                 tuple_(t.meeting.c.uid, t.meeting.c.occurrence).in_(chunk))
             for uid, occ, mid, fp, recorded, was_gone in conn.execute(q):
                 existing[(uid, occ)] = (mid, fp, recorded, was_gone)
+        insert_meeting = insert_attendees = None  # compiled on first use, once per batch
         for key, m in sorted(by_key.items()):  # one lock order across processes
             attendees, n_people, unusable = self._attendees(m)
             if unusable:
@@ -345,8 +346,9 @@ class Ingestor:
                     conn.execute(update(t.meeting).where(t.meeting.c.id == old[0]).values(gone=False))
                 continue  # seen before, unchanged (a re-pull, or the same event in two calendars)
             if old is None:
-                meeting_id = conn.execute(insert_ignore(conn, t.meeting, ["uid", "occurrence"]).values(**row)
-                                          .returning(t.meeting.c.id)).scalar()
+                insert_meeting = insert_meeting or PreparedInsert(conn, t.meeting, ["uid", "occurrence"], list(row),
+                                                                  returning="id")
+                meeting_id = insert_meeting.one(row)
                 if meeting_id is None:  # another process stored it meanwhile: as if seen before
                     old = conn.execute(select(*_MEETING_STATE).where(
                         and_(t.meeting.c.uid == row["uid"], t.meeting.c.occurrence == row["occurrence"]))).one()[2:]
@@ -361,9 +363,9 @@ class Ingestor:
                         delete(t.interaction).where(t.interaction.c.source_key == meeting_key(m.uid, m.occurrence))
                         .returning(t.interaction.c.contact_id)).scalars())
             if attendees:
-                conn.execute(insert_ignore(conn, t.meeting_attendee, ["meeting_id", "address"]), [
-                    {"meeting_id": meeting_id, **a} for a in attendees
-                ])
+                insert_attendees = insert_attendees or PreparedInsert(
+                    conn, t.meeting_attendee, ["meeting_id", "address"], ["meeting_id", *attendees[0]])
+                insert_attendees.many([{"meeting_id": meeting_id, **a} for a in attendees])
             result.meetings += 1
 
     def _attendees(self, m: Meeting) -> tuple[list[dict[str, object]], int, list[str]]:

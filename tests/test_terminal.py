@@ -75,8 +75,10 @@ def commands(config: Path) -> list[list[str]]:
 def _every_command():  # type: ignore[no-untyped-def]
     import click
 
-    from syncd.cli import commands  # noqa: F401 - registers them
+    from syncd.cli.commands import load
     from syncd.cli.main import cli
+
+    load()  # registers them all
 
     todo = [((), cli)]
     while todo:

@@ -122,11 +122,28 @@ class FullHelpGroup(click.Group):
 
 
 class SectionedGroup(FullHelpGroup):
-    """`syncd --help` lists the commands in the order a person meets them."""
+    """`syncd --help` lists the commands in the order a person meets them. A command's module
+    is imported when the command is asked for (see :mod:`syncd.cli.commands`)."""
 
     group_class = FullHelpGroup
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            from syncd.cli.commands import load
+
+            load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from syncd.cli.commands import load
+
+        load()
+        return super().list_commands(ctx)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from syncd.cli.commands import load
+
+        load()
         listed: set[str] = set()
         for title, names in SECTIONS:
             rows = [(n, self.commands[n].get_short_help_str(limit=200)) for n in names if n in self.commands]
@@ -163,7 +180,6 @@ def pass_app(f: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from syncd.cli import commands  # noqa: F401 - registers the commands
     from syncd.cli.output import say
 
     code = 0

@@ -98,7 +98,6 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
       syncd sync
       syncd sync --account work --no-drafts
     """
-    from syncd.followups import run_followups
     from syncd.sync import sync_all
 
     config = app.config
@@ -122,7 +121,11 @@ def sync(app: App, accounts: tuple[str, ...], no_drafts: bool, as_json: bool) ->
     finally:
         if progress:
             progress.done()
-    report = None if no_drafts else run_followups(config, store, now)
+    report = None
+    if not no_drafts:
+        from syncd.followups import run_followups  # drafting's own modules: not for a sync alone
+
+        report = run_followups(config, store, now)
     failed = [o for o in outcomes if not o.ok]
     if as_json:
         emit_json(
