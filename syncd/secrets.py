@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from contextvars import ContextVar
 import subprocess
 import tempfile
 from pathlib import Path
@@ -57,8 +58,16 @@ def password_from_keyring(service: str, username: str) -> str:
     return value
 
 
+# A team worker hands the account it is syncing its decrypted password this way (syncd.team):
+# in memory, in this thread only, for the length of that sync.
+supplied_password: ContextVar[str | None] = ContextVar("supplied_password", default=None)
+
+
 def resolve_password(*, account: str, username: str, password_command: str | None, keyring_service: str | None) -> str:
     """The password for an account from its configured source (command first, then keyring)."""
+    supplied = supplied_password.get()
+    if supplied is not None and not password_command and not keyring_service:
+        return supplied
     if password_command:
         return password_from_command(password_command)
     if keyring_service:
