@@ -68,6 +68,9 @@ def resolve_password(*, account: str, username: str, password_command: str | Non
     supplied = supplied_password.get()
     if supplied is not None and not password_command and not keyring_service:
         return supplied
+    if not password_command and not keyring_service and supplied is None:
+        raise SecretError(f"account {account!r}: its team secret is missing; store it with "
+                          "syncd accounts add ... --member M --secret-stdin")
     if password_command:
         return password_from_command(password_command)
     if keyring_service:

@@ -139,6 +139,8 @@ class Team:
             if conn.execute(select(ts.account.c.name).where((ts.account.c.member_id == member_id)
                                                              & (ts.account.c.name == name))).first():
                 raise ConfigError(f"member {member_id!r} has an account named {name!r} already")
+            if secret is not None:
+                settings = {**settings, "team_secret": True}  # IMAP/CalDAV: the password comes from here
             data = self._member_data(m.name, m.addresses, m.settings,
                                      [{"name": name, "kind": kind, "enabled": True, **settings}])
             config_from_data(data, Path(f"member {member_id}"))  # validates the account's settings

@@ -385,7 +385,13 @@ def _add_member_account(app: App, member: str, kind: str, name: str, settings: t
     try:
         with app.team.engine.connect() as conn:
             config = app.team.member_config(conn, member)
-        _authorize(config, config.account(name), no_browser)
+        from syncd.secrets import supplied_password
+
+        token = supplied_password.set(secret)  # a login that checks the password checks this one
+        try:
+            _authorize(config, config.account(name), no_browser)
+        finally:
+            supplied_password.reset(token)
     except BaseException:
         app.team.remove_account(member, name)
         raise
