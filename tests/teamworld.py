@@ -31,6 +31,7 @@ from tests.mailtree import IcsFolder, MailTree
 
 
 def team_config(root: Path, db_url: str, *, interval_minutes: float = 60, targets: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     path = root / "team.toml"
     path.write_text("\n".join([
         f'database_url = "{db_url}"', 'timezone = "UTC"', "",
@@ -147,12 +148,15 @@ def member_state(team: Team, world: TeamWorld, member: str) -> dict[str, Any]:
         ca, i, d, r = t.contact_address, t.interaction, t.draft, t.draft_recipient
         out["interactions"] = sorted(conn.execute(select(ca.c.address, i.c.source_key, i.c.kind, i.c.occurred_at)
                                                   .join(i, i.c.contact_id == ca.c.contact_id)).tuples())
+        out["messages"] = sorted(conn.execute(select(t.message.c.message_id, t.message.c.linked)).tuples())
         out["contacts"] = sorted(conn.execute(select(ca.c.address, t.contact.c.last_at, t.contact.c.n_out,
                                                      t.contact.c.n_in, t.contact.c.n_meetings)
                                               .join(t.contact, t.contact.c.id == ca.c.contact_id)).tuples())
         drafts = conn.execute(select(d.c.id, d.c.key, d.c.status, d.c.marker, d.c.subject)).all()
         to = {row.draft_id: row.address for row in conn.execute(select(r.c.draft_id, r.c.address))}
-        out["drafts"] = sorted((row.key, row.status, row.subject, to.get(row.id)) for row in drafts)
+        # a check-in's key names the contact's id, which depends on which account was synced first
+        out["drafts"] = sorted((re.sub(r"^checkin:\d+:", "checkin:", row.key), row.status, row.subject,
+                                to.get(row.id)) for row in drafts)
         written = {row.marker for row in drafts if row.status == "written"}
     on_disk = world.drafts_in_mailbox(member)
     out["mailbox"] = {"files": len(on_disk), "distinct": len(set(on_disk)), "unrecorded": len(set(on_disk) - written),

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, select, text, update
 from sqlalchemy.engine import make_url
 
 from syncd.config import Config, ConfigError, config_from_data
-from syncd.store import Store, StoreError, open_store
+from syncd.store import Store, StoreError, lock_key, open_store
 from syncd.team import schema as ts
 
 MEMBER_ID = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
@@ -27,6 +29,36 @@ INHERITED = ("timezone", "warmth", "cadence", "targets", "ignore", "nonpeople", 
 
 def member_schema(member_id: str) -> str:
     return f"syncd_m_{member_id}"
+
+
+class MemberStore(Store):
+    """A member's store: its write transactions run one at a time, across every worker.
+
+    The single-user daemon queues its threads' writes (SerialStore) because its code was
+    written for one writer per database; two workers syncing two accounts of one member would
+    otherwise interleave batches on the same contacts and deadlock. Here the queue is an
+    advisory lock per member, so members never wait for each other, and provider I/O (between
+    transactions) still runs in parallel. A nested transaction in a thread that holds the lock
+    does not take it again (it could not: the lock belongs to the outer connection)."""
+
+    def __init__(self, store: Store, schema: str) -> None:
+        super().__init__(store.engine)
+        self._key = lock_key(f"{schema}:write")
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self._lock:  # this process's threads queue here, not on database connections
+            depth = getattr(self._local, "depth", 0)
+            with super().begin() as conn:
+                if depth == 0:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._key})
+                self._local.depth = depth + 1
+                try:
+                    yield conn
+                finally:
+                    self._local.depth = depth
 
 
 @dataclass(frozen=True)
@@ -196,7 +228,8 @@ class Team:
         with self._lock:
             store = self._stores.get(member_id)
             if store is None:
-                store = self._stores[member_id] = open_store(self.url, schema=member_schema(member_id))
+                schema = member_schema(member_id)
+                store = self._stores[member_id] = MemberStore(open_store(self.url, schema=schema), schema)
             return store
 
 
