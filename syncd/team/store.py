@@ -32,17 +32,25 @@ def member_schema(member_id: str) -> str:
 
 
 class MemberStore(Store):
-    """A member's store: its write transactions run one at a time, across every worker.
+    """A member's store on the team's one connection pool: every transaction first sets the
+    search path to the member's schema (so a worker serving thousands of members holds as
+    many connections as it runs transactions, not one pool per member), and its write
+    transactions run one at a time across every worker.
 
     The single-user daemon queues its threads' writes (SerialStore) because its code was
     written for one writer per database; two workers syncing two accounts of one member would
     otherwise interleave batches on the same contacts and deadlock. Here the queue is an
     advisory lock per member, so members never wait for each other, and provider I/O (between
     transactions) still runs in parallel. A nested transaction in a thread that holds the lock
-    does not take it again (it could not: the lock belongs to the outer connection)."""
+    does not take it again (it could not: the lock belongs to the outer connection).
 
-    def __init__(self, store: Store, schema: str) -> None:
-        super().__init__(store.engine)
+    The path is set inside the transaction, so the rollback or commit that ends it (every
+    connection returned to the pool is rolled back) leaves nothing behind for the next user."""
+
+    def __init__(self, engine: Engine, schema: str) -> None:
+        super().__init__(engine.execution_options(syncd_schema=schema))
+        self.schema = schema
+        self._path = f'SET LOCAL search_path TO "{schema}"'
         self._key = lock_key(f"{schema}:write")
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -51,7 +59,8 @@ class MemberStore(Store):
     def begin(self) -> Iterator[Connection]:
         with self._lock:  # this process's threads queue here, not on database connections
             depth = getattr(self._local, "depth", 0)
-            with super().begin() as conn:
+            with self.engine.connect() as conn, conn.begin():
+                conn.exec_driver_sql(self._path)
                 if depth == 0:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._key})
                 self._local.depth = depth + 1
@@ -59,6 +68,14 @@ class MemberStore(Store):
                     yield conn
                 finally:
                     self._local.depth = depth
+
+    def connect(self) -> Connection:
+        conn = self.engine.connect()
+        conn.exec_driver_sql(self._path)  # in the transaction the reader's statements run in
+        return conn
+
+    def close(self) -> None:
+        pass  # the pool is the team's
 
 
 @dataclass(frozen=True)
@@ -82,7 +99,7 @@ class Team:
                              "postgresql:// URL (workers and members share that database)")
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        self.engine: Engine = create_engine(parsed, pool_pre_ping=True, pool_size=10)
+        self.engine: Engine = create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=24)
         self._stores: dict[str, Store] = {}
         self._lock = threading.Lock()
         with self.engine.begin() as conn:
@@ -229,7 +246,8 @@ class Team:
             store = self._stores.get(member_id)
             if store is None:
                 schema = member_schema(member_id)
-                store = self._stores[member_id] = MemberStore(open_store(self.url, schema=schema), schema)
+                open_store(self.url, schema=schema).close()  # made or migrated, once per process
+                store = self._stores[member_id] = MemberStore(self.engine, schema)
             return store
 
 
