@@ -58,14 +58,14 @@ def password_from_keyring(service: str, username: str) -> str:
     return value
 
 
-# A team worker hands the account it is syncing its decrypted password this way (syncd.team):
-# in memory, in this thread only, for the length of that sync.
-supplied_password: ContextVar[str | None] = ContextVar("supplied_password", default=None)
+# A team worker hands the accounts it is working for their decrypted passwords this way
+# (syncd.team): account name -> password, in memory, in this thread only, for that job.
+supplied_passwords: ContextVar[dict[str, str] | None] = ContextVar("supplied_passwords", default=None)
 
 
 def resolve_password(*, account: str, username: str, password_command: str | None, keyring_service: str | None) -> str:
     """The password for an account from its configured source (command first, then keyring)."""
-    supplied = supplied_password.get()
+    supplied = (supplied_passwords.get() or {}).get(account)
     if supplied is not None and not password_command and not keyring_service:
         return supplied
     if not password_command and not keyring_service and supplied is None:

@@ -327,3 +327,25 @@ def test_members_and_accounts_are_added_listed_and_removed_from_the_cli(tmp_path
         assert conn.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname = 'syncd_m_ada'")).scalar() == 0
         assert conn.execute(select(ts.secret)).all() == []
     engine.close()
+
+
+def test_a_team_password_reaches_only_the_account_it_belongs_to_and_only_while_handed_over() -> None:
+    from syncd.secrets import SecretError, resolve_password, supplied_passwords
+
+    def ask(account: str) -> str:
+        return resolve_password(account=account, username="ada", password_command=None, keyring_service=None)
+
+    token = supplied_passwords.set({"work": "pw-of-work"})
+    try:
+        assert ask("work") == "pw-of-work"
+        with pytest.raises(SecretError, match="team secret is missing"):
+            ask("other")
+        seen: list[BaseException] = []
+        th = threading.Thread(target=lambda: seen.append(pytest.raises(SecretError, ask, "work").value))
+        th.start()
+        th.join()
+        assert seen  # another thread (another job) is not handed this one's password
+    finally:
+        supplied_passwords.reset(token)
+    with pytest.raises(SecretError, match="--secret-stdin"):
+        ask("work")

@@ -212,6 +212,18 @@ class Team:
             conn.execute(delete(ts.work).where((ts.work.c.member_id == member_id) & (ts.work.c.account == name)
                                                & (ts.work.c.kind == "sync")))
 
+    def secrets(self, conn: Connection, member_id: str, accounts: list[str] | None) -> dict[str, str]:
+        """The member's decrypted passwords (of ``accounts``, or all): for one job, in memory."""
+        q = select(ts.secret.c.account).where(ts.secret.c.member_id == member_id)
+        if accounts is not None:
+            q = q.where(ts.secret.c.account.in_(accounts))
+        out = {}
+        for name in conn.execute(q).scalars():
+            value = self.secret(conn, member_id, name)
+            if value is not None:
+                out[name] = value
+        return out
+
     def secret(self, conn: Connection, member_id: str, account: str) -> str | None:
         row = conn.execute(select(ts.secret.c.ciphertext).where(
             (ts.secret.c.member_id == member_id) & (ts.secret.c.account == account))).first()

@@ -24,7 +24,7 @@ from sqlalchemy import update
 
 from syncd.daemon.runner import Stopping, backoff_delay
 from syncd.followups import run_followups
-from syncd.secrets import supplied_password
+from syncd.secrets import supplied_passwords
 from syncd.store import lease
 from syncd.sync import classify, sync_account
 from syncd.team import schema as ts
@@ -158,14 +158,14 @@ class Worker:
     def _sync(self, job: work.Job) -> tuple[str | None, str | None, float | None]:
         with self.team.engine.connect() as conn:
             config = self.team.member_config(conn, job.member_id)
-            secret = self.team.secret(conn, job.member_id, job.account)
+            secrets = self.team.secrets(conn, job.member_id, [job.account])
         store = self.team.store(job.member_id)
         account = config.account(job.account)
-        token = supplied_password.set(secret)
+        token = supplied_passwords.set(secrets)
         try:
             outcome = sync_account(config, store, account, progress=self._progress(job.id))
         finally:
-            supplied_password.reset(token)
+            supplied_passwords.reset(token)
         busy = [s for s in outcome.streams if s.busy]
         publish(self.team, job.member_id, config, store, utcnow())
         if outcome.changed:
@@ -185,8 +185,13 @@ class Worker:
     def _drafts(self, job: work.Job) -> str | None:
         with self.team.engine.connect() as conn:
             config = self.team.member_config(conn, job.member_id)
-        if not config.followups.enabled:
-            return None
+            if not config.followups.enabled:
+                return None
+            secrets = self.team.secrets(conn, job.member_id, None)  # drafts may go to any of its accounts
         store = self.team.store(job.member_id)
-        report = run_followups(config, store, utcnow())
+        token = supplied_passwords.set(secrets)
+        try:
+            report = run_followups(config, store, utcnow())
+        finally:
+            supplied_passwords.reset(token)
         return "; ".join(report.errors)[:2000] or None

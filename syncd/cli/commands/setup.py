@@ -385,13 +385,13 @@ def _add_member_account(app: App, member: str, kind: str, name: str, settings: t
     try:
         with app.team.engine.connect() as conn:
             config = app.team.member_config(conn, member)
-        from syncd.secrets import supplied_password
+        from syncd.secrets import supplied_passwords
 
-        token = supplied_password.set(secret)  # a login that checks the password checks this one
+        token = supplied_passwords.set({name: secret} if secret else None)  # the login checks this one
         try:
             _authorize(config, config.account(name), no_browser)
         finally:
-            supplied_password.reset(token)
+            supplied_passwords.reset(token)
     except BaseException:
         app.team.remove_account(member, name)
         raise
