@@ -349,3 +349,15 @@ def test_a_team_password_reaches_only_the_account_it_belongs_to_and_only_while_h
         supplied_passwords.reset(token)
     with pytest.raises(SecretError, match="--secret-stdin"):
         ask("work")
+
+
+def test_drafts_woken_while_they_run_are_due_again_as_soon_as_they_are_given_back(team: Team) -> None:
+    team.add_member("ada", "Ada", ["ada@x.example"], {})
+    with team.engine.begin() as conn:
+        (job,) = work.take(conn, ELSEWHERE, timedelta(minutes=1), 5)
+        assert job.kind == "drafts"
+        work.wake_drafts(conn, "ada")  # an account of ada's brought new mail meanwhile
+        work.finish(conn, ELSEWHERE, job.id, again_in=timedelta(hours=1))
+        assert work.take(conn, "other/1/1/1", timedelta(minutes=1), 5) == [work.Job(job.id, "drafts", "ada", "", 0)]
+        work.finish(conn, "other/1/1/1", job.id, again_in=timedelta(hours=1))
+        assert work.take(conn, ELSEWHERE, timedelta(minutes=1), 5) == []  # not woken: an hour

@@ -52,6 +52,7 @@ work = Table(
     Column("member_id", String(40), ForeignKey("member.id", ondelete="CASCADE"), nullable=False),
     Column("account", String(64), nullable=False, default=""),  # "" for drafts
     Column("due_at", TS, nullable=False, server_default=text("now()")),
+    Column("wake", Boolean, nullable=False, server_default=text("false")),  # asked for again while leased
     Column("lease_owner", String(255)),
     Column("lease_expires_at", TS),
     Column("heartbeat_at", TS),

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, case, func, or_, select, update
 
 from syncd.store import lease
 from syncd.team import schema as ts
@@ -41,11 +41,14 @@ def take(conn: Connection, owner: str, ttl: timedelta, limit: int) -> list[Job]:
     """Lease up to ``limit`` due rows to ``owner``, oldest due first."""
     w = ts.work
     free = or_(w.c.lease_owner.is_(None), w.c.lease_expires_at <= func.now())
-    due = (select(w.c.id).where(w.c.due_at <= func.now(), free).order_by(w.c.due_at, w.c.id).limit(limit)
+    # Oldest due first; among rows due together, members' first accounts before their second
+    # ones, so workers do not all queue on one member's write lock (syncd.team.store.MemberStore).
+    due = (select(w.c.id).where(w.c.due_at <= func.now(), free)
+           .order_by(w.c.due_at, w.c.account, w.c.member_id).limit(limit)
            .with_for_update(skip_locked=True).scalar_subquery())
     rows = conn.execute(update(w).where(w.c.id.in_(due)).values(
         lease_owner=owner, lease_expires_at=func.now() + _interval(ttl), heartbeat_at=func.now(),
-        attempts=w.c.attempts + 1).returning(w.c.id, w.c.kind, w.c.member_id, w.c.account, w.c.failures)).all()
+        attempts=w.c.attempts + 1, wake=False).returning(w.c.id, w.c.kind, w.c.member_id, w.c.account, w.c.failures)).all()
     jobs = [Job(*r) for r in rows]
     if len(jobs) < limit:
         jobs += _take_from_dead(conn, owner, ttl, limit - len(jobs))
@@ -66,7 +69,8 @@ def _take_from_dead(conn: Connection, owner: str, ttl: timedelta, limit: int) ->
             continue
         got = conn.execute(update(w).where(and_(w.c.id == row.id, w.c.lease_owner == row.lease_owner)).values(
             lease_owner=owner, lease_expires_at=func.now() + _interval(ttl), heartbeat_at=func.now(),
-            attempts=w.c.attempts + 1).returning(w.c.id, w.c.kind, w.c.member_id, w.c.account, w.c.failures)).first()
+            attempts=w.c.attempts + 1, wake=False)
+            .returning(w.c.id, w.c.kind, w.c.member_id, w.c.account, w.c.failures)).first()
         if got is not None:
             out.append(Job(*got))
     return out
@@ -82,10 +86,11 @@ def renew(conn: Connection, owner: str, ids: list[int], ttl: timedelta) -> set[i
 
 
 def finish(conn: Connection, owner: str, job_id: int, *, again_in: timedelta, error: str | None = None) -> bool:
-    """Give a row back, due again in ``again_in``; False if it was no longer ours."""
+    """Give a row back, due again in ``again_in`` (at once if it was woken meanwhile); False if
+    it was no longer ours."""
     w = ts.work
-    values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None,
-                                 "due_at": func.now() + _interval(again_in)}
+    values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None, "wake": False,
+                                 "due_at": case((w.c.wake, func.now()), else_=func.now() + _interval(again_in))}
     if error is None:
         values.update(last_ok_at=func.now(), failures=0, failing_since=None, last_error=None)
     else:
@@ -103,7 +108,9 @@ def give_back(conn: Connection, owner: str, ids: list[int]) -> None:
 
 
 def wake_drafts(conn: Connection, member_id: str) -> None:
-    """New data for a member: its drafts are due now (planning follows syncing)."""
+    """New data for a member: its drafts are due now (planning follows syncing). A drafts job
+    running right now may have planned before this data came in: it is marked to run again
+    as soon as it is given back."""
     w = ts.work
-    conn.execute(update(w).where(w.c.kind == "drafts", w.c.member_id == member_id, w.c.due_at > func.now())
-                 .values(due_at=func.now()))
+    conn.execute(update(w).where(w.c.kind == "drafts", w.c.member_id == member_id)
+                 .values(wake=True, due_at=func.least(w.c.due_at, func.now())))
