@@ -361,3 +361,19 @@ def test_drafts_woken_while_they_run_are_due_again_as_soon_as_they_are_given_bac
         assert work.take(conn, "other/1/1/1", timedelta(minutes=1), 5) == [work.Job(job.id, "drafts", "ada", "", 0)]
         work.finish(conn, "other/1/1/1", job.id, again_in=timedelta(hours=1))
         assert work.take(conn, ELSEWHERE, timedelta(minutes=1), 5) == []  # not woken: an hour
+
+
+def test_fleet_status_shows_lag_leases_and_failing_accounts_since_when(team: Team) -> None:
+    from syncd.team.fleet import fleet
+
+    _queue(team, 1, 3)
+    with team.engine.begin() as conn:
+        a, b, c = work.take(conn, ELSEWHERE, timedelta(minutes=1), 3)
+        work.finish(conn, ELSEWHERE, a.id, again_in=timedelta(minutes=5))
+        work.finish(conn, ELSEWHERE, b.id, again_in=timedelta(minutes=5), error="mail:INBOX: refused")
+    with team.engine.connect() as conn:
+        data = fleet(conn, utcnow(), team.config)
+    by = {x["account"]: x for x in data["accounts"]}
+    assert by["a0"]["state"] == "ok" and by["a0"]["lag_seconds"] is not None
+    assert by["a1"]["state"] == "failing" and by["a1"]["failing_since"] and by["a1"]["error"] == "mail:INBOX: refused"
+    assert by["a2"]["state"] == "syncing" and by["a2"]["leased_by"] == ELSEWHERE

@@ -5,6 +5,7 @@ every draft is written once, and each member's data equals that of a run by a si
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -92,8 +93,15 @@ def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Pat
         procs.append(three.worker("--lease-seconds", "3", "--threads", "3"))
         try:
             wait_settled(team_three, three, 120, procs)
+            fleet = json.loads(three.syncd("status", "--workers", "--json").stdout)
+            shown = three.syncd("status", "--workers").stdout
         finally:
             errors = stop(procs)
+        alive = {w["pid"] for w in fleet["workers"] if w["alive"]}
+        assert alive == {p.pid for p in procs if p.returncode != -signal.SIGKILL}
+        assert {killed_syncing.pid, killed_writing.pid} <= {w["pid"] for w in fleet["workers"] if not w["alive"]}
+        assert len(fleet["accounts"]) == 30 and all(a["lag_seconds"] is not None for a in fleet["accounts"])
+        assert "workers: 3 alive, 2 gone" in shown and max(map(len, shown.splitlines())) <= 80
 
         single = [one.worker("--threads", "3")]
         try:

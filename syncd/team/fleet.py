@@ -30,8 +30,7 @@ def fleet(conn: Connection, now: datetime, config: Config) -> dict[str, Any]:
         alive = (r.stopped_at is None and r.seen_at > db_now - GONE_AFTER and lease.owner_alive(r.id) is not False)
         if not alive and r.seen_at < db_now - timedelta(days=1):
             continue  # long gone: not worth a line
-        workers.append({"worker": r.id.split("/")[0] + "/" + r.id.split("/")[1] if "/" in r.id else r.id,
-                        "id": r.id, "host": r.host, "pid": r.pid, "alive": alive, "started": iso(r.started_at),
+        workers.append({"worker": f"{r.host}/{r.pid}", "id": r.id, "host": r.host, "pid": r.pid, "alive": alive, "started": iso(r.started_at),
                         "seen": iso(r.seen_at), "leases": held.get(r.id, 0) if alive else 0, "done": r.done})
     accounts = []
     interval = timedelta(minutes=config.sync.interval_minutes)
