@@ -124,6 +124,32 @@ def _cycle(engine, since_sql: str, accounts: int, timeout: float = 1800) -> floa
     raise SystemExit("the cycle did not finish")
 
 
+CPU: list[tuple[int, float, float, float, float]] = []  # workers, wall, CPU s of fakes, workers, PostgreSQL
+
+
+def _cpu(procs: list[subprocess.Popen[bytes]]) -> tuple[float, float, float]:
+    """CPU seconds so far of this process (the fakes), the workers, and PostgreSQL's processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def of(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    me = os.times()
+    pg = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    pg += of(int(entry.name))
+            except OSError:
+                pass
+    return me.user + me.system, sum(of(p.pid) for p in procs), pg
+
+
 def _round(base: str, home: Path, accounts: int, workers: int, threads: int, graph, google,  # type: ignore[no-untyped-def]
            env: dict[str, str]) -> tuple[float, float]:
     from sqlalchemy import create_engine, text
@@ -145,8 +171,11 @@ def _round(base: str, home: Path, accounts: int, workers: int, threads: int, gra
                 if conn.execute(text("SELECT count(*) FROM syncd_team.worker")).scalar() >= workers:
                     break
             time.sleep(0.05)
+        cpu0 = _cpu(procs)
         first = _cycle(engine, "", accounts)
+        cpu1 = _cpu(procs)
         again = _cycle(engine, "", accounts)
+        CPU.append((workers, first, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]))
         return first, again
     finally:
         for p in procs:
@@ -207,6 +236,14 @@ def main() -> None:
         ratios = [first[base][i] / first[n][i] for i in range(args.runs)]
         row(f"speed-up of {n} workers over {base}", spread(ratios, "{:.2f}", "×"), "≥ 3.2× at 4" if n == 4 else "")
     print(f"(median first sync per account, 1 worker: {statistics.median(first[base]) / args.accounts:.3f} s)")
+    print("CPU seconds during the first sync (this machine has "
+          f"{os.cpu_count()} cores, shared with whatever else runs):")
+    for n in counts:
+        runs = [c for c in CPU if c[0] == n]
+        wall = statistics.median(c[1] for c in runs)
+        fakes, workers, pg = (statistics.median(c[i] for c in runs) for i in (2, 3, 4))
+        print(f"  {n} worker(s): wall {wall:.1f} s; fakes {fakes:.1f}, workers {workers:.1f}, "
+              f"PostgreSQL {pg:.1f} (all its processes, other users too; {(fakes + workers + pg) / wall:.2f} cores busy)")
 
 
 if __name__ == "__main__":
