@@ -315,6 +315,8 @@ def test_members_and_accounts_are_added_listed_and_removed_from_the_cli(tmp_path
     listed = json.loads(run("members", "list", "--json").stdout)
     assert listed == {"version": 1, "members": [{"member": "ada", "name": "Ada Lovelace",
                                                  "addresses": ["ada@x.example"], "opt_out": False, "accounts": 1}]}
+    assert json.loads(run("accounts", "list", "--member", "ada", "--json").stdout)["accounts"] == [
+        {"account": "archive", "kind": "local", "enabled": True}]
     bad = run("accounts", "add", "local", "--name", "x", "--member", "nobody", check=False)
     assert bad.returncode == 1 and "no member 'nobody'" in bad.stderr and "syncd members add" in bad.stderr
     status = json.loads(run("status", "--workers", "--json").stdout)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from syncd.cli.main import App, cli, pass_app
+from syncd.cli.main import App, cli, member_option, pass_app
 
 
 @cli.command()
@@ -304,6 +304,7 @@ def accounts() -> None:
 
 @accounts.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text (docs/json.md).")
+@member_option
 @pass_app
 def accounts_list(app: App, as_json: bool) -> int:
     """List the accounts in your config."""
