@@ -64,6 +64,7 @@ class Worker:
         next_beat = 0.0
         try:
             while not self.stopping.is_set():
+                self.wake.clear()  # before looking: a job ending from now on wakes the wait below
                 self._reap()
                 if time.monotonic() >= next_beat:
                     self._heartbeat()
@@ -73,11 +74,12 @@ class Worker:
                     with self.team.engine.begin() as conn:
                         jobs = work.take(conn, self.me, self.ttl, free)
                     for job in jobs:
-                        self.running[job.id] = (job, pool.submit(self._run_job, job))
+                        fut = pool.submit(self._run_job, job)
+                        fut.add_done_callback(lambda _f: self.wake.set())  # a thread is free: take more
+                        self.running[job.id] = (job, fut)
                     if jobs:
                         continue
                 self.wake.wait(min(self.poll, max(0.05, next_beat - time.monotonic())))
-                self.wake.clear()
         finally:
             self._shutdown(pool)
         return 0
@@ -142,8 +144,6 @@ class Worker:
             kind, error, _fix = classify(err)
             log.error("%s %s %s: %s", job.kind, job.member_id, job.account, error,
                       exc_info=err if kind == "unknown" else None)
-        finally:
-            self.wake.set()
         again = self.interval if error is None else backoff_delay(kind, job.failures + 1, self.interval, retry_after)
         with self.team.engine.begin() as conn:
             if not work.finish(conn, self.me, job.id, again_in=again, error=error):
