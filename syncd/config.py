@@ -223,6 +223,8 @@ class Config(_Strict):
 
     # filled in by load_config, not by the file
     path: Path | None = Field(default=None, exclude=True)
+    # a team member's accounts keep their tokens apart from another member's of the same name
+    state_namespace: str = Field(default="", exclude=True)
     account_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     @field_validator("timezone")
@@ -310,6 +312,11 @@ def parse_config(text: str, path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    return config_from_data(data, path)
+
+
+def config_from_data(data: dict[str, Any], path: Path) -> Config:
+    """A config from its tables as parsed (a TOML file, or a team member's rows: syncd.team)."""
     try:
         config = Config.model_validate(data)
     except ValidationError as err:

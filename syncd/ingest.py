@@ -31,6 +31,7 @@ from syncd.config import Config
 from syncd.filters import IgnoreRules, automated_address, automated_reason, list_addresses, list_reason
 from syncd.records import Attendee, MailMessage, Meeting, Skip
 from syncd.store import schema as t
+from syncd.store import serialize
 from syncd.store.upsert import PreparedInsert, bulk_insert_ignore, bulk_upsert, insert_ignore
 from syncd.timeutil import to_db, utcnow
 
@@ -119,6 +120,12 @@ class Ingestor:
     def _judge_known_contacts(self, conn: Connection) -> None:
         """When the non-people rules changed (a new syncd, the config's [nonpeople]), contacts
         that the rules now say are not people stop being contacts."""
+        stored = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "nonpeople")).scalar()
+        if stored == self.nonpeople.fingerprint:
+            return
+        # Two processes may get here at once (two accounts of one database synced side by side,
+        # as team workers do): one judges, the other then finds it done.
+        serialize(conn, "judge-nonpeople")
         stored = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "nonpeople")).scalar()
         if stored == self.nonpeople.fingerprint:
             return

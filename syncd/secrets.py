@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from contextvars import ContextVar
 import subprocess
 import tempfile
 from pathlib import Path
@@ -57,8 +58,19 @@ def password_from_keyring(service: str, username: str) -> str:
     return value
 
 
+# A team worker hands the accounts it is working for their decrypted passwords this way
+# (syncd.team): account name -> password, in memory, in this thread only, for that job.
+supplied_passwords: ContextVar[dict[str, str] | None] = ContextVar("supplied_passwords", default=None)
+
+
 def resolve_password(*, account: str, username: str, password_command: str | None, keyring_service: str | None) -> str:
     """The password for an account from its configured source (command first, then keyring)."""
+    supplied = (supplied_passwords.get() or {}).get(account)
+    if supplied is not None and not password_command and not keyring_service:
+        return supplied
+    if not password_command and not keyring_service and supplied is None:
+        raise SecretError(f"account {account!r}: its team secret is missing; store it with "
+                          "syncd accounts add ... --member M --secret-stdin")
     if password_command:
         return password_from_command(password_command)
     if keyring_service:

@@ -93,7 +93,7 @@ def identity(conn: Connection, config: Config) -> Identity:
 def open_connector(config: Config, account: AccountConfig, now: datetime) -> Connector:
     cls = connectors.connector_class(account.kind)
     env = ConnectorEnv(
-        state_dir=paths.account_state_dir(account.name),
+        state_dir=paths.account_state_dir(f"{config.state_namespace}{account.name}"),
         now=now,
         window_past=timedelta(days=config.sync.window_past_days),
         window_future=timedelta(days=config.sync.window_future_days),

@@ -16,6 +16,7 @@ import click
 if TYPE_CHECKING:
     from syncd.config import Config
     from syncd.store import Store
+    from syncd.team.store import Team
 
 log = logging.getLogger("syncd")
 
@@ -27,7 +28,10 @@ class App:
         self.config_path_arg = config_path
         self.verbose = verbose
         self._config: Config | None = None
+        self._file_config: Config | None = None
         self._store: Store | None = None
+        self._team: Team | None = None
+        self.member: str | None = None  # --member: a team member's config and store (syncd.team)
 
     @property
     def config_path(self) -> Path:
@@ -36,20 +40,44 @@ class App:
         return resolve_config_path(self.config_path_arg)
 
     @property
-    def config(self) -> Config:
-        if self._config is None:
+    def file_config(self) -> Config:
+        """The config file as it is (for a team: the database, and the team's defaults)."""
+        if self._file_config is None:
             from syncd.config import load_config
 
-            self._config = load_config(self.config_path)
+            self._file_config = load_config(self.config_path)
+        return self._file_config
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            if self.member is not None:
+                with self.team.engine.connect() as conn:
+                    self._config = self.team.member_config(conn, self.member)
+            else:
+                self._config = self.file_config
         return self._config
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            from syncd.store import open_store
+            if self.member is not None:
+                self.config  # noqa: B018 - an unknown member is refused before its schema is made
+                self._store = self.team.store(self.member)
+            else:
+                from syncd.store import open_store
 
-            self._store = open_store(self.config.db_url)
+                self._store = open_store(self.config.db_url)
         return self._store
+
+    @property
+    def team(self) -> Team:
+        """The team database named by the config file's database_url (PostgreSQL)."""
+        if self._team is None:
+            from syncd.team.store import Team
+
+            self._team = Team(self.file_config)
+        return self._team
 
     def now(self) -> datetime:
         from syncd.timeutil import utcnow
@@ -57,7 +85,9 @@ class App:
         return utcnow()
 
     def close(self) -> None:
-        if self._store is not None:
+        if self._team is not None:
+            self._team.close()  # and the members' stores it opened
+        elif self._store is not None:
             self._store.close()
 
 
@@ -96,6 +126,7 @@ SECTIONS = (
     ("Daily", ("status", "contacts", "contact", "followups", "brief", "targets")),
     ("Curate", ("prune", "ignore", "merge", "unmerge", "note", "cadence")),
     ("Daemon", ("run", "service")),
+    ("Team", ("members", "team")),
 )
 
 EXAMPLES = """\b
@@ -177,6 +208,17 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 def pass_app(f: Any) -> Any:
     return click.pass_obj(f)
+
+
+def _set_member(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(App).member = value
+
+
+def member_option(f: Any) -> Any:
+    """--member M: the command reads that team member's data (syncd.team), not the config's own."""
+    return click.option("--member", metavar="M", expose_value=False, callback=_set_member,
+                        help="A team member's data (team database; see docs/team.md).")(f)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,9 +64,14 @@ class Store:
 
 
 def serialize(conn: Connection, name: str) -> None:
-    """Until this write transaction ends, no other process runs one that serializes on ``name``."""
+    """Until this write transaction ends, no other process runs one that serializes on ``name``.
+
+    A member's store (one PostgreSQL schema of a team database) has its own locks: members
+    never queue behind each other's planning or drafting."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(name)})
+        schema = conn.get_execution_options().get("syncd_schema")
+        key = lock_key(f"{schema}:{name}" if schema else name)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def lock_key(name: str) -> int:
@@ -90,8 +95,12 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("syncd_write") else "BEGIN")
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open (creating if needed) the database at ``url`` and bring its schema up to date."""
+def open_store(url: str, *, migrate: bool = True, schema: str | None = None) -> Store:
+    """Open (creating if needed) the database at ``url`` and bring its schema up to date.
+
+    ``schema`` (PostgreSQL only): keep everything in that schema, made if needed, with the
+    search path set to it alone, so the same tables and migrations serve one member of a team
+    database (syncd.team) and the code that uses them never knows."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -107,6 +116,12 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs["pool_pre_ping"] = True
+        if schema is not None:
+            _check_schema_name(schema)
+            kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+            kwargs["execution_options"] = {"syncd_schema": schema}
+    elif schema is not None:
+        raise StoreError("a team database is PostgreSQL; set database_url to a postgresql:// URL")
     try:
         engine = create_engine(parsed, **kwargs)
     except ModuleNotFoundError as err:
@@ -118,6 +133,8 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     store = Store(engine)
     if migrate:
         try:
+            if schema is not None:
+                _make_schema(store, schema)
             revision, marked = _identity(store)
             if revision != HEAD_REVISION or not marked:
                 _migrate(store, sqlite_path, _where(parsed, sqlite_path))
@@ -131,6 +148,19 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         if sqlite_path is not None:
             _make_private(sqlite_path)  # -wal and -shm exist now
     return store
+
+
+def _check_schema_name(schema: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+        raise StoreError(f"{schema!r} is not a schema name (lower-case letters, digits and _)")
+
+
+def _make_schema(store: Store, schema: str) -> None:
+    with store.engine.connect() as conn, conn.begin():
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"schema:{schema}")})
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
 
 
 # --- SQLite files: private, writable, and ours ------------------------------------------------------

@@ -18,6 +18,7 @@ MODULES = {
     "run": "daemon", "service": "daemon", "brief": "daemon",
     "init": "setup", "demo": "setup", "accounts": "setup",
     "sync": "syncing",
+    "members": "team", "team": "team",
 }
 
 

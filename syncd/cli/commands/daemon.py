@@ -12,13 +12,21 @@ from syncd.cli.output import ago, emit_json, say
 
 
 @cli.command()
+@click.option("--worker", is_flag=True, help="Serve a team database with other workers (docs/team.md).")
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Worker: jobs run at once.")
+@click.option("--lease-seconds", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="Worker: a job's lease outlives a silent worker this long.")
 @pass_app
-def run(app: App) -> int:
+def run(app: App, worker: bool, threads: int, lease_seconds: float) -> int:
     """Run the daemon: sync every account on a schedule and write drafts, until stopped.
 
     Meant for systemd (see: syncd service install): it reports readiness and pings the watchdog.
-    SIGTERM finishes the batch in hand and exits; SIGHUP reloads the config.
+    SIGTERM finishes the batch in hand and exits; SIGHUP reloads the config. With --worker:
+    one of several processes that sync a team's members from one PostgreSQL database.
     """
+    if worker:
+        return _run_worker(app, threads, lease_seconds)
     from syncd.daemon.lock import AlreadyRunning
     from syncd.daemon.logs import setup_daemon_logging
     from syncd.daemon.runner import Daemon
@@ -39,6 +47,22 @@ def run(app: App) -> int:
         logging.shutdown()
         os._exit(code)
     return code
+
+
+def _run_worker(app: App, threads: int, lease_seconds: float) -> int:
+    from datetime import timedelta
+
+    from sqlalchemy.engine import make_url
+
+    from syncd.daemon.logs import setup_daemon_logging
+    from syncd.team.worker import Worker
+
+    url = app.file_config.db_url
+    if make_url(url).get_backend_name() != "postgresql":
+        raise click.ClickException("syncd run --worker needs a team database; set database_url in "
+                                   f"{app.config_path} to a postgresql:// URL")
+    setup_daemon_logging(app.verbose)
+    return Worker(app.team, threads=threads, lease_ttl=timedelta(seconds=lease_seconds)).run()
 
 
 @cli.group()

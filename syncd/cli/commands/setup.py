@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from syncd.cli.main import App, cli, pass_app
+from syncd.cli.main import App, cli, member_option, pass_app
 
 
 @cli.command()
@@ -304,6 +304,7 @@ def accounts() -> None:
 
 @accounts.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text (docs/json.md).")
+@member_option
 @pass_app
 def accounts_list(app: App, as_json: bool) -> int:
     """List the accounts in your config."""
@@ -326,8 +327,12 @@ def accounts_list(app: App, as_json: bool) -> int:
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="An account setting (repeatable); VALUE is TOML, bare words are strings.")
 @click.option("--no-browser", is_flag=True, help="Print the login URL instead of opening a browser.")
+@click.option("--member", metavar="M", help="Add it to a team member in the team database (docs/team.md).")
+@click.option("--secret-stdin", is_flag=True,
+              help="Team: read the account's password from stdin and store it encrypted ($SYNCD_SECRET_KEY).")
 @pass_app
-def accounts_add(app: App, kind: str, name: str, settings: tuple[str, ...], no_browser: bool) -> int:
+def accounts_add(app: App, kind: str, name: str, settings: tuple[str, ...], no_browser: bool, member: str | None,
+                 secret_stdin: bool) -> int:
     """Add an account of KIND to the config, running its login first where it has one.
 
     \b
@@ -343,6 +348,11 @@ def accounts_add(app: App, kind: str, name: str, settings: tuple[str, ...], no_b
 
     if kind not in connectors.known_kinds():
         raise click.UsageError(f"unknown kind {kind!r}; known: {', '.join(connectors.known_kinds())}")
+    if member is not None:
+        return _add_member_account(app, member, kind, name, settings, no_browser, secret_stdin)
+    if secret_stdin:
+        raise click.UsageError("--secret-stdin is for team accounts (with --member); in your own config "
+                               "use password_command or keyring_service")
     path = app.config_path
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     values = {"name": name, "kind": kind, **dict(_parse_setting(x) for x in settings)}
@@ -354,6 +364,39 @@ def accounts_add(app: App, kind: str, name: str, settings: tuple[str, ...], no_b
     _authorize(config, config.account(name), no_browser)
     configfile.save(path, new_text)
     say(f"added account {name!r} ({kind}) to {path}; next: syncd sync --account {name}")
+    return 0
+
+
+def _add_member_account(app: App, member: str, kind: str, name: str, settings: tuple[str, ...], no_browser: bool,
+                        secret_stdin: bool) -> int:
+    import sys
+
+    from syncd.cli.output import say
+    from syncd.config import ConfigError
+
+    secret = None
+    if secret_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+        if not secret:
+            raise click.UsageError("--secret-stdin read nothing; pipe the password in, e.g. pass show x | syncd ...")
+    try:
+        app.team.add_account(member, name, kind, dict(_parse_setting(x) for x in settings), secret)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    try:
+        with app.team.engine.connect() as conn:
+            config = app.team.member_config(conn, member)
+        from syncd.secrets import supplied_passwords
+
+        token = supplied_passwords.set({name: secret} if secret else None)  # the login checks this one
+        try:
+            _authorize(config, config.account(name), no_browser)
+        finally:
+            supplied_passwords.reset(token)
+    except BaseException:
+        app.team.remove_account(member, name)
+        raise
+    say(f"added account {name!r} ({kind}) to member {member}; a worker syncs it next (syncd run --worker)")
     return 0
 
 
@@ -430,7 +473,7 @@ def _authorize(config, account, no_browser: bool, required: bool = False) -> Non
         if required:
             raise click.ClickException(f"{account.kind} accounts have no login to renew; check the password source")
         return
-    env = ConnectorEnv(state_dir=paths.account_state_dir(account.name))
+    env = ConnectorEnv(state_dir=paths.account_state_dir(f"{config.state_namespace}{account.name}"))
     try:
         authorize(account.name, config.settings_for(account.name), env, no_browser=no_browser)
     except ConnectorError as err:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from syncd.cli.main import App, cli, pass_app
+from syncd.cli.main import App, cli, member_option, pass_app
 from syncd.cli.output import TIER_STYLE, Col, ago, emit_json, more, num, plural, say, styled, table, width
 from syncd.tiers import TIERS
 
@@ -39,12 +39,18 @@ def who(name: str | None, address: str) -> str:
 
 
 @cli.command()
+@click.option("--workers", is_flag=True, help="A team's fleet: workers, leases, lag and failing accounts.")
 @JSON
+@member_option
 @pass_app
-def status(app: App, as_json: bool) -> int:
+def status(app: App, workers: bool, as_json: bool) -> int:
     """Show how each account syncs, what drafts wait, and how many contacts are warm."""
     from syncd import report
 
+    if workers:
+        from syncd.cli.commands.team import fleet_status
+
+        return fleet_status(app, as_json)
     now = app.now()
     with app.store.connect() as conn:
         data = report.status(conn, app.config, now)
@@ -124,6 +130,7 @@ def contacts_table(rows: list[dict[str, Any]], now: datetime) -> None:
 @click.option("--target", metavar="NAME", help="Only people at one of your targets.")
 @limit_options(20)
 @JSON
+@member_option
 @pass_app
 def contacts(app: App, tier: str | None, org: str | None, target: str | None, limit: int, show_all: bool,
              as_json: bool) -> int:
@@ -158,6 +165,7 @@ def contacts(app: App, tier: str | None, org: str | None, target: str | None, li
 @click.option("--why", is_flag=True, help="Show what the warmth score is made of.")
 @limit_options(15)
 @JSON
+@member_option
 @pass_app
 def contact(app: App, address: str, why: bool, limit: int, show_all: bool, as_json: bool) -> int:
     """Show one contact: warmth, trend, timeline, and with --why what made the score.
@@ -234,6 +242,7 @@ def _local(iso: str) -> str:
 @click.option("--closed", "include_closed", is_flag=True, help="Include done, dismissed and expired ones.")
 @limit_options(20)
 @JSON
+@member_option
 @pass_app
 def followups(app: App, include_closed: bool, limit: int, show_all: bool, as_json: bool) -> int:
     """List follow-ups and check-ins: due, overdue, written (waiting in your Drafts)."""
@@ -264,6 +273,7 @@ def followups(app: App, include_closed: bool, limit: int, show_all: bool, as_jso
 @cli.command()
 @limit_options(10)
 @JSON
+@member_option
 @pass_app
 def targets(app: App, limit: int, show_all: bool, as_json: bool) -> int:
     """List who you know at each target and how warm; flag targets where nobody is warm."""
