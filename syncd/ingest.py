@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, null, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, literal, null, or_, select, tuple_, update
 
 from syncd import nonpeople
 from syncd.addresses import FREEMAIL, domain_of, first_name_from, normalise, organisation_name, unusable_reason
@@ -233,10 +233,11 @@ class Ingestor:
         if not wanted:
             return
         ids = self.contact_ids(conn, [(a, name) for a, name, *_ in wanted])
+        refs = message_refs(conn, {msg.message_id for *_, msg in wanted})
         inter = [
             {
                 "contact_id": ids[addr],
-                "source_key": "m:" + msg.message_id,
+                "message_ref": refs[msg.message_id],
                 "kind": kind,
                 "role": role,
                 "occurred_at": to_db(msg.date),
@@ -246,7 +247,7 @@ class Ingestor:
             }
             for addr, _name, role, kind, weight, n, msg in wanted
         ]
-        bulk_insert_ignore(conn, t.interaction, ["contact_id", "source_key"], inter)
+        bulk_insert_ignore(conn, t.interaction, MESSAGE_KEY, inter)
         result.touched |= {r["contact_id"] for r in inter}  # type: ignore[misc]
 
     def _recipients(self, msg: MailMessage) -> tuple[list[tuple[str, str, str]], list[str], int, bool]:
@@ -367,7 +368,7 @@ class Ingestor:
                 conn.execute(delete(t.meeting_attendee).where(t.meeting_attendee.c.meeting_id == meeting_id))
                 if old[2]:  # its interactions were made from the old version: settle() remakes them
                     result.touched |= set(conn.execute(
-                        delete(t.interaction).where(t.interaction.c.source_key == meeting_key(m.uid, m.occurrence))
+                        delete(t.interaction).where(t.interaction.c.meeting_ref == meeting_id)
                         .returning(t.interaction.c.contact_id)).scalars())
             if attendees:
                 insert_attendees = insert_attendees or PreparedInsert(
@@ -458,7 +459,37 @@ _MEETING_STATE = (t.meeting.c.uid, t.meeting.c.occurrence,  # the key, then what
 
 
 def meeting_key(uid: str, occurrence: str) -> str:
+    """A meeting's identity as text (e.g. in a draft's key)."""
     return f"e:{uid}|{occurrence}"
+
+
+# The conflict targets of an interaction: one per person per message, or per meeting.
+MESSAGE_KEY = ["message_ref", "contact_id"]
+MEETING_KEY = ["meeting_ref", "contact_id"]
+
+
+def interaction_key(row: dict[str, object]) -> list[str]:
+    """The conflict target of one interaction row: its message's, or its meeting's."""
+    return MESSAGE_KEY if row.get("message_ref") is not None else MEETING_KEY
+
+
+def message_refs(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
+    """The integer key of each stored message, by Message-ID."""
+    refs: dict[str, int] = {}
+    for chunk in _chunks(sorted(message_ids)):
+        refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
+                                 .where(t.message.c.message_id.in_(chunk))).tuples().all())
+    return refs
+
+
+def source_key(i=t.interaction):  # type: ignore[no-untyped-def]
+    """An interaction's source as text, "m:<Message-ID>" or "e:<uid>|<occurrence>" (an SQL
+    expression): what it was, readable without ids, for comparing whole databases."""
+    m, e = t.message, t.meeting
+    return func.coalesce(
+        select(literal("m:") + m.c.message_id).where(m.c.id == i.c.message_ref).scalar_subquery(),
+        select(literal("e:") + e.c.uid + literal("|") + e.c.occurrence)
+        .where(e.c.id == i.c.meeting_ref).scalar_subquery())
 
 
 def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
