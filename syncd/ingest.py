@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, literal, null, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, null, or_, select, tuple_, update
 
 from syncd import nonpeople
 from syncd.addresses import FREEMAIL, domain_of, first_name_from, normalise, organisation_name, unusable_reason
@@ -243,7 +243,6 @@ class Ingestor:
                 "occurred_at": to_db(msg.date),
                 "group_size": n,
                 "weight": weight,
-                "summary": msg.subject[:300],
             }
             for addr, _name, role, kind, weight, n, msg in wanted
         ]
@@ -480,16 +479,6 @@ def message_refs(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]
         refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
                                  .where(t.message.c.message_id.in_(chunk))).tuples().all())
     return refs
-
-
-def source_key(i=t.interaction):  # type: ignore[no-untyped-def]
-    """An interaction's source as text, "m:<Message-ID>" or "e:<uid>|<occurrence>" (an SQL
-    expression): what it was, readable without ids, for comparing whole databases."""
-    m, e = t.message, t.meeting
-    return func.coalesce(
-        select(literal("m:") + m.c.message_id).where(m.c.id == i.c.message_ref).scalar_subquery(),
-        select(literal("e:") + e.c.uid + literal("|") + e.c.occurrence)
-        .where(e.c.id == i.c.meeting_ref).scalar_subquery())
 
 
 def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:

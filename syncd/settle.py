@@ -78,7 +78,6 @@ def _record_ended_meetings(conn: Connection, ingestor: Ingestor, now: datetime, 
                 "occurred_at": r.end_at,
                 "group_size": max(r.n_people, 1),
                 "weight": ingestor.w_meeting * size_factor(r.n_people),
-                "summary": r.title[:300],
             } for r, addr, _ in wanted]
             conn.execute(insert_ignore(conn, t.interaction, MEETING_KEY), inter)
             result.touched |= {int(i["contact_id"]) for i in inter}  # type: ignore[call-overload]
@@ -123,7 +122,6 @@ def _attribute_received_mail(conn: Connection, ingestor: Ingestor, result: Settl
             "occurred_at": r.sent_at,
             "group_size": max(r.n_recipients, 1),
             "weight": w_in * size_factor(r.n_recipients),
-            "summary": r.subject[:300],
         } for r in chosen]
         conn.execute(insert_ignore(conn, t.interaction, MESSAGE_KEY), inter)
         result.touched |= {int(i["contact_id"]) for i in inter}  # type: ignore[call-overload]

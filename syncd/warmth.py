@@ -41,6 +41,7 @@ from sqlalchemy import BigInteger, Connection, and_, bindparam, literal_column, 
 
 from syncd.config import Warmth
 from syncd.tiers import BOUNDED_TIERS, TIERS, Tier
+from syncd.store import refs
 from syncd.store import schema as t
 from syncd.store.instant import from_micros, to_micros
 from syncd.store.upsert import upsert_statement
@@ -353,7 +354,7 @@ def explain(conn: Connection, params: Warmth, contact_id: int, now: datetime) ->
     """Why a contact scores what it does: every interaction and what it is worth today."""
     i = t.interaction
     rows = conn.execute(
-        select(i.c.occurred_at, i.c.kind, i.c.role, i.c.summary, i.c.group_size, i.c.weight)
+        select(i.c.occurred_at, i.c.kind, i.c.role, refs.summary().label("summary"), i.c.group_size, i.c.weight)
         .where(i.c.contact_id == contact_id).order_by(i.c.occurred_at.desc())
     ).all()
     events = [Event(to_micros(r.occurred_at), r.kind, r.weight) for r in rows]

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from syncd.ingest import source_key
+from syncd.store.refs import source_key
 from syncd.store import open_store
 from syncd.store import schema as t
 from tests.conftest import REPO, local_config

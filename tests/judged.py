@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from syncd.config import load_config
-from syncd.ingest import source_key
+from syncd.store.refs import source_key
 from syncd.store import open_store
 from syncd.store import schema as t
 from syncd.sync import sync_all

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from syncd.config import Config, load_config
 from syncd.followups import FollowupReport, run_followups
-from syncd.ingest import source_key
+from syncd.store.refs import source_key, summary
 from syncd.store import Store, open_store
 from syncd.store import schema as t
 from syncd.sync import AccountOutcome, sync_all
@@ -100,9 +100,10 @@ class Scenario:
 
     def interactions(self, address: str) -> list[tuple[str, str]]:
         with self.store.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(
-                "SELECT i.kind, i.summary FROM interaction i JOIN contact_address a ON a.contact_id = i.contact_id "
-                "WHERE a.address = :a ORDER BY i.occurred_at"), {"a": address})]  # type: ignore[misc]
+            i, a = t.interaction, t.contact_address
+            return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+                select(i.c.kind, summary()).join(a, a.c.contact_id == i.c.contact_id)
+                .where(a.c.address == address).order_by(i.c.occurred_at))]
 
     def contact(self, address: str) -> dict[str, Any] | None:
         with self.store.connect() as conn:

@@ -14,7 +14,7 @@ from alembic import command
 from sqlalchemy import inspect, select, text
 
 from syncd import curate, report
-from syncd.ingest import source_key
+from syncd.store.refs import source_key, summary
 from syncd.store import open_store
 from syncd.store import schema as t
 from syncd.store.migrate import alembic_config
@@ -48,7 +48,7 @@ def _facts(conn: Any, world: Scenario) -> dict[str, Any]:
         "contacts": [{k: v for k, v in c.items() if k != "id"} for c in report.contacts(conn, world.config, NOW)],
         "interactions": sorted(conn.execute(
             select(ca.c.address, source_key(), i.c.kind, i.c.role, i.c.occurred_at, i.c.group_size, i.c.weight,
-                   i.c.summary).join(i, i.c.contact_id == ca.c.contact_id)).tuples()),
+                   summary()).join(i, i.c.contact_id == ca.c.contact_id)).tuples()),
     }
 
 
@@ -77,6 +77,7 @@ def test_upgrading_a_filled_0006_database_keeps_contacts_interactions_warmth_and
             assert {c["name"] for c in inspect(conn).get_columns("interaction")} >= {"source_key"}
             stored = conn.execute(text("SELECT source_key FROM interaction")).scalars().all()
             snapshot = conn.execute(text("SELECT snapshot FROM contact_merge")).scalar()
+            assert conn.execute(text("SELECT count(*) FROM interaction WHERE summary = ''")).scalar() == 0
         assert set(stored) == keys, set(stored) ^ keys
         assert '"source_key": "e:odd|uid@example.com|"' in snapshot
     finally:

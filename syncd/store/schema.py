@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 from syncd.store.instant import Instant
@@ -163,7 +164,6 @@ message = Table(
     Column("to_me", Boolean, nullable=False, default=False, server_default=false()),
     Column("linked", Boolean, nullable=False, default=True),  # inbound: settled (attributed or noise)?
     Index("ix_message_direction_linked", "direction", "linked"),
-    Index("ix_message_sender", "sender"),
 )
 
 meeting = Table(
@@ -214,11 +214,13 @@ interaction = Table(
     Column("occurred_at", Instant, nullable=False),
     Column("group_size", Integer, nullable=False, default=1),
     Column("weight", Float, nullable=False),
-    Column("summary", String(300), nullable=False, default=""),
     # One interaction per person per message or meeting; led by the reference, so that they
-    # also find a message's or a meeting's interactions.
-    UniqueConstraint("message_ref", "contact_id"),
-    UniqueConstraint("meeting_ref", "contact_id"),
+    # also find a message's or a meeting's interactions. Partial: a mail's interaction has no
+    # entry in the meetings' index, and the other way round (upserts name the WHERE too).
+    Index("uq_interaction_message_ref_contact_id", "message_ref", "contact_id", unique=True,
+          sqlite_where=text("message_ref IS NOT NULL"), postgresql_where=text("message_ref IS NOT NULL")),
+    Index("uq_interaction_meeting_ref_contact_id", "meeting_ref", "contact_id", unique=True,
+          sqlite_where=text("meeting_ref IS NOT NULL"), postgresql_where=text("meeting_ref IS NOT NULL")),
     Index("ix_interaction_contact_occurred", "contact_id", "occurred_at"),
 )
 

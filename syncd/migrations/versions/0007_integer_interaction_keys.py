@@ -3,6 +3,9 @@
 The text key ("m:<Message-ID>", "e:<uid>|<occurrence>") was stored in the row, in the unique
 constraint and in an index: three copies, about half of the database. Every interaction is
 given the id of its message or meeting; the merge log's snapshots are rewritten likewise.
+Its summary (the subject or title, a fourth copy) is read from the message or meeting now;
+the unique indexes are partial (a mail's interaction has no entry in the meetings' one); the
+index on message senders, which no query used, is gone.
 
 Revision ID: 0007
 Revises: 0006
@@ -19,10 +22,12 @@ branch_labels = None
 depends_on = None
 
 _interaction = sa.table('interaction', sa.column('id', sa.Integer), sa.column('source_key', sa.String),
+                        sa.column('summary', sa.String),
                         sa.column('message_ref', sa.Integer), sa.column('meeting_ref', sa.Integer))
-_message = sa.table('message', sa.column('id', sa.Integer), sa.column('message_id', sa.String))
+_message = sa.table('message', sa.column('id', sa.Integer), sa.column('message_id', sa.String),
+                    sa.column('subject', sa.String))
 _meeting = sa.table('meeting', sa.column('id', sa.Integer), sa.column('uid', sa.String),
-                    sa.column('occurrence', sa.String))
+                    sa.column('occurrence', sa.String), sa.column('title', sa.String))
 _merge = sa.table('contact_merge', sa.column('id', sa.Integer), sa.column('snapshot', sa.Text))
 
 
@@ -53,12 +58,15 @@ def upgrade() -> None:
         batch_op.drop_index('ix_interaction_source_key')
         batch_op.drop_constraint('uq_interaction_contact_id_source_key', type_='unique')
         batch_op.drop_column('source_key')
+        batch_op.drop_column('summary')
         batch_op.create_foreign_key(op.f('fk_interaction_message_ref_message'), 'message', ['message_ref'], ['id'],
                                     ondelete='CASCADE')
         batch_op.create_foreign_key(op.f('fk_interaction_meeting_ref_meeting'), 'meeting', ['meeting_ref'], ['id'],
                                     ondelete='CASCADE')
-        batch_op.create_unique_constraint(op.f('uq_interaction_message_ref_contact_id'), ['message_ref', 'contact_id'])
-        batch_op.create_unique_constraint(op.f('uq_interaction_meeting_ref_contact_id'), ['meeting_ref', 'contact_id'])
+    for ref in ('message_ref', 'meeting_ref'):
+        op.create_index(f'uq_interaction_{ref}_contact_id', 'interaction', [ref, 'contact_id'], unique=True,
+                        sqlite_where=sa.text(f'{ref} IS NOT NULL'), postgresql_where=sa.text(f'{ref} IS NOT NULL'))
+    op.drop_index('ix_message_sender', table_name='message')
 
 
 def _meeting_ids(conn: sa.Connection) -> dict[str, int]:
@@ -88,10 +96,17 @@ def _rewrite_merge_log(conn: sa.Connection, meetings: dict[str, int]) -> None:
 
 
 def downgrade() -> None:
+    op.create_index('ix_message_sender', 'message', ['sender'], unique=False)
+    op.drop_index('uq_interaction_meeting_ref_contact_id', table_name='interaction')
+    op.drop_index('uq_interaction_message_ref_contact_id', table_name='interaction')
     with op.batch_alter_table('interaction', schema=None) as batch_op:
         batch_op.add_column(sa.Column('source_key', sa.String(length=600), nullable=True))
+        batch_op.add_column(sa.Column('summary', sa.String(length=300), nullable=False, server_default=''))
     conn = op.get_bind()
     i, m, e = _interaction, _message, _meeting
+    conn.execute(sa.update(i).values(summary=sa.func.substr(sa.func.coalesce(
+        sa.select(m.c.subject).where(m.c.id == i.c.message_ref).scalar_subquery(),
+        sa.select(e.c.title).where(e.c.id == i.c.meeting_ref).scalar_subquery(), ''), 1, 300)))
     conn.execute(sa.update(i).where(i.c.message_ref.is_not(None)).values(
         source_key=sa.select(sa.literal('m:') + m.c.message_id).where(m.c.id == i.c.message_ref).scalar_subquery()))
     conn.execute(sa.update(i).where(i.c.meeting_ref.is_not(None)).values(
@@ -108,8 +123,6 @@ def downgrade() -> None:
                 row["source_key"] = f"e:{uid}|{occ}"
         conn.execute(sa.update(_merge).where(_merge.c.id == merge_id).values(snapshot=json.dumps(snap)))
     with op.batch_alter_table('interaction', schema=None) as batch_op:
-        batch_op.drop_constraint('uq_interaction_meeting_ref_contact_id', type_='unique')
-        batch_op.drop_constraint('uq_interaction_message_ref_contact_id', type_='unique')
         batch_op.drop_constraint('fk_interaction_meeting_ref_meeting', type_='foreignkey')
         batch_op.drop_constraint('fk_interaction_message_ref_message', type_='foreignkey')
         batch_op.drop_column('meeting_ref')
