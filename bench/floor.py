@@ -221,7 +221,7 @@ class Sink:
                 for addr, name, role in people if outbound else ():
                     weight = (1.0 if role == "to" else 0.4) * share
                     inter.append((self._contact(addr, name, when, weight), mid, None, "sent", role, at,
-                                  len(people), weight, subject[:300]))
+                                  len(people), weight))
             else:
                 _, uid, occ, title, start, end, all_day, status, response, organizer, people, online = rec
                 self.meetings += 1
@@ -233,7 +233,7 @@ class Sink:
                 if end <= self.now.timestamp() and status != "cancelled" and response != "declined":
                     weight = 3.0 * 2.0 / (len(others) + 1)
                     inter += [(self._contact(a, n, end, weight), None, mid, "meeting", "attendee", _instant(end),
-                               max(len(others), 1), weight, title[:300]) for a, n, _ in others]
+                               max(len(others), 1), weight) for a, n, _ in others]
         db = self.db
         db.execute("BEGIN")
         db.executemany("INSERT INTO message (message_id, account_id, folder, direction, sent_at, subject, sender, "
@@ -252,7 +252,7 @@ class Sink:
                        self.addresses)
         # the message's integer key found by its Message-ID (an indexed lookup), the meeting's known
         db.executemany("INSERT INTO interaction (contact_id, message_ref, meeting_ref, kind, role, occurred_at, "
-                       "group_size, weight, summary) VALUES (?,(SELECT id FROM message WHERE message_id = ?),?,?,?,?,?,?,?) "
+                       "group_size, weight) VALUES (?,(SELECT id FROM message WHERE message_id = ?),?,?,?,?,?,?) "
                        "ON CONFLICT DO NOTHING", inter)
         db.execute("COMMIT")
         self.counts["messages"] += len(messages)
