@@ -192,7 +192,7 @@ class Ingestor:
     def _ingest_mail(self, conn: Connection, account_id: int, mails: Sequence[MailMessage],
                      result: IngestResult) -> None:
         rows: list[dict[str, object]] = []
-        wanted: list[tuple[str, str, str, str, float, int, MailMessage]] = []  # (addr, name, role, ...)
+        wanted: list[tuple[str, str, str, str, float, int, MailMessage, datetime]] = []  # (addr, name, role, ...)
         for msg in mails:
             sender = normalise(msg.sender.email) if msg.sender else ""
             outbound = sender in self.me.own
@@ -202,12 +202,13 @@ class Ingestor:
             if msg.sender is not None and unusable_reason(msg.sender.email):
                 unusable.append(msg.sender.email)
             listed, machine = list_reason(msg), automated_reason(msg)
+            sent_at = to_db(msg.date)
             rows.append({
                 "message_id": msg.message_id,
                 "account_id": account_id,
                 "folder": msg.folder[:255],
                 "direction": "out" if outbound else "in",
-                "sent_at": to_db(msg.date),
+                "sent_at": sent_at,
                 "subject": msg.subject[:500],
                 "sender": sender[:320],
                 "n_recipients": n,
@@ -224,7 +225,7 @@ class Ingestor:
                 for addr, name, role in people:
                     if self.is_person(addr, name):
                         weight = (self.w_to if role == "to" else self.w_cc) * size_factor(n)
-                        wanted.append((addr, name, role, "sent", weight, n, msg))
+                        wanted.append((addr, name, role, "sent", weight, n, msg, sent_at))
             if unusable:
                 result.skipped.append(_unusable_skip(f"message {msg.message_id}", "senders and recipients", unusable,
                                                      "the number of recipients"))
@@ -233,18 +234,18 @@ class Ingestor:
         if not wanted:
             return
         ids = self.contact_ids(conn, [(a, name) for a, name, *_ in wanted])
-        refs = message_refs(conn, {msg.message_id for *_, msg in wanted})
+        refs = message_refs(conn, {msg.message_id for *_, msg, _ in wanted})
         inter = [
             {
                 "contact_id": ids[addr],
                 "message_ref": refs[msg.message_id],
                 "kind": kind,
                 "role": role,
-                "occurred_at": to_db(msg.date),
+                "occurred_at": sent_at,
                 "group_size": n,
                 "weight": weight,
             }
-            for addr, _name, role, kind, weight, n, msg in wanted
+            for addr, _name, role, kind, weight, n, msg, sent_at in wanted
         ]
         bulk_insert_ignore(conn, t.interaction, MESSAGE_KEY, inter)
         result.touched |= {r["contact_id"] for r in inter}  # type: ignore[misc]

@@ -11,6 +11,7 @@ directory mtimes tell, with two stat calls, that nothing at all changed.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import io
 import mailbox
@@ -118,7 +119,8 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
             if raw is None:
                 continue  # deleted meanwhile: nothing to keep
             # No Date header: the delivery time in the file name (Maildir spec) stands in.
-            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name, fallback_date=_delivered(key)))
+            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name,
+                                            fallback_date=functools.partial(_delivered, key)))
         except OSError as err:  # a directory or FIFO named like a message, a file we may not read
             skips.append(Skip(where, f"cannot read: {err.strerror or err}"))
         except UnusableMessage as err:
