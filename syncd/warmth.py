@@ -260,21 +260,30 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
         )
     )
     scored_at = to_db(now)
-    step = 5000
+    step = 2000
     for k in range(0, len(ids), step):
         chunk = ids[k:k + step]
         lo, hi = chunk[0], chunk[-1]
-        events: dict[int, list[Event]] = {cid: [] for cid in chunk}
-        # the stored integers themselves (exact, and no datetime made per row)
+        wanted = set(chunk)
+        # One contact's events at a time (the query walks the contact's index in order): memory
+        # bounded by the busiest contact, not by the mailbox. The stored integers themselves
+        # (exact, and no datetime made per row).
         q = select(i.c.contact_id, i.c.kind, i.c.weight, type_coerce(i.c.occurred_at, BigInteger)).where(
-            and_(i.c.contact_id >= lo, i.c.contact_id <= hi))
+            and_(i.c.contact_id >= lo, i.c.contact_id <= hi)).order_by(i.c.contact_id)
+        aggregates: dict[int, Aggregate] = {}
+        current, events = None, []
         for cid, kind, weight, at in conn.execute(q):
-            bucket = events.get(cid)
-            if bucket is not None:
-                bucket.append(Event(at, kind, weight))
+            if cid != current:
+                if current in wanted:
+                    aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
+                current, events = cid, []
+            events.append(Event(at, kind, weight))
+        if current in wanted:
+            aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
+        events = []
         rows = []
         for cid in chunk:
-            agg = aggregate(params, events[cid], now_us, US_PER_DAY)
+            agg = aggregates.get(cid) or aggregate(params, [], now_us, US_PER_DAY)
             rows.append({
                 "cid": cid,
                 "activity": agg.activity,
