@@ -36,6 +36,7 @@ from syncd.store.upsert import PreparedInsert, bulk_insert_ignore, bulk_upsert, 
 from syncd.timeutil import to_db, utcnow
 
 CHUNK = 500  # bound for IN (...) lists
+_VERDICT_CACHE = 50_000  # (address, name) pairs remembered: bounded memory on any mailbox
 _ROOMLIKE = ("room", "placeholder")  # they take no share of anyone's attention: left out of group sizes
 
 
@@ -88,6 +89,7 @@ class Ingestor:
         self._contacts: dict[str, int] = {}  # normalised address -> contact id
         self._orgs: dict[str, int | None] = {}
         self._people: dict[str, bool] = {}  # is_person answers; cleared when lists are learned
+        self._verdicts: dict[tuple[str, str], nonpeople.Verdict | None] = {}
         self._loaded = False
 
     # -- setup ------------------------------------------------------------------------------
@@ -115,7 +117,19 @@ class Ingestor:
             known = self._people[address] = bool(address) and address not in self.me.own \
                 and address not in self.lists and not automated_address(address) \
                 and not self.ignore.matches(address) and self.nonpeople.certain(address) is None
-        return known and (not name or self.nonpeople.certain(address, name) is None)
+        return known and (not name or self._certain(address, name) is None)
+
+    def _certain(self, address: str, name: str) -> nonpeople.Verdict | None:
+        """nonpeople's certain verdict, remembered per (address, name): a first sync asks it
+        for every recipient of every message, mostly the same few thousand pairs."""
+        key = (address, name)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            if len(self._verdicts) >= _VERDICT_CACHE:
+                self._verdicts.clear()
+            found = self._verdicts[key] = self.nonpeople.certain(address, name)
+            return found
 
     def _judge_known_contacts(self, conn: Connection) -> None:
         """When the non-people rules changed (a new syncd, the config's [nonpeople]), contacts
@@ -270,7 +284,7 @@ class Ingestor:
         return list(people.values()), list(unusable), len(people) - rooms + len(unusable), to_me
 
     def _is_room(self, address: str, name: str) -> bool:
-        verdict = self.nonpeople.certain(address, name)
+        verdict = self._certain(address, name)
         return verdict is not None and verdict.kind in _ROOMLIKE
 
     # -- contacts ---------------------------------------------------------------------------

@@ -149,8 +149,11 @@ def sync_account(config: Config, store: Store, account: AccountConfig, *, now: d
         except Exception as err:  # noqa: BLE001 - recorded and shown, the daemon keeps going
             _fail_account(store, acc_id, outcome, err, now)
             return outcome
-        with store.begin() as conn:
-            indexes.defer_for_first_sync(conn)  # built again by finish()
+        with store.connect() as conn:
+            first = indexes.first_sync(conn)
+        if first:
+            with store.begin() as conn:
+                indexes.defer_for_first_sync(conn)  # built again by finish()
         for stream in streams:
             result = _sync_stream(store, connector, acc_id, account.name, stream.name, stream.kind,
                                   ingestor, now, progress)
@@ -329,7 +332,6 @@ def finish(store: Store, config: Config, ingestor: Ingestor, now: datetime) -> N
     """After the batches: settle time- and order-dependent interactions, rescore touched contacts."""
     with store.begin() as conn:
         indexes.build_deferred(conn)  # settle and rescore read through them
-    with store.begin() as conn:
         settle(conn, ingestor, now)
         rescore(conn, config.warmth, now)
 

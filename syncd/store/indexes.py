@@ -21,6 +21,13 @@ DEFERRED: tuple[Index, ...] = tuple(ix for table in (t.message, t.interaction) f
     table.indexes, key=lambda ix: str(ix.name)) if not ix.unique)
 
 
+def first_sync(conn: Connection) -> bool:
+    """Nothing stored yet, or a first sync was cut short: worth deferring (a cheap read)."""
+    return conn.execute(select(t.meta.c.value).where(t.meta.c.key == MARK)).scalar() is not None or not (
+        conn.execute(select(exists().select_from(t.message))).scalar()
+        or conn.execute(select(exists().select_from(t.interaction))).scalar())
+
+
 def defer_for_first_sync(conn: Connection) -> bool:
     """In a write transaction before a sync's batches: drop the deferred indexes if nothing is
     stored yet (a first sync), or keep them dropped if a first sync was cut short. True if so."""

@@ -173,7 +173,7 @@ def _positional(rows: list[dict[str, object]], order: list[str], processors: dic
         return list(map(itemgetter(*names), rows))
     columns: dict[str, tuple[object, ...]] = {}
     for name in names:
-        values = tuple(row[name] for row in rows)
+        values = tuple(map(itemgetter(name), rows))
         process = processors[name]
         columns[name] = tuple(map(process, values)) if process is not None else values
     return list(zip(*[columns[n] if n in columns else (fixed[n],) * len(rows) for n in order], strict=True))
