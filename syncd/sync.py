@@ -33,7 +33,7 @@ from syncd.config import AccountConfig, Config
 from syncd.ingest import Identity, Ingestor
 from syncd.secrets import SecretError
 from syncd.settle import settle
-from syncd.store import Store, database_problem, indexes, lease
+from syncd.store import Store, database_problem, lease
 from syncd.store import schema as t
 from syncd.store.upsert import insert_ignore
 from syncd.timeutil import to_db, utcnow
@@ -149,11 +149,6 @@ def sync_account(config: Config, store: Store, account: AccountConfig, *, now: d
         except Exception as err:  # noqa: BLE001 - recorded and shown, the daemon keeps going
             _fail_account(store, acc_id, outcome, err, now)
             return outcome
-        with store.connect() as conn:
-            first = indexes.first_sync(conn)
-        if first:
-            with store.begin() as conn:
-                indexes.defer_for_first_sync(conn)  # built again by finish()
         for stream in streams:
             result = _sync_stream(store, connector, acc_id, account.name, stream.name, stream.kind,
                                   ingestor, now, progress)
@@ -331,7 +326,6 @@ def _fail_account(store: Store, acc_id: int, outcome: AccountOutcome, err: BaseE
 def finish(store: Store, config: Config, ingestor: Ingestor, now: datetime) -> None:
     """After the batches: settle time- and order-dependent interactions, rescore touched contacts."""
     with store.begin() as conn:
-        indexes.build_deferred(conn)  # settle and rescore read through them
         settle(conn, ingestor, now)
         rescore(conn, config.warmth, now)
 

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from syncd.store.indexes import MARK
 from syncd.store.schema import metadata
 from tests.busy import BusyWorld, build, state
 
@@ -27,11 +26,8 @@ class Kill:
 
     seconds: float | None = None
     drafts: int | None = None
-    deferred: float | None = None  # this long after a first sync dropped its secondary indexes
 
     def __str__(self) -> str:
-        if self.deferred is not None:
-            return f"{self.deferred:.3f} s into deferred indexes"
         return f"{self.seconds:.3f} s" if self.seconds is not None else f"draft {self.drafts}"
 
 
@@ -41,7 +37,6 @@ class Round:
     phase: str  # what was left to do when it died: "sync", "drafting", or "nothing" (it had finished)
     divergence: dict[str, Any]  # what differs from the uninterrupted run (empty: nothing)
     stderr: str  # of the run that finished the job
-    deferred: bool = False  # it died while a first sync's secondary indexes were not built
     missing_indexes: tuple[str, ...] = ()  # indexes of the schema absent after the finishing run
 
 
@@ -87,23 +82,18 @@ class CrashRig:
         proc = world.popen("sync")
         if kill.seconds is not None:
             time.sleep(kill.seconds)
-        elif kill.deferred is not None:
-            while proc.poll() is None and not indexes_deferred(world.root / "syncd.db"):
-                time.sleep(0.002)
-            time.sleep(kill.deferred)
         else:
             while proc.poll() is None and draft_files(world) < (kill.drafts or 0):
                 time.sleep(0.0005)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         phase = self._phase(world)
-        deferred = indexes_deferred(world.root / "syncd.db")
         finish = world.syncd("sync")
         outcome = state(self._db(world), world)
         divergence = {k: (outcome.get(k), v) for k, v in self.expected.items() if outcome.get(k) != v}
         if finish.returncode != 0:
             divergence["exit"] = (finish.returncode, 0)
-        return Round(kill, phase, divergence, finish.stderr, deferred, missing_indexes(world.root / "syncd.db"))
+        return Round(kill, phase, divergence, finish.stderr, missing_indexes(world.root / "syncd.db"))
 
     def _phase(self, world: BusyWorld) -> str:
         try:
@@ -126,17 +116,6 @@ class CrashRig:
         return ([Kill(seconds=span * (i + rnd.random()) / timed) for i in range(timed)]
                 + [Kill(drafts=1 + (reach * i) // drafting + rnd.randrange(max(1, reach // drafting)))
                    for i in range(drafting)])
-
-
-def indexes_deferred(db: Path) -> bool:
-    """A first sync's secondary indexes are dropped and not yet built (syncd.store.indexes)."""
-    if not db.exists():
-        return False
-    with closing(sqlite3.connect(db)) as con:
-        try:
-            return con.execute("SELECT 1 FROM meta WHERE key = ?", (MARK,)).fetchone() is not None
-        except sqlite3.OperationalError:  # killed before the schema was made
-            return False
 
 
 def missing_indexes(db: Path) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.crash import CrashRig, Kill
+from tests.crash import CrashRig
 
 ROUNDS = 10
 
@@ -26,14 +26,3 @@ def test_kill_9_anywhere_in_sync_and_drafting_ends_like_an_uninterrupted_run(tmp
         assert "Traceback" not in r.stderr, r.stderr
         assert r.missing_indexes == (), (str(r.kill), r.missing_indexes)
 
-
-@pytest.mark.slow
-def test_a_first_sync_killed_before_its_indexes_are_built_ends_with_them_built(tmp_path: Path) -> None:
-    """A first sync drops the secondary indexes and builds them once at its end: killed in
-    between, the next run goes on without them, builds them, and ends like an uninterrupted run."""
-    rig = CrashRig(tmp_path, followups=4, checkins=2, filler=300, batch_size=25)
-    results = [rig.round(Kill(deferred=d)) for d in (0.0, 0.03, 0.08, 0.15)]
-    assert sum(r.deferred for r in results) >= 2, [(str(r.kill), r.phase, r.deferred) for r in results]
-    for r in results:
-        assert r.divergence == {}, (str(r.kill), r.phase, r.divergence)
-        assert r.missing_indexes == (), (str(r.kill), r.missing_indexes)
