@@ -58,7 +58,8 @@ def _recent(conn: Connection, contact_ids: set[int], now: datetime) -> dict[int,
     if not contact_ids:
         return {}
     i = t.interaction
-    ranked = (select(i.c.contact_id, i.c.kind, i.c.role, i.c.occurred_at, i.c.message_ref, i.c.meeting_ref, i.c.group_size,
+    ranked = (select(i.c.contact_id, i.c.kind, i.c.role, i.c.occurred_at, i.c.message_ref, i.c.meeting_ref,
+                     i.c.group_size,
                      func.row_number().over(partition_by=i.c.contact_id,
                                             order_by=(i.c.occurred_at.desc(), i.c.id.desc())).label("n"))
               .where(i.c.contact_id.in_(contact_ids), i.c.occurred_at <= to_db(now)).subquery())
