@@ -490,9 +490,16 @@ def interaction_key(row: dict[str, object]) -> list[str]:
 def message_refs(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
     """The integer key of each stored message, by Message-ID."""
     refs: dict[str, int] = {}
-    for chunk in _chunks(sorted(message_ids)):
-        refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
-                                 .where(t.message.c.message_id.in_(chunk))).tuples().all())
+    pg = conn.dialect.name == "postgresql"
+    if pg:  # a table filled minutes ago has stale statistics: PostgreSQL would scan it whole per chunk
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    try:
+        for chunk in _chunks(sorted(message_ids)):
+            refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
+                                     .where(t.message.c.message_id.in_(chunk))).tuples().all())
+    finally:
+        if pg:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan TO DEFAULT")
     return refs
 
 
