@@ -194,13 +194,19 @@ def warmth_recompute(db: str, contacts: str, interactions: str) -> None:
             "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?) "
             "INSERT INTO contact_address (address, contact_id, name, created_at) "
             "SELECT 'person' || x || '@org.example', x, '', ? FROM s", (n_contacts, to_micros(now)))
+        conn.exec_driver_sql(  # the messages the interactions point at
+            "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?) "
+            "INSERT INTO message (id, message_id, folder, direction, sent_at, subject, sender, n_recipients, "
+            "thread_id, in_reply_to, refs, via_list, automated, to_me, linked) "
+            "SELECT x, 'm' || x || '@bench', '', 'out', 0, 'Subject ' || (x % 997), '', 1, "
+            "'', '', '', 0, 0, 0, 1 FROM s", (n_inter,))
         kinds = ("sent", "sent", "received", "meeting")
-        rows = [(1 + (i * 7919) % n_contacts, f"m:{i}@bench", kinds[i % 4], "to",
-                 to_micros(now - timedelta(minutes=rnd.randint(0, 2 * 365 * 24 * 60))), 1, 1.0, "subject")
+        rows = [(1 + (i * 7919) % n_contacts, i + 1, kinds[i % 4], "to",
+                 to_micros(now - timedelta(minutes=rnd.randint(0, 2 * 365 * 24 * 60))), 1, 1.0)
                 for i in range(n_inter)]
         conn.exec_driver_sql(
-            "INSERT INTO interaction (contact_id, source_key, kind, role, occurred_at, group_size, weight, summary) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "INSERT INTO interaction (contact_id, message_ref, kind, role, occurred_at, group_size, weight) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     started = time.perf_counter()
     with store.begin() as conn:
         rescore(conn, Warmth(), now)

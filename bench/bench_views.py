@@ -68,12 +68,18 @@ def build(db: Path, n_contacts: int, n_interactions: int, now: datetime) -> None
     # twenty closest ~17,000 together).
     weights = [1.0 / (c ** 0.5) for c in range(1, n_contacts + 1)]
     who = rnd.choices(range(1, n_contacts + 1), weights=weights, k=n_interactions)
+    con.execute(  # the messages the interactions point at
+        "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?) "
+        "INSERT INTO message (id, message_id, folder, direction, sent_at, subject, sender, n_recipients, "
+        "thread_id, in_reply_to, refs, via_list, automated, to_me, linked) "
+        "SELECT x, 'm' || x || '@bench', '', 'out', 0, 'Subject ' || (x % 997), '', 1, "
+        "'', '', '', 0, 0, 0, 1 FROM s", (n_interactions,))
     rows = []
     for n, cid in enumerate(who):
         kind, role, base = KINDS[rnd.randrange(4)]
         group = rnd.choice((1, 1, 1, 2, 3, 8))
         at = now - timedelta(seconds=rnd.randrange(730 * 86400))
-        rows.append((cid, f"m:{n}@bench", kind, role, _ts(at), group, base * 2 / (group + 1), f"Subject {n % 997}"))
+        rows.append((cid, n + 1, kind, role, _ts(at), group, base * 2 / (group + 1)))
         if len(rows) == 100_000:
             _interactions(con, rows)
             rows = []
@@ -115,8 +121,8 @@ def build(db: Path, n_contacts: int, n_interactions: int, now: datetime) -> None
 
 
 def _interactions(con: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
-    con.executemany("INSERT INTO interaction (contact_id, source_key, kind, role, occurred_at, group_size, weight, "
-                    "summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO interaction (contact_id, message_ref, kind, role, occurred_at, group_size, weight) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:

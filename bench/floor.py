@@ -220,8 +220,8 @@ class Sink:
                 share = 2.0 / (len(people) + 1)
                 for addr, name, role in people if outbound else ():
                     weight = (1.0 if role == "to" else 0.4) * share
-                    inter.append((self._contact(addr, name, when, weight), "m:" + mid, "sent", role, at, len(people),
-                                  weight, subject[:300]))
+                    inter.append((self._contact(addr, name, when, weight), mid, None, "sent", role, at,
+                                  len(people), weight))
             else:
                 _, uid, occ, title, start, end, all_day, status, response, organizer, people, online = rec
                 self.meetings += 1
@@ -232,8 +232,8 @@ class Sink:
                 attendees += [(mid, a, n, s, resource, a in self.me) for a, n, s, resource in people]
                 if end <= self.now.timestamp() and status != "cancelled" and response != "declined":
                     weight = 3.0 * 2.0 / (len(others) + 1)
-                    inter += [(self._contact(a, n, end, weight), f"e:{uid}|{occ}", "meeting", "attendee", _instant(end),
-                               max(len(others), 1), weight, title[:300]) for a, n, _ in others]
+                    inter += [(self._contact(a, n, end, weight), None, mid, "meeting", "attendee", _instant(end),
+                               max(len(others), 1), weight) for a, n, _ in others]
         db = self.db
         db.execute("BEGIN")
         db.executemany("INSERT INTO message (message_id, account_id, folder, direction, sent_at, subject, sender, "
@@ -250,8 +250,10 @@ class Sink:
                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self.new_contacts)
         db.executemany("INSERT INTO contact_address (address, contact_id, name, created_at) VALUES (?,?,?,?)",
                        self.addresses)
-        db.executemany("INSERT INTO interaction (contact_id, source_key, kind, role, occurred_at, group_size, weight, "
-                       "summary) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (contact_id, source_key) DO NOTHING", inter)
+        # the message's integer key found by its Message-ID (an indexed lookup), the meeting's known
+        db.executemany("INSERT INTO interaction (contact_id, message_ref, meeting_ref, kind, role, occurred_at, "
+                       "group_size, weight) VALUES (?,(SELECT id FROM message WHERE message_id = ?),?,?,?,?,?,?) "
+                       "ON CONFLICT DO NOTHING", inter)
         db.execute("COMMIT")
         self.counts["messages"] += len(messages)
         self.counts["meetings"] += len(meetings)

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from syncd.config import Config
 from syncd.report import iso
+from syncd.store import refs
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
 from syncd.warmth import score_at, tier_of
@@ -57,12 +58,13 @@ def _recent(conn: Connection, contact_ids: set[int], now: datetime) -> dict[int,
     if not contact_ids:
         return {}
     i = t.interaction
-    ranked = (select(i.c.contact_id, i.c.kind, i.c.role, i.c.occurred_at, i.c.summary, i.c.group_size,
+    ranked = (select(i.c.contact_id, i.c.kind, i.c.role, i.c.occurred_at, i.c.message_ref, i.c.meeting_ref,
+                     i.c.group_size,
                      func.row_number().over(partition_by=i.c.contact_id,
                                             order_by=(i.c.occurred_at.desc(), i.c.id.desc())).label("n"))
               .where(i.c.contact_id.in_(contact_ids), i.c.occurred_at <= to_db(now)).subquery())
     out: dict[int, list[dict[str, Any]]] = {}
-    for x in conn.execute(select(ranked).where(ranked.c.n <= LAST_INTERACTIONS)
+    for x in conn.execute(select(ranked, refs.summary(ranked).label("summary")).where(ranked.c.n <= LAST_INTERACTIONS)
                           .order_by(ranked.c.contact_id, ranked.c.n)):
         out.setdefault(x.contact_id, []).append({"at": iso(x.occurred_at), "kind": x.kind, "role": x.role,
                                                  "summary": x.summary, "people": x.group_size})

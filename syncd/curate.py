@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, delete, func, select, update
 
 from syncd.addresses import normalise
 from syncd.filters import IgnoreRules
-from syncd.ingest import mark_dirty
+from syncd.ingest import interaction_key, mark_dirty
 from syncd.store import schema as t
 from syncd.store.instant import Instant
 from syncd.store.upsert import insert_ignore
@@ -34,16 +34,16 @@ def merge(conn: Connection, keep_id: int, other_id: int, now: datetime, *, prima
     if primary is None:  # the address keep is shown under now stays the one it is shown under
         primary = keep.primary_address or conn.execute(
             select(func.min(ca.c.address)).where(ca.c.contact_id == keep_id)).scalar()
-    keys = set(conn.execute(select(i.c.source_key).where(i.c.contact_id == keep_id)).scalars())
+    keys = set(conn.execute(select(i.c.message_ref, i.c.meeting_ref).where(i.c.contact_id == keep_id)).tuples())
     theirs = conn.execute(select(i).where(i.c.contact_id == other_id)).all()
-    dropped = [x for x in theirs if x.source_key in keys]  # the same message or meeting: counted once
+    dropped = [x for x in theirs if (x.message_ref, x.meeting_ref) in keys]  # the same message or meeting: once
     held = set(conn.execute(select(r.c.draft_id).where(r.c.contact_id == keep_id)).scalars())
     recipients = conn.execute(select(r).where(r.c.contact_id == other_id)).all()
     snapshot = {
         "contact": _row(other),
         "keep": {k: _plain(getattr(keep, k)) for k in _KEEP_FIELDS},
         "addresses": [_row(x) for x in conn.execute(select(ca).where(ca.c.contact_id == other_id))],
-        "interactions_moved": [x.id for x in theirs if x.source_key not in keys],
+        "interactions_moved": [x.id for x in theirs if (x.message_ref, x.meeting_ref) not in keys],
         "interactions_dropped": [_row(x) for x in dropped],
         "drafts_moved": [x.draft_id for x in recipients if x.draft_id not in held],
         "drafts_dropped": [_row(x) for x in recipients if x.draft_id in held],
@@ -101,7 +101,7 @@ def unmerge(conn: Connection, address: str) -> tuple[int, int]:
     for row in snap["interactions_dropped"]:
         values = _typed(i, row) | {"contact_id": other_id}
         values.pop("id", None)
-        conn.execute(insert_ignore(conn, i, ["contact_id", "source_key"]), [values])
+        conn.execute(insert_ignore(conn, i, interaction_key(values)), [values])
     if snap["drafts_moved"]:
         conn.execute(update(r).where(and_(r.c.draft_id.in_(snap["drafts_moved"]), r.c.contact_id == keep_id))
                      .values(contact_id=other_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from email import headerregistry
 from email.errors import HeaderParseError
@@ -174,7 +174,7 @@ def message_from_pairs(
     *,
     source_id: str,
     folder: str,
-    fallback_date: datetime | None = None,
+    fallback_date: datetime | Callable[[], datetime | None] | None = None,
     thread_id: str = "",
     is_draft: bool = False,
 ) -> MailMessage:
@@ -188,7 +188,8 @@ def message_from_pairs(
         return got[0] if got else None
 
     senders = parse_addresses(fields.get("from", ()))
-    date = parse_date(first("date")) or _received_date(fields.get("received", ())) or _checked(fallback_date)
+    date = parse_date(first("date")) or _received_date(fields.get("received", ())) or _checked(
+        fallback_date() if callable(fallback_date) else fallback_date)  # a callable: computed only when needed
     to = parse_addresses(fields.get("to", ()))
     cc = parse_addresses(fields.get("cc", ()))
     subject = decode_text(first("subject"))
@@ -231,7 +232,8 @@ def _checked(dt: datetime | None) -> datetime | None:
 
 
 def message_from_bytes(
-    raw: bytes, *, source_id: str, folder: str, fallback_date: datetime | None = None
+    raw: bytes, *, source_id: str, folder: str,
+    fallback_date: datetime | Callable[[], datetime | None] | None = None,
 ) -> MailMessage:
     """Build a record from a raw header block (or a whole message: the body is not read)."""
     pairs = read_fields(raw, _READ)

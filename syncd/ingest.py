@@ -36,6 +36,7 @@ from syncd.store.upsert import PreparedInsert, bulk_insert_ignore, bulk_upsert, 
 from syncd.timeutil import to_db, utcnow
 
 CHUNK = 500  # bound for IN (...) lists
+_VERDICT_CACHE = 50_000  # (address, name) pairs remembered: bounded memory on any mailbox
 _ROOMLIKE = ("room", "placeholder")  # they take no share of anyone's attention: left out of group sizes
 
 
@@ -88,6 +89,7 @@ class Ingestor:
         self._contacts: dict[str, int] = {}  # normalised address -> contact id
         self._orgs: dict[str, int | None] = {}
         self._people: dict[str, bool] = {}  # is_person answers; cleared when lists are learned
+        self._verdicts: dict[tuple[str, str], nonpeople.Verdict | None] = {}
         self._loaded = False
 
     # -- setup ------------------------------------------------------------------------------
@@ -115,7 +117,19 @@ class Ingestor:
             known = self._people[address] = bool(address) and address not in self.me.own \
                 and address not in self.lists and not automated_address(address) \
                 and not self.ignore.matches(address) and self.nonpeople.certain(address) is None
-        return known and (not name or self.nonpeople.certain(address, name) is None)
+        return known and (not name or self._certain(address, name) is None)
+
+    def _certain(self, address: str, name: str) -> nonpeople.Verdict | None:
+        """nonpeople's certain verdict, remembered per (address, name): a first sync asks it
+        for every recipient of every message, mostly the same few thousand pairs."""
+        key = (address, name)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            if len(self._verdicts) >= _VERDICT_CACHE:
+                self._verdicts.clear()
+            found = self._verdicts[key] = self.nonpeople.certain(address, name)
+            return found
 
     def _judge_known_contacts(self, conn: Connection) -> None:
         """When the non-people rules changed (a new syncd, the config's [nonpeople]), contacts
@@ -192,7 +206,7 @@ class Ingestor:
     def _ingest_mail(self, conn: Connection, account_id: int, mails: Sequence[MailMessage],
                      result: IngestResult) -> None:
         rows: list[dict[str, object]] = []
-        wanted: list[tuple[str, str, str, str, float, int, MailMessage]] = []  # (addr, name, role, ...)
+        wanted: list[tuple[str, str, str, str, float, int, MailMessage, datetime]] = []  # (addr, name, role, ...)
         for msg in mails:
             sender = normalise(msg.sender.email) if msg.sender else ""
             outbound = sender in self.me.own
@@ -202,12 +216,13 @@ class Ingestor:
             if msg.sender is not None and unusable_reason(msg.sender.email):
                 unusable.append(msg.sender.email)
             listed, machine = list_reason(msg), automated_reason(msg)
+            sent_at = to_db(msg.date)
             rows.append({
                 "message_id": msg.message_id,
                 "account_id": account_id,
                 "folder": msg.folder[:255],
                 "direction": "out" if outbound else "in",
-                "sent_at": to_db(msg.date),
+                "sent_at": sent_at,
                 "subject": msg.subject[:500],
                 "sender": sender[:320],
                 "n_recipients": n,
@@ -224,7 +239,7 @@ class Ingestor:
                 for addr, name, role in people:
                     if self.is_person(addr, name):
                         weight = (self.w_to if role == "to" else self.w_cc) * size_factor(n)
-                        wanted.append((addr, name, role, "sent", weight, n, msg))
+                        wanted.append((addr, name, role, "sent", weight, n, msg, sent_at))
             if unusable:
                 result.skipped.append(_unusable_skip(f"message {msg.message_id}", "senders and recipients", unusable,
                                                      "the number of recipients"))
@@ -233,20 +248,20 @@ class Ingestor:
         if not wanted:
             return
         ids = self.contact_ids(conn, [(a, name) for a, name, *_ in wanted])
+        refs = message_refs(conn, {msg.message_id for *_, msg, _ in wanted})
         inter = [
             {
                 "contact_id": ids[addr],
-                "source_key": "m:" + msg.message_id,
+                "message_ref": refs[msg.message_id],
                 "kind": kind,
                 "role": role,
-                "occurred_at": to_db(msg.date),
+                "occurred_at": sent_at,
                 "group_size": n,
                 "weight": weight,
-                "summary": msg.subject[:300],
             }
-            for addr, _name, role, kind, weight, n, msg in wanted
+            for addr, _name, role, kind, weight, n, msg, sent_at in wanted
         ]
-        bulk_insert_ignore(conn, t.interaction, ["contact_id", "source_key"], inter)
+        bulk_insert_ignore(conn, t.interaction, MESSAGE_KEY, inter)
         result.touched |= {r["contact_id"] for r in inter}  # type: ignore[misc]
 
     def _recipients(self, msg: MailMessage) -> tuple[list[tuple[str, str, str]], list[str], int, bool]:
@@ -269,7 +284,7 @@ class Ingestor:
         return list(people.values()), list(unusable), len(people) - rooms + len(unusable), to_me
 
     def _is_room(self, address: str, name: str) -> bool:
-        verdict = self.nonpeople.certain(address, name)
+        verdict = self._certain(address, name)
         return verdict is not None and verdict.kind in _ROOMLIKE
 
     # -- contacts ---------------------------------------------------------------------------
@@ -367,7 +382,7 @@ class Ingestor:
                 conn.execute(delete(t.meeting_attendee).where(t.meeting_attendee.c.meeting_id == meeting_id))
                 if old[2]:  # its interactions were made from the old version: settle() remakes them
                     result.touched |= set(conn.execute(
-                        delete(t.interaction).where(t.interaction.c.source_key == meeting_key(m.uid, m.occurrence))
+                        delete(t.interaction).where(t.interaction.c.meeting_ref == meeting_id)
                         .returning(t.interaction.c.contact_id)).scalars())
             if attendees:
                 insert_attendees = insert_attendees or PreparedInsert(
@@ -458,7 +473,34 @@ _MEETING_STATE = (t.meeting.c.uid, t.meeting.c.occurrence,  # the key, then what
 
 
 def meeting_key(uid: str, occurrence: str) -> str:
+    """A meeting's identity as text (e.g. in a draft's key)."""
     return f"e:{uid}|{occurrence}"
+
+
+# The conflict targets of an interaction: one per person per message, or per meeting.
+MESSAGE_KEY = ["message_ref", "contact_id"]
+MEETING_KEY = ["meeting_ref", "contact_id"]
+
+
+def interaction_key(row: dict[str, object]) -> list[str]:
+    """The conflict target of one interaction row: its message's, or its meeting's."""
+    return MESSAGE_KEY if row.get("message_ref") is not None else MEETING_KEY
+
+
+def message_refs(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
+    """The integer key of each stored message, by Message-ID."""
+    refs: dict[str, int] = {}
+    pg = conn.dialect.name == "postgresql"
+    if pg:  # a table filled minutes ago has stale statistics: PostgreSQL would scan it whole per chunk
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    try:
+        for chunk in _chunks(sorted(message_ids)):
+            refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
+                                     .where(t.message.c.message_id.in_(chunk))).tuples().all())
+    finally:
+        if pg:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan TO DEFAULT")
+    return refs
 
 
 def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:

@@ -165,14 +165,12 @@ def to_draft(conn: Connection, config: Config, row: dict[str, object], now: date
 def _sender_address(conn: Connection, config: Config, row: dict[str, object]) -> str:
     """Write from the address you last used with them; else your first configured address."""
     m, i, r = t.message, t.interaction, t.draft_recipient
-    key = conn.execute(
-        select(i.c.source_key).join(r, r.c.contact_id == i.c.contact_id)
+    sender = conn.execute(
+        select(m.c.sender).select_from(i).join(r, r.c.contact_id == i.c.contact_id).join(m, m.c.id == i.c.message_ref)
         .where(and_(r.c.draft_id == row["id"], i.c.kind == "sent")).order_by(i.c.occurred_at.desc()).limit(1)
     ).scalar()
-    if key:
-        sender = conn.execute(select(m.c.sender).where(m.c.message_id == key[2:])).scalar()
-        if sender:
-            return str(sender)
+    if sender:
+        return str(sender)
     return config.me.addresses[0] if config.me.addresses else ""
 
 

@@ -245,14 +245,12 @@ def _primary_address(conn: Connection, contact_id: int) -> tuple[str, str]:
 def _last_thread(conn: Connection, contact_id: int) -> dict[str, Any] | None:
     """The last mail exchanged with a contact: its id, subject, thread and account."""
     i, m = t.interaction, t.message
-    key = conn.execute(
-        select(i.c.source_key).where(and_(i.c.contact_id == contact_id, i.c.kind.in_(("sent", "received"))))
+    row = conn.execute(
+        select(m.c.message_id, m.c.subject, m.c.thread_id, m.c.account_id).select_from(i)
+        .join(m, m.c.id == i.c.message_ref)
+        .where(and_(i.c.contact_id == contact_id, i.c.kind.in_(("sent", "received"))))
         .order_by(i.c.occurred_at.desc()).limit(1)
-    ).scalar()
-    if key is None:
-        return None
-    row = conn.execute(select(m.c.message_id, m.c.subject, m.c.thread_id, m.c.account_id)
-                       .where(m.c.message_id == key[2:])).first()
+    ).first()
     return dict(row._mapping) if row else None
 
 

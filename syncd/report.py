@@ -20,6 +20,7 @@ from syncd import nonpeople
 from syncd.addresses import FREEMAIL, normalise
 from syncd.config import Config
 from syncd.tiers import TIERS, Tier, at_least
+from syncd.store import refs
 from syncd.store import schema as t
 from syncd.timeutil import from_db, to_db
 from syncd.warmth import (
@@ -350,12 +351,12 @@ def contact_detail(conn: Connection, config: Config, contact_id: int, now: datet
     agg = aggregate(config.warmth, events, now_s)
     item["trend"] = _trend(config, [(e.at, e.weight) for e in events], agg.reciprocity, agg.half_life_days, now)
     item["timeline"] = [_interaction(x, agg.half_life_days, now_s) for x in conn.execute(
-        select(i, epoch_seconds(conn, i.c.occurred_at).label("epoch")).where(i.c.contact_id == contact_id)
+        select(*_SHOWN, epoch_seconds(conn, i.c.occurred_at).label("epoch")).where(i.c.contact_id == contact_id)
         .order_by(i.c.occurred_at.desc(), i.c.id.desc()).limit(limit))]
     if why:
         worth = {iid: weight * decay(float(at), now_s, agg.half_life_days) for iid, at, _, weight in numbers}
         top_ids = heapq.nlargest(limit, worth, key=lambda k: (worth[k], k))
-        top = {x.id: x for x in conn.execute(select(i, epoch_seconds(conn, i.c.occurred_at).label("epoch"))
+        top = {x.id: x for x in conn.execute(select(*_SHOWN, epoch_seconds(conn, i.c.occurred_at).label("epoch"))
                                              .where(i.c.id.in_(top_ids)))}
         score = score_from(config.warmth, agg.activity, agg.reciprocity)
         item["why"] = {
@@ -380,6 +381,9 @@ def contact_detail(conn: Connection, config: Config, contact_id: int, now: datet
         select(d.c.kind, d.c.status, d.c.subject, d.c.due_at, d.c.reason).join(r, r.c.draft_id == d.c.id)
         .where(r.c.contact_id == contact_id).order_by(d.c.due_at.desc()).limit(5))]
     return item
+
+
+_SHOWN = (*t.interaction.c, refs.summary().label("summary"))  # an interaction, with what it was about
 
 
 def _interaction(x: Any, hl_days: float, now_s: float) -> dict[str, Any]:

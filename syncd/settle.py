@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Row, and_, select, update
 
 from syncd.filters import automated_address
-from syncd.ingest import Ingestor, mark_dirty, meeting_key, size_factor
+from syncd.ingest import MEETING_KEY, MESSAGE_KEY, Ingestor, mark_dirty, size_factor
 from syncd.store import schema as t
 from syncd.store.upsert import insert_ignore
 from syncd.timeutil import to_db
@@ -72,15 +72,14 @@ def _record_ended_meetings(conn: Connection, ingestor: Ingestor, now: datetime, 
             ids = ingestor.contact_ids(conn, [(a, n) for _, a, n in wanted])
             inter = [{
                 "contact_id": ids[addr],
-                "source_key": meeting_key(r.uid, r.occurrence),
+                "meeting_ref": r.id,
                 "kind": "meeting",
                 "role": "attendee",
                 "occurred_at": r.end_at,
                 "group_size": max(r.n_people, 1),
                 "weight": ingestor.w_meeting * size_factor(r.n_people),
-                "summary": r.title[:300],
             } for r, addr, _ in wanted]
-            conn.execute(insert_ignore(conn, t.interaction, ["contact_id", "source_key"]), inter)
+            conn.execute(insert_ignore(conn, t.interaction, MEETING_KEY), inter)
             result.touched |= {int(i["contact_id"]) for i in inter}  # type: ignore[call-overload]
             result.meetings += len({r.id for r, _, _ in wanted})
         conn.execute(update(m).where(m.c.id.in_([r.id for r in rows])).values(recorded=True))
@@ -117,15 +116,14 @@ def _attribute_received_mail(conn: Connection, ingestor: Ingestor, result: Settl
         ids = ingestor.contact_ids(conn, [(r.sender, "") for r in chosen])
         inter = [{
             "contact_id": ids[r.sender],
-            "source_key": "m:" + r.message_id,
+            "message_ref": r.id,
             "kind": "received",
             "role": "from",
             "occurred_at": r.sent_at,
             "group_size": max(r.n_recipients, 1),
             "weight": w_in * size_factor(r.n_recipients),
-            "summary": r.subject[:300],
         } for r in chosen]
-        conn.execute(insert_ignore(conn, t.interaction, ["contact_id", "source_key"]), inter)
+        conn.execute(insert_ignore(conn, t.interaction, MESSAGE_KEY), inter)
         result.touched |= {int(i["contact_id"]) for i in inter}  # type: ignore[call-overload]
         result.replies += len(chosen)
 

@@ -14,10 +14,14 @@ bringing that data in right now, and waiting could take as long as a whole first
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import DBAPIError
@@ -234,6 +238,43 @@ def _pull(store: Store, connector: Connector, acc_id: int, account: str, name: s
     """Every batch of one stream, each committed with its cursor while our lease holds."""
     s = t.stream
     key = (s.c.account_id == acc_id) & (s.c.name == name)
+    with bulk_gc():
+        _pull_batches(store, connector, acc_id, account, name, ingestor, now, progress, cursor, out, held, me, key)
+
+
+@contextmanager
+def bulk_gc() -> Iterator[None]:
+    """The garbage collector tuned for bulk ingest: a batch allocates hundreds of thousands of
+    short-lived objects, nearly none in cycles, and each automatic collection of the older
+    generations walks every long-lived object (modules, caches) again. Those are frozen out
+    of its sight, and young collections run 70 times less often; memory stays bounded
+    (cycles are still collected, less often)."""
+    global _bulk_pulls, _gc_threshold
+    with _gc_lock:  # the daemon pulls several streams at once, in threads: the first in tunes
+        if _bulk_pulls == 0:
+            _gc_threshold = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 100)
+        _bulk_pulls += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:  # and the last out restores
+            _bulk_pulls -= 1
+            if _bulk_pulls == 0:
+                gc.set_threshold(*_gc_threshold)
+                gc.unfreeze()
+
+
+_gc_lock = threading.Lock()
+_bulk_pulls = 0
+_gc_threshold = gc.get_threshold()
+
+
+def _pull_batches(store: Store, connector: Connector, acc_id: int, account: str, name: str, ingestor: Ingestor,
+                  now: datetime, progress: Progress | None, cursor: str | None, out: StreamOutcome, held: str,
+                  me: str, key: Any) -> None:
+    s = t.stream
     for batch in connector.pull(name, cursor):
         with store.begin() as conn:
             if not lease.renew(conn, held, me, STREAM_LEASE):

@@ -41,6 +41,7 @@ from sqlalchemy import BigInteger, Connection, and_, bindparam, literal_column, 
 
 from syncd.config import Warmth
 from syncd.tiers import BOUNDED_TIERS, TIERS, Tier
+from syncd.store import refs
 from syncd.store import schema as t
 from syncd.store.instant import from_micros, to_micros
 from syncd.store.upsert import upsert_statement
@@ -259,21 +260,30 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
         )
     )
     scored_at = to_db(now)
-    step = 5000
+    step = 2000
     for k in range(0, len(ids), step):
         chunk = ids[k:k + step]
         lo, hi = chunk[0], chunk[-1]
-        events: dict[int, list[Event]] = {cid: [] for cid in chunk}
-        # the stored integers themselves (exact, and no datetime made per row)
+        wanted = set(chunk)
+        # One contact's events at a time (the query walks the contact's index in order): memory
+        # bounded by the busiest contact, not by the mailbox. The stored integers themselves
+        # (exact, and no datetime made per row).
         q = select(i.c.contact_id, i.c.kind, i.c.weight, type_coerce(i.c.occurred_at, BigInteger)).where(
-            and_(i.c.contact_id >= lo, i.c.contact_id <= hi))
+            and_(i.c.contact_id >= lo, i.c.contact_id <= hi)).order_by(i.c.contact_id)
+        aggregates: dict[int, Aggregate] = {}
+        current, events = None, []
         for cid, kind, weight, at in conn.execute(q):
-            bucket = events.get(cid)
-            if bucket is not None:
-                bucket.append(Event(at, kind, weight))
+            if cid != current:
+                if current in wanted:
+                    aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
+                current, events = cid, []
+            events.append(Event(at, kind, weight))
+        if current in wanted:
+            aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
+        events = []
         rows = []
         for cid in chunk:
-            agg = aggregate(params, events[cid], now_us, US_PER_DAY)
+            agg = aggregates.get(cid) or aggregate(params, [], now_us, US_PER_DAY)
             rows.append({
                 "cid": cid,
                 "activity": agg.activity,
@@ -353,7 +363,7 @@ def explain(conn: Connection, params: Warmth, contact_id: int, now: datetime) ->
     """Why a contact scores what it does: every interaction and what it is worth today."""
     i = t.interaction
     rows = conn.execute(
-        select(i.c.occurred_at, i.c.kind, i.c.role, i.c.summary, i.c.group_size, i.c.weight)
+        select(i.c.occurred_at, i.c.kind, i.c.role, refs.summary().label("summary"), i.c.group_size, i.c.weight)
         .where(i.c.contact_id == contact_id).order_by(i.c.occurred_at.desc())
     ).all()
     events = [Event(to_micros(r.occurred_at), r.kind, r.weight) for r in rows]

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from syncd.store.refs import source_key
 from syncd.store import open_store
 from syncd.store import schema as t
 from tests.conftest import REPO, local_config
@@ -99,7 +100,7 @@ def state(db_url: str, world: BusyWorld) -> dict[str, Any]:
             out: dict[str, Any] = {}
             ca, i, d, r = t.contact_address, t.interaction, t.draft, t.draft_recipient
             out["interactions"] = sorted(conn.execute(
-                select(ca.c.address, i.c.source_key, i.c.kind, i.c.occurred_at)
+                select(ca.c.address, source_key(), i.c.kind, i.c.occurred_at)
                 .join(i, i.c.contact_id == ca.c.contact_id)).tuples())
             out["contacts"] = sorted(conn.execute(select(ca.c.address, t.contact.c.last_at, t.contact.c.n_out,
                                                          t.contact.c.n_in, t.contact.c.n_meetings)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from syncd.store.schema import metadata
 from tests.busy import BusyWorld, build, state
 
 
@@ -34,6 +37,7 @@ class Round:
     phase: str  # what was left to do when it died: "sync", "drafting", or "nothing" (it had finished)
     divergence: dict[str, Any]  # what differs from the uninterrupted run (empty: nothing)
     stderr: str  # of the run that finished the job
+    missing_indexes: tuple[str, ...] = ()  # indexes of the schema absent after the finishing run
 
 
 def draft_files(world: BusyWorld) -> int:
@@ -89,7 +93,7 @@ class CrashRig:
         divergence = {k: (outcome.get(k), v) for k, v in self.expected.items() if outcome.get(k) != v}
         if finish.returncode != 0:
             divergence["exit"] = (finish.returncode, 0)
-        return Round(kill, phase, divergence, finish.stderr)
+        return Round(kill, phase, divergence, finish.stderr, missing_indexes(world.root / "syncd.db"))
 
     def _phase(self, world: BusyWorld) -> str:
         try:
@@ -112,3 +116,11 @@ class CrashRig:
         return ([Kill(seconds=span * (i + rnd.random()) / timed) for i in range(timed)]
                 + [Kill(drafts=1 + (reach * i) // drafting + rnd.randrange(max(1, reach // drafting)))
                    for i in range(drafting)])
+
+
+def missing_indexes(db: Path) -> tuple[str, ...]:
+    """The schema's indexes that the database lacks."""
+    with closing(sqlite3.connect(db)) as con:
+        present = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    declared = {str(ix.name) for table in metadata.tables.values() for ix in table.indexes}
+    return tuple(sorted(declared - present))

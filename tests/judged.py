@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from syncd.config import load_config
+from syncd.store.refs import source_key
 from syncd.store import open_store
 from syncd.store import schema as t
 from syncd.sync import sync_all
@@ -31,7 +32,7 @@ def answer(conn: Connection) -> dict[str, Any]:
         m.c.message_id, m.c.direction, m.c.sender, m.c.subject, m.c.via_list, m.c.automated, m.c.to_me, m.c.noise,
         m.c.n_recipients, m.c.in_reply_to)))
     interactions = sorted((a, k, kind, g, round(w, 9)) for a, k, kind, g, w in conn.execute(
-        select(ca.c.address, i.c.source_key, i.c.kind, i.c.group_size, i.c.weight)
+        select(ca.c.address, source_key(), i.c.kind, i.c.group_size, i.c.weight)
         .join(i, i.c.contact_id == ca.c.contact_id)))
     people = sorted(conn.execute(select(ca.c.address).join(c, c.c.id == ca.c.contact_id)
                                  .where(c.c.is_list.is_(False))).scalars())

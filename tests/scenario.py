@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from syncd.config import Config, load_config
 from syncd.followups import FollowupReport, run_followups
+from syncd.store.refs import source_key, summary
 from syncd.store import Store, open_store
 from syncd.store import schema as t
 from syncd.sync import AccountOutcome, sync_all
@@ -99,9 +100,10 @@ class Scenario:
 
     def interactions(self, address: str) -> list[tuple[str, str]]:
         with self.store.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(
-                "SELECT i.kind, i.summary FROM interaction i JOIN contact_address a ON a.contact_id = i.contact_id "
-                "WHERE a.address = :a ORDER BY i.occurred_at"), {"a": address})]  # type: ignore[misc]
+            i, a = t.interaction, t.contact_address
+            return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+                select(i.c.kind, summary()).join(a, a.c.contact_id == i.c.contact_id)
+                .where(a.c.address == address).order_by(i.c.occurred_at))]
 
     def contact(self, address: str) -> dict[str, Any] | None:
         with self.store.connect() as conn:
@@ -114,7 +116,7 @@ class Scenario:
         volatile = {"created_at", "learned_at", "last_attempt_at", "last_success_at", "cursor_updated_at",
                     "scored_at", "cursor", "id", "contact_id", "meeting_id", "draft_id", "org_id", "account_id",
                     "marker", "message_id", "planned_at", "attempted_at", "written_at", "provider_id",
-                    "items_total", "last_items", "dirty", "activity", "warmth_anchor"}
+                    "items_total", "last_items", "dirty", "activity", "warmth_anchor", "message_ref", "meeting_ref"}
         out: dict[str, list[tuple[Any, ...]]] = {}
         with self.store.connect() as conn:
             for table in t.metadata.sorted_tables:
@@ -122,9 +124,10 @@ class Scenario:
                 rows = conn.execute(select(*cols)).all()
                 out[table.name] = sorted((tuple(str(v) for v in r) for r in rows))
             # contacts' identities: which addresses belong together, and their interactions
-            out["identity"] = sorted(tuple(r) for r in conn.execute(text(
-                "SELECT a.address, i.source_key, i.kind FROM contact_address a "
-                "LEFT JOIN interaction i ON i.contact_id = a.contact_id")))
+            a, i = t.contact_address, t.interaction
+            out["identity"] = sorted(tuple(r) for r in conn.execute(
+                select(a.c.address, source_key(), i.c.kind).select_from(a)
+                .outerjoin(i, i.c.contact_id == a.c.contact_id)))
         return out
 
 

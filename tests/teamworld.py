@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 
 from syncd.config import load_config
 from syncd.store import schema as t
+from syncd.store.refs import source_key
 from syncd.team import schema as ts
 from syncd.team.store import Team
 from tests.conftest import REPO
@@ -146,7 +147,7 @@ def member_state(team: Team, world: TeamWorld, member: str) -> dict[str, Any]:
     with store.connect() as conn:
         out: dict[str, Any] = {}
         ca, i, d, r = t.contact_address, t.interaction, t.draft, t.draft_recipient
-        out["interactions"] = sorted(conn.execute(select(ca.c.address, i.c.source_key, i.c.kind, i.c.occurred_at)
+        out["interactions"] = sorted(conn.execute(select(ca.c.address, source_key(), i.c.kind, i.c.occurred_at)
                                                   .join(i, i.c.contact_id == ca.c.contact_id)).tuples())
         out["messages"] = sorted(conn.execute(select(t.message.c.message_id, t.message.c.linked)).tuples())
         out["contacts"] = sorted(conn.execute(select(ca.c.address, t.contact.c.last_at, t.contact.c.n_out,

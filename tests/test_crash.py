@@ -24,3 +24,5 @@ def test_kill_9_anywhere_in_sync_and_drafting_ends_like_an_uninterrupted_run(tmp
     for r in results:
         assert r.divergence == {}, (str(r.kill), r.phase, r.divergence)
         assert "Traceback" not in r.stderr, r.stderr
+        assert r.missing_indexes == (), (str(r.kill), r.missing_indexes)
+

@@ -7,6 +7,7 @@ The harness puts mail in with its own plain imapclient session, the way a mail c
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -244,6 +245,36 @@ def test_every_batch_cursor_is_safe_to_resume_from(harness: ImapHarness, dovecot
         rest = list(conn.pull(stream, first.cursor))
     ids = [m.message_id for m in first.items] + [m.message_id for m in messages(rest)]
     assert len(ids) == len(set(ids)) == 2500
+
+
+def test_uids_are_listed_in_bounded_windows_sparse_ones_widening(harness: ImapHarness,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The known-UID bookkeeping holds one window of UIDs at a time, never the whole folder's:
+    with gaps (expunged mail) and the newest UIDs expunged, every message is still read once,
+    in UID order, each cursor resumes safely, and the last one reaches the top."""
+    from syncd.connectors.imap import connector as imap
+
+    monkeypatch.setattr(imap, "UID_WINDOW", 4)
+    monkeypatch.setattr(imap, "UID_WINDOW_MAX", 64)
+    admin = harness.admin()
+    for i in range(60):
+        harness.deliver("sent", raw_message(message_id=f"w{i}@example.com"))
+    admin.select_folder("Sent")
+    gone = [u for u in admin.search(["ALL"]) if 8 < u <= 40 or u > 57]  # a sparse middle, an empty top
+    admin.delete_messages(gone)
+    admin.expunge()
+    kept = [f"w{u - 1}@example.com" for u in range(1, 61) if u not in gone]
+    with harness.connector(read_inbox=False) as conn:
+        stream = conn.streams()[0].name
+        batches = list(conn.pull(stream, None))
+        searches = sum(1 for c in harness.proxy.commands_since(0) if c == "UID SEARCH")
+    assert [m.message_id for m in messages(batches)] == kept
+    assert searches > 3  # in windows, not one listing
+    assert json.loads(batches[-1].cursor or "{}")["uid"] == 60
+    for k, b in enumerate(batches[:-1]):  # resuming from any cursor reads exactly the rest
+        with harness.connector(read_inbox=False) as conn:
+            rest = [m.message_id for m in messages(list(conn.pull(stream, b.cursor)))]
+        assert rest == [m.message_id for m in messages(batches[k + 1:])]
 
 
 # --- drafts -----------------------------------------------------------------------------------

@@ -246,3 +246,27 @@ def test_files_older_than_the_listing_are_not_remembered_by_name(tmp_path: Path,
     cursors = [json.loads(b.cursor or "{}") for b in batches]
     assert all(len(c["recent"]) <= 1 for c in cursors)  # only a tie at the watermark, if any
     assert [c["wm"] for c in cursors] == sorted(c["wm"] for c in cursors)
+
+
+def test_a_folder_bigger_than_one_sort_run_is_read_once_each_in_delivery_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing is sorted in bounded runs spilled to disk (memory flat in folder size): the
+    merged order, the cursors and what is read are those of one sort in memory."""
+    from syncd.connectors.local import maildir
+
+    tree = MailTree(tmp_path / "mail")
+    for i in range(60):
+        tree.sent(raw_message(message_id=f"m{i}@example.com"))
+    os.rename(next((tree.folder_path("Sent") / "cur").iterdir()), tree.folder_path("Sent") / "new" / "moved")
+
+    def read(state: str) -> list[str]:
+        conn = Connector("local", Settings(maildir=str(tree.root), batch_size=8), ConnectorEnv(tmp_path / state))
+        batches = list(conn.pull("mail:Sent", None))
+        marks = [json.loads(b.cursor or "{}")["wm"] for b in batches]
+        assert marks == sorted(marks)
+        return [m.message_id for m in messages(batches)]
+
+    whole = read("a")
+    monkeypatch.setattr(maildir, "SORT_RUN", 7)
+    assert read("b") == whole
+    assert sorted(whole) == sorted(f"m{i}@example.com" for i in range(60))

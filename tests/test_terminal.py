@@ -54,7 +54,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
         grace = conn.execute(text("SELECT contact_id FROM contact_address WHERE address = :a"),
                              {"a": "grace@navy.example"}).scalar()
         conn.execute(text("UPDATE contact SET display_name = :n WHERE id = :id"), {"n": HOSTILE_NAME, "id": grace})
-        conn.execute(text("UPDATE interaction SET summary = :s WHERE contact_id = :id"),
+        conn.execute(text("UPDATE message SET subject = :s WHERE id IN "  # what their interactions are about
+                          "(SELECT message_ref FROM interaction WHERE contact_id = :id)"),
                      {"s": HOSTILE_SUBJECT, "id": grace})
         conn.execute(text("UPDATE draft SET subject = :s"), {"s": HOSTILE_SUBJECT})
         conn.execute(text("UPDATE meeting SET title = :s WHERE title = 'Compiler roadmap'"), {"s": HOSTILE_SUBJECT})

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,6 +38,8 @@ from syncd.records import MARKER_HEADER, Draft, MailMessage, Skip
 
 log = logging.getLogger(__name__)
 
+UID_WINDOW = 50_000  # UID values per UID SEARCH: the UIDs held in memory at once
+UID_WINDOW_MAX = 16 * UID_WINDOW  # how far a window of sparse UIDs may widen
 HEADER_ITEM = header_item(WANTED_HEADERS)  # the marker header is among them: one list, one server cache
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 
@@ -171,15 +173,8 @@ class Connector(BaseConnector):
         return info
 
     def _read_from(self, folder: str, validity: int, start: int, reset: bool, status_modseq: Any) -> Iterator[Batch]:
-        def list_new(c: IMAPClient) -> tuple[dict[bytes, Any], list[int]]:
-            info = self._examine(c, folder)
-            if int(info[b"UIDVALIDITY"]) != validity:  # changed since our STATUS: `start` means nothing
-                raise _ValidityChanged()
-            uids = c.search(["UID", f"{start}:*"])
-            return info, sorted(u for u in uids if u >= start)  # "n:*" always matches the last UID
-
         try:
-            info, uids = self._session.run(list_new)
+            info = self._session.run(lambda c: self._examine_same(c, folder, validity))
         except _ValidityChanged:
             raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
                                  "it will be read again from the start") from None
@@ -191,10 +186,55 @@ class Connector(BaseConnector):
         def cursor(uid: int) -> str:
             return FolderCursor(validity, uid, int(modseq) if modseq is not None else None, count).dump()
 
-        if not uids:
+        final, sizer = False, ChunkSizer()
+        for window, total, final in self._uid_windows(folder, validity, start, top, count):
+            yield from self._read_window(folder, validity, window, top if final else 0, reset, cursor, total, sizer)
+            reset = False
+        if not final:  # the last UIDs were expunged (or there were none): the cursor still moves up
             yield Batch([], cursor=cursor(top), reset=reset)
-            return
-        sizer = ChunkSizer()
+
+    def _examine_same(self, c: IMAPClient, folder: str, validity: int) -> dict[bytes, Any]:
+        info = self._examine(c, folder)
+        if int(info[b"UIDVALIDITY"]) != validity:  # changed since our STATUS: our UIDs mean nothing
+            raise _ValidityChanged()
+        return info
+
+    def _uid_windows(self, folder: str, validity: int, start: int, top: int,
+                     count: int) -> Iterator[tuple[list[int], int | None, bool]]:
+        """(UIDs, total, final) from ``start`` on, one UID SEARCH per window of UID values: never
+        the whole folder's UIDs in memory at once. A window that finds few widens the next one
+        (old mailboxes have sparse UIDs), up to UID_WINDOW_MAX values. ``total`` is the folder's
+        count on a first read, the UIDs found when one window holds them all, else None;
+        ``final``: no UIDs follow."""
+        span, low = UID_WINDOW, start
+        while True:
+            high = min(low + span - 1, top) if low <= top else low
+            last = high >= top
+
+            def search(c: IMAPClient, low: int = low, high: int = high, last: bool = last) -> list[int]:
+                if self._selected is None or self._selected[0] is not c or self._selected[1] != folder:
+                    self._examine_same(c, folder, validity)  # a reconnect changed the selection
+                found = c.search(["UID", f"{low}:*" if last else f"{low}:{high}"])
+                return sorted(u for u in found if u >= low)  # "n:*" always matches the last UID
+
+            try:
+                uids = self._session.run(search)
+            except _ValidityChanged:
+                raise TemporaryError(f"folder {folder!r} changed its UIDVALIDITY during the sync; "
+                                     "it will be read again from the start") from None
+            final = last or bool(uids and uids[-1] >= top)
+            if uids:
+                yield uids, (count if start == 1 else len(uids) if final and low == start else None), final
+            if final:
+                return
+            low = high + 1
+            if len(uids) < UID_WINDOW // 4:
+                span = min(span * 4, UID_WINDOW_MAX)
+
+    def _read_window(self, folder: str, validity: int, uids: list[int], top: int, reset: bool,
+                     cursor: Callable[[int], str], total: int | None, sizer: ChunkSizer) -> Iterator[Batch]:
+        """The batches of one window's UIDs; the last one's cursor moves up to ``top`` (0: not
+        past its own last UID: more windows follow)."""
         # While the caller stores one chunk, the next one is already on its way: the server's
         # and the network's time hide behind our parsing and the database's. One worker, one
         # chunk ahead, so memory stays at two chunks; the session lock keeps the IMAP
@@ -213,7 +253,7 @@ class Connector(BaseConnector):
                 if not last:
                     ahead = pool.submit(self._fetch_records, folder, validity, uids[done:done + sizer.size], sizer)
                 yield Batch(items, cursor=cursor(max(uids[done - 1], top) if last else uids[done - 1]),
-                            skipped=skipped, reset=reset and first, total=len(uids))
+                            skipped=skipped, reset=reset and first, total=total)
                 if last:
                     return
                 first = False

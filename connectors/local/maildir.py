@@ -11,20 +11,27 @@ directory mtimes tell, with two stat calls, that nothing at all changed.
 
 from __future__ import annotations
 
+import functools
+import heapq
+import io
 import mailbox
+import marshal
 import os
 import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 from syncd.connectors.base import SourceError, cursor_document, cursor_text
 from syncd.connectors.local.files import open_regular
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
+SORT_RUN = 20_000  # listing entries sorted in memory at once; more are spilled to disk and merged
 HEADER_LIMIT = 256 * 1024  # a header block larger than this is not a real mail
 LISTING_MARGIN_NS = 2_000_000_000  # clock granularity and skew between us and the file system
 STALE_TMP_SECONDS = 36 * 3600  # the Maildir spec: tmp/ files untouched this long may be deleted
@@ -80,47 +87,40 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
     wm = int(state["wm"]) if state is not None else -1  # type: ignore[call-overload]
     done_before: dict[str, int] = dict(state.get("recent", {})) if state is not None else {}  # type: ignore[call-overload]
     listing_began = time.time_ns() - LISTING_MARGIN_NS
-    candidates = []
-    for sub in ("new", "cur"):
-        with os.scandir(folder.path / sub) as it:
-            for entry in it:
-                if entry.name.startswith("."):
-                    continue
-                try:
-                    ctime = entry.stat().st_ctime_ns
-                except FileNotFoundError:
-                    continue  # moved or deleted while we looked
-                if ctime >= wm and done_before.get(entry.name) != ctime:
-                    candidates.append((ctime, sub, entry.name))
-    candidates.sort()
-    read: list[tuple[int, str]] = []  # (ctime, name) read in this pass, ascending
+    # Keys listed in new/: only these can show up twice (under new/ and cur/ while a client
+    # moves the file), so only they are remembered, not every key of a big folder.
+    in_new: set[str] = set()
+    tail: list[tuple[int, str]] = []  # (ctime, name) read at or above a possible watermark
+    newest = wm
     batch: list[MailMessage] = []
     skips: list[Skip] = []
 
     def cursor_now(final: bool) -> str:
-        newest = read[-1][0] if read else wm
         mark = max(wm, min(newest, listing_began))  # never above what the listing surely saw
         recent = {n: c for n, c in done_before.items() if c >= mark}
-        for ctime, name in reversed(read):
-            if ctime < mark:
-                break
-            recent[name] = ctime
+        recent.update((name, ctime) for ctime, name in tail if ctime >= mark)
         return cursor_text({"v": 1, "wm": mark, "recent": recent, "dirs": dir_stamp if final else None})
 
     seen_keys: set[str] = set()
-    for ctime, sub, name in candidates:
-        read.append((ctime, name))
+    for ctime, sub, name in _sorted_candidates(folder.path, wm, done_before, in_new):
+        newest = max(newest, ctime)
+        floor = min(newest, listing_began)
+        if tail and tail[0][0] < floor:  # below any watermark to come: never in a cursor again
+            tail = [x for x in tail if x[0] >= floor]
+        tail.append((ctime, name))
         key = name.split(":", 1)[0]
-        if key in seen_keys:
-            continue  # the same message under new/ and cur/ while the client moved it
-        seen_keys.add(key)
+        if key in in_new:
+            if key in seen_keys:
+                continue  # the same message under new/ and cur/ while the client moved it
+            seen_keys.add(key)
         where = f"{folder.name}/{name}"
         try:
             raw = _read_head(folder.path, sub, name)
             if raw is None:
                 continue  # deleted meanwhile: nothing to keep
             # No Date header: the delivery time in the file name (Maildir spec) stands in.
-            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name, fallback_date=_delivered(key)))
+            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name,
+                                            fallback_date=functools.partial(_delivered, key)))
         except OSError as err:  # a directory or FIFO named like a message, a file we may not read
             skips.append(Skip(where, f"cannot read: {err.strerror or err}"))
         except UnusableMessage as err:
@@ -131,6 +131,61 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
             yield batch, skips, cursor_now(final=False), reset
             batch, skips, reset = [], [], False
     yield batch, skips, cursor_now(final=True), reset
+
+
+def _sorted_candidates(path: Path, wm: int, done_before: dict[str, int],
+                       in_new: set[str]) -> Iterator[tuple[int, str, str]]:
+    """(ctime, sub, name) of every file at or above the watermark not read before, in ctime
+    order. Sorted in runs of SORT_RUN held in memory, spilled to an unlinked temporary file
+    and merged, so that a folder of a million files costs no more memory than one run. The
+    keys of the candidates in new/ are added to ``in_new`` before the first is yielded."""
+    runs: list[IO[bytes]] = []
+    run: list[tuple[int, str, str]] = []
+    try:
+        for sub in ("new", "cur"):
+            with os.scandir(path / sub) as it:
+                for entry in it:
+                    if entry.name.startswith("."):
+                        continue
+                    try:
+                        ctime = entry.stat().st_ctime_ns
+                    except FileNotFoundError:
+                        continue  # moved or deleted while we looked
+                    if ctime >= wm and done_before.get(entry.name) != ctime:
+                        run.append((ctime, sub, entry.name))
+                        if sub == "new":
+                            in_new.add(entry.name.split(":", 1)[0])
+                        if len(run) >= SORT_RUN:
+                            runs.append(_spill(run))
+                            run = []
+        run.sort()
+        if not runs:
+            yield from run
+            return
+        runs.append(_spill(run))
+        run = []
+        yield from heapq.merge(*(_unspill(f) for f in runs))
+    finally:
+        for f in runs:
+            f.close()
+
+
+def _spill(run: list[tuple[int, str, str]]) -> IO[bytes]:
+    run.sort()
+    f = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind by a crash
+    for item in run:
+        marshal.dump(item, f)
+    f.seek(0)
+    return f
+
+
+def _unspill(f: IO[bytes]) -> Iterator[tuple[int, str, str]]:
+    reader = io.BufferedReader(f, 1 << 16)  # type: ignore[arg-type]
+    while True:
+        try:
+            yield marshal.load(reader)
+        except EOFError:
+            return
 
 
 def _delivered(key: str) -> datetime | None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 from syncd.store.instant import Instant
@@ -163,7 +164,6 @@ message = Table(
     Column("to_me", Boolean, nullable=False, default=False, server_default=false()),
     Column("linked", Boolean, nullable=False, default=True),  # inbound: settled (attributed or noise)?
     Index("ix_message_direction_linked", "direction", "linked"),
-    Index("ix_message_sender", "sender"),
 )
 
 meeting = Table(
@@ -205,16 +205,23 @@ interaction = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("contact_id", Integer, ForeignKey("contact.id", ondelete="CASCADE"), nullable=False),
-    Column("source_key", String(600), nullable=False),  # "m:<Message-ID>" or "e:<uid>|<occurrence>"
+    # What it was: a message or a meeting, by integer key (a text key here, in the unique
+    # constraint and in an index cost half of the database).
+    Column("message_ref", Integer, ForeignKey("message.id", ondelete="CASCADE")),
+    Column("meeting_ref", Integer, ForeignKey("meeting.id", ondelete="CASCADE")),
     Column("kind", String(8), nullable=False),  # sent | received | meeting
     Column("role", String(8), nullable=False, default=""),  # to | cc | from | attendee
     Column("occurred_at", Instant, nullable=False),
     Column("group_size", Integer, nullable=False, default=1),
     Column("weight", Float, nullable=False),
-    Column("summary", String(300), nullable=False, default=""),
-    UniqueConstraint("contact_id", "source_key"),
+    # One interaction per person per message or meeting; led by the reference, so that they
+    # also find a message's or a meeting's interactions. Partial: a mail's interaction has no
+    # entry in the meetings' index, and the other way round (upserts name the WHERE too).
+    Index("uq_interaction_message_ref_contact_id", "message_ref", "contact_id", unique=True,
+          sqlite_where=text("message_ref IS NOT NULL"), postgresql_where=text("message_ref IS NOT NULL")),
+    Index("uq_interaction_meeting_ref_contact_id", "meeting_ref", "contact_id", unique=True,
+          sqlite_where=text("meeting_ref IS NOT NULL"), postgresql_where=text("meeting_ref IS NOT NULL")),
     Index("ix_interaction_contact_occurred", "contact_id", "occurred_at"),
-    Index("ix_interaction_source_key", "source_key"),
 )
 
 # One row per `syncd merge`, what it moved, so that `syncd unmerge` can take it apart again.

@@ -29,10 +29,20 @@ def _dialect_insert(conn: Connection, table: Table) -> Any:
 
 
 def _on_conflict(stmt: Any, table: Table, keys: list[str], merge: Merge | None) -> Insert:
+    where = _partial_where(table, tuple(keys))
     if merge is None:
-        return stmt.on_conflict_do_nothing(index_elements=keys)
+        return stmt.on_conflict_do_nothing(index_elements=keys, index_where=where)
     values, changed = merge(table.c, stmt.excluded)
-    return stmt.on_conflict_do_update(index_elements=keys, set_=values, where=changed)
+    return stmt.on_conflict_do_update(index_elements=keys, index_where=where, set_=values, where=changed)
+
+
+def _partial_where(table: Table, keys: tuple[str, ...]) -> Any:
+    """The WHERE of a partial unique index on exactly ``keys``: the conflict target must name
+    it, or neither database takes that index as the target."""
+    for ix in table.indexes:
+        if ix.unique and tuple(c.name for c in ix.columns) == keys:
+            return ix.dialect_options["sqlite"]["where"]
+    return None
 
 
 def insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Insert:
@@ -163,7 +173,7 @@ def _positional(rows: list[dict[str, object]], order: list[str], processors: dic
         return list(map(itemgetter(*names), rows))
     columns: dict[str, tuple[object, ...]] = {}
     for name in names:
-        values = tuple(row[name] for row in rows)
+        values = tuple(map(itemgetter(name), rows))
         process = processors[name]
         columns[name] = tuple(map(process, values)) if process is not None else values
     return list(zip(*[columns[n] if n in columns else (fixed[n],) * len(rows) for n in order], strict=True))
