@@ -143,6 +143,15 @@ def due_drafts(conn: Connection, now: datetime, account_ids: Collection[int] | N
     return rows
 
 
+def claimed_elsewhere(conn: Connection, now: datetime) -> int:
+    """Drafts another live process is writing now: a pass that had to leave them must come back
+    soon, since that process may die before it records them (its claim is then ours to recover)."""
+    d = t.draft
+    me = lease.owner()
+    return sum(1 for r in conn.execute(select(d.c.claim_owner, d.c.claim_until).where(d.c.status == "writing"))
+               if r.claim_owner != me and not lease.stale(r.claim_owner, r.claim_until, now))
+
+
 def to_draft(conn: Connection, config: Config, row: dict[str, object], now: datetime) -> Draft:
     r = t.draft_recipient
     recipients = conn.execute(select(r.c.address, r.c.name).where(r.c.draft_id == row["id"])).all()

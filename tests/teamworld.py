@@ -179,6 +179,14 @@ def settled(team: Team, world: TeamWorld) -> bool:
     return True
 
 
+def _ledger(team: Team, member: str) -> list[tuple[object, ...]]:
+    """A member's draft rows as the ledger has them: what a failure message needs to be read."""
+    d = t.draft
+    with team.store(member).connect() as conn:
+        return [tuple(r) for r in conn.execute(select(d.c.key, d.c.status, d.c.claim_owner, d.c.claim_until,
+                                                       d.c.attempted_at, d.c.due_at, d.c.reason))]
+
+
 def wait_settled(team: Team, world: TeamWorld, timeout: float, procs: list[subprocess.Popen[str]] = ()) -> None:
     deadline = time.monotonic() + timeout
     while not settled(team, world):
@@ -190,8 +198,11 @@ def wait_settled(team: Team, world: TeamWorld, timeout: float, procs: list[subpr
                 rows = conn.execute(text("SELECT kind, member_id, account, last_ok_at, last_error, lease_owner "
                                          "FROM syncd_team.work WHERE last_ok_at IS NULL OR last_error IS NOT NULL"
                                          )).all()
+            short = {m: _ledger(team, m) for m in world.members
+                     if len(set(world.drafts_in_mailbox(m))) < world.followups[m] + world.checkins[m]}
             raise AssertionError(f"not settled in {timeout} s: {rows}; "
-                                 f"drafts {[(m, len(world.drafts_in_mailbox(m))) for m in world.members]}")
+                                 f"drafts {[(m, len(world.drafts_in_mailbox(m))) for m in world.members]}; "
+                                 f"ledger of the members short of drafts: {short}")
         time.sleep(0.2)
 
 

@@ -8,8 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
+from syncd.ledger import claimed_elsewhere
 from syncd.store import lease, open_store
+from syncd.store import schema as t
+from syncd.timeutil import to_db
 from syncd.timeutil import utcnow
 from tests.conftest import Cli, local_config
 from tests.conformance.samples import raw_message
@@ -72,5 +76,29 @@ def test_sync_skips_a_stream_another_live_process_is_pulling_and_says_so(tmp_pat
         with store.connect() as conn:
             assert lease.holder(conn, "sync:1:mail:INBOX") is None  # and released after
             assert lease.holder(conn, "sync:1:mail:Sent")[0] == lease.owner()  # type: ignore[index]
+    finally:
+        store.close()
+
+
+def test_drafts_another_live_process_is_writing_are_counted_until_it_dies_or_its_claim_lapses(db_url: str) -> None:
+    """A follow-up pass that had to leave such drafts comes back soon (a team worker looks again
+    within seconds), so a writer that dies mid-draft never leaves its draft waiting an interval."""
+    store = open_store(db_url)
+    now = utcnow()
+    d = t.draft
+
+    def draft(n: int, owner: str | None, until: timedelta) -> dict[str, object]:
+        return dict(key=f"followup:{n}", kind="followup", status="writing" if owner else "planned", marker=f"m{n}",
+                    message_id=f"<{n}@syncd>", since_at=to_db(now), due_at=to_db(now), overdue_at=to_db(now),
+                    expires_at=to_db(now + TTL), planned_at=to_db(now), claim_owner=owner,
+                    claim_until=to_db(now + until) if owner else None)
+    try:
+        with store.begin() as conn:
+            conn.execute(insert(d), [draft(1, ELSEWHERE, TTL), draft(2, lease.owner(), TTL), draft(3, None, TTL),
+                                     draft(4, GONE, TTL), draft(5, ELSEWHERE, -TTL)])
+        with store.connect() as conn:
+            # only 1: 2 is ours, 3 is not claimed, 4's owner is dead, 5's claim has lapsed
+            assert claimed_elsewhere(conn, now) == 1
+            assert claimed_elsewhere(conn, now + 2 * TTL) == 0
     finally:
         store.close()

@@ -24,6 +24,7 @@ from sqlalchemy import update
 
 from syncd.daemon.runner import Stopping, backoff_delay
 from syncd.followups import run_followups
+from syncd.ledger import claimed_elsewhere
 from syncd.secrets import supplied_passwords
 from syncd.store import lease
 from syncd.sync import classify, sync_account
@@ -36,6 +37,9 @@ from syncd.timeutil import utcnow
 log = logging.getLogger("syncd.worker")
 
 LEASE_TTL = timedelta(seconds=60)
+# A drafts pass that found drafts another live process was writing looks again this soon: if that
+# process dies first (its work lease can lapse while it still writes), the claims are recovered.
+RECHECK_CLAIMS = timedelta(seconds=10)
 
 
 class Worker:
@@ -131,11 +135,12 @@ class Worker:
         error: str | None = None
         kind: str | None = None
         retry_after: float | None = None
+        recheck = False
         try:
             if job.kind == "sync":
                 error, kind, retry_after = self._sync(job)
             else:
-                error = self._drafts(job)
+                error, recheck = self._drafts(job)
         except Stopping:
             with self.team.engine.begin() as conn:
                 work.give_back(conn, self.me, [job.id])
@@ -145,6 +150,8 @@ class Worker:
             log.error("%s %s %s: %s", job.kind, job.member_id, job.account, error,
                       exc_info=err if kind == "unknown" else None)
         again = self.interval if error is None else backoff_delay(kind, job.failures + 1, self.interval, retry_after)
+        if recheck:
+            again = min(again, RECHECK_CLAIMS)
         with self.team.engine.begin() as conn:
             if not work.finish(conn, self.me, job.id, again_in=again, error=error):
                 log.warning("job %s: finished after another worker took it over", job.id)
@@ -182,11 +189,13 @@ class Worker:
             return outcome.error or "failed", outcome.error_kind, outcome.retry_after
         return f"{failed.stream}: {failed.error}", failed.error_kind, failed.retry_after
 
-    def _drafts(self, job: work.Job) -> str | None:
+    def _drafts(self, job: work.Job) -> tuple[str | None, bool]:
+        """Run a member's follow-up pass: its error, and whether drafts were left to another
+        process that was writing them (then the pass comes back soon, not an interval later)."""
         with self.team.engine.connect() as conn:
             config = self.team.member_config(conn, job.member_id)
             if not config.followups.enabled:
-                return None
+                return None, False
             secrets = self.team.secrets(conn, job.member_id, None)  # drafts may go to any of its accounts
         store = self.team.store(job.member_id)
         token = supplied_passwords.set(secrets)
@@ -194,4 +203,6 @@ class Worker:
             report = run_followups(config, store, utcnow())
         finally:
             supplied_passwords.reset(token)
-        return "; ".join(report.errors)[:2000] or None
+        with store.connect() as conn:
+            recheck = claimed_elsewhere(conn, utcnow()) > 0
+        return "; ".join(report.errors)[:2000] or None, recheck
