@@ -1,6 +1,7 @@
-"""Three `syncd run --worker` processes on one team database: 30 accounts of 10 members, one
-worker killed (-9) while it syncs and another while it writes drafts. Every account is synced,
-every draft is written once, and each member's data equals that of a run by a single worker.
+"""Three `syncd run --worker` processes on one team database: 30 accounts of 10 members (two
+Maildir accounts each, and one Gmail or Outlook account on the contract fakes), one worker
+killed (-9) while it syncs and another while it writes drafts. Every account is synced, every
+draft is written once, and each member's data equals that of a run by a single worker.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, select, text
 
 from syncd.team import schema as ts
 from syncd.team.store import Team, member_schema
-from tests.teamworld import TeamWorld, build_team, member_state, stop, wait_settled
+from tests.teamworld import CloudFakes, TeamWorld, build_team, cloud_fakes, member_state, seed_cloud, stop, wait_settled
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-WORLD = dict(members=10, accounts_per_member=3, followups=2, checkins=1, filler=40, batch_size=5)
+WORLD = dict(members=10, accounts_per_member=2, followups=2, checkins=1, filler=40, batch_size=5)
 
 
 def _second_database(postgres_url: str) -> str:
@@ -73,12 +75,21 @@ def _kill_when(cond, procs: list[subprocess.Popen[str]], timeout: float) -> subp
     return None
 
 
-def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Path, postgres_url: str) -> None:
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[CloudFakes]:
+    with cloud_fakes(tmp_path / "fakes") as fakes:
+        yield fakes
+
+
+def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Path, postgres_url: str,
+                                                                  cloud: CloudFakes) -> None:
     now = datetime.now(timezone.utc)
     single_url = _second_database(postgres_url)
     try:
-        one = build_team(tmp_path / "one", single_url, now=now, **WORLD)  # type: ignore[arg-type]
-        three = build_team(tmp_path / "three", postgres_url, now=now, **WORLD)  # type: ignore[arg-type]
+        # both teams read the same two fake mailboxes (read only: no check-in is due there)
+        cloud_ids = seed_cloud(cloud, 30, now=now)
+        one = build_team(tmp_path / "one", single_url, now=now, cloud=cloud, **WORLD)  # type: ignore[arg-type]
+        three = build_team(tmp_path / "three", postgres_url, now=now, cloud=cloud, **WORLD)  # type: ignore[arg-type]
         team_one, team_three = one.team(), three.team()
 
         procs = [three.worker("--lease-seconds", "3", "--threads", "3") for _ in range(3)]
@@ -112,6 +123,8 @@ def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Pat
         for member in three.members:
             got, want = member_state(team_three, three, member), member_state(team_one, one, member)
             assert got == want, member
+            fetched = {mid for mid, _ in got["messages"]} & set(cloud_ids)
+            assert len(fetched) == 30, (member, three.cloud[member])  # its Gmail or Graph mailbox, all of it
             assert got["mailbox"]["files"] == got["mailbox"]["distinct"] == \
                 three.followups[member] + three.checkins[member]
             assert got["mailbox"]["unrecorded"] == got["mailbox"]["missing"] == 0
