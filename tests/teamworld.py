@@ -93,6 +93,21 @@ class TeamWorld:
         return sorted(out)
 
 
+def quiet_friend(member: str, account: str, i: int, now: datetime, *, me: str) -> list[tuple[str, bytes]]:
+    """Eight exchanges with a friend, the last 40 days ago: a check-in is due. (folder, raw)."""
+    who = f"Friend {i} <{member}-{account}-friend{i}@circle{i}.example>"
+    out = []
+    for k in range(8):
+        when = now - timedelta(days=40 + 9 * k, seconds=i * 7 + 0.000013 * k)
+        mid = f"{member}-{account}-f{i}-{k}@team.example"
+        out.append(("Sent", raw_message(sender=f"{member} <{me}>", to=who, date=when,
+                                        subject=f"secret {member} thread {i}.{k}", message_id=mid)))
+        out.append(("INBOX", raw_message(sender=who, to=me, date=when + timedelta(hours=2, seconds=3),
+                                         subject=f"Re: secret {member} thread {i}.{k}", in_reply_to=mid,
+                                         message_id=f"{member}-{account}-r{i}-{k}@circle{i}.example")))
+    return out
+
+
 def member_mail(root: Path, member: str, account: str, now: datetime, *, followups: int, checkins: int,
                 filler: int, calendar: bool) -> tuple[Path, Path | None]:
     me = f"{member}@team.example"
@@ -106,15 +121,8 @@ def member_mail(root: Path, member: str, account: str, now: datetime, *, followu
                           uid=f"{member}-meeting-{i}@team.example",
                           attendees=[(me, "accepted"), (f"guest{i}@{member}-visitor{i}.example", "accepted")]))
     for i in range(checkins):
-        who = f"Friend {i} <{member}-{account}-friend{i}@circle{i}.example>"
-        for k in range(8):
-            when = now - timedelta(days=40 + 9 * k, seconds=i * 7 + 0.000013 * k)
-            mid = f"{member}-{account}-f{i}-{k}@team.example"
-            mail.sent(raw_message(sender=f"{member} <{me}>", to=who, date=when,
-                                  subject=f"secret {member} thread {i}.{k}", message_id=mid))
-            mail.inbox(raw_message(sender=who, to=me, date=when + timedelta(hours=2, seconds=3),
-                                   subject=f"Re: secret {member} thread {i}.{k}", in_reply_to=mid,
-                                   message_id=f"{member}-{account}-r{i}-{k}@circle{i}.example"))
+        for folder, raw in quiet_friend(member, account, i, now, me=me):
+            mail.put(folder, raw)
     for i in range(filler):
         mail.sent(raw_message(sender=f"{member} <{me}>", to=f"partner{i % 7}@shared-corp.example",
                               date=now - timedelta(days=20 + i % 50, minutes=7 * i),
