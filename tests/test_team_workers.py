@@ -45,11 +45,22 @@ def _drop(url: str) -> None:
     admin.dispose()
 
 
-def _holds(team: Team, proc: subprocess.Popen[str], kind: str) -> bool:
+def _held(team: Team, proc: subprocess.Popen[str], kind: str, accounts: tuple[str, ...] = ()) -> list[int]:
+    """The work rows of ``kind`` (on these accounts, if named) the worker holds a lease on."""
+    q = select(ts.work.c.id, ts.work.c.lease_owner).where(ts.work.c.kind == kind, ts.work.c.lease_owner.is_not(None))
+    if accounts:
+        q = q.where(ts.work.c.account.in_(accounts))
     with team.engine.connect() as conn:
-        owners = conn.execute(select(ts.work.c.lease_owner).where(
-            ts.work.c.kind == kind, ts.work.c.lease_owner.is_not(None))).scalars().all()
-    return any(o.split("/")[1] == str(proc.pid) for o in owners)
+        return [i for i, owner in conn.execute(q) if owner.split("/")[1] == str(proc.pid)]
+
+
+def _holds(team: Team, proc: subprocess.Popen[str], kind: str, accounts: tuple[str, ...] = ()) -> bool:
+    return bool(_held(team, proc, kind, accounts))
+
+
+def _is_cloud(team: Team, work_id: int) -> bool:
+    with team.engine.connect() as conn:
+        return conn.execute(select(ts.work.c.account).where(ts.work.c.id == work_id)).scalar() in ("gmail", "outlook")
 
 
 def _writing(team: Team, world: TeamWorld, proc: subprocess.Popen[str]) -> bool:
@@ -93,8 +104,17 @@ def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Pat
         team_one, team_three = one.team(), three.team()
 
         procs = [three.worker("--lease-seconds", "3", "--threads", "3") for _ in range(3)]
-        killed_syncing = _kill_when(lambda p: _holds(team_three, p, "sync"), procs, 60)
+        # killed while it syncs a Gmail or Graph account if caught at it, else any account
+        cut: list[int] = []  # the work rows it held when it died
+
+        def syncing(p: subprocess.Popen[str], accounts: tuple[str, ...] = ()) -> bool:
+            cut[:] = _held(team_three, p, "sync", accounts)
+            return bool(cut)
+
+        killed_syncing = _kill_when(lambda p: syncing(p, tuple(set(three.cloud.values()))), procs, 30) \
+            or _kill_when(syncing, procs, 30)
         assert killed_syncing is not None, "no worker was ever seen syncing"
+        print("killed while syncing a cloud account:", _is_cloud(team_three, cut[0]))
         procs.append(three.worker("--lease-seconds", "3", "--threads", "3"))  # a replacement comes up
         killed_writing = _kill_when(lambda p: _writing(team_three, three, p), procs, 60)
         print("killed while writing a draft:", killed_writing is not None)
@@ -135,6 +155,7 @@ def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Pat
                                       ).all()
         assert len(synced) == 30
         assert taken_over  # the account the first killed worker was syncing went to another one
+        assert set(cut) <= {i for (i,) in taken_over}
         assert all("Traceback" not in e for e in errors), errors
     finally:
         for tm in ("team_one", "team_three"):
