@@ -64,8 +64,14 @@ class TeamWorld:
     cloud: dict[str, str] = field(default_factory=dict)  # member -> its cloud account (not in maildirs)
 
     @property
+    def state_home(self) -> Path:
+        """This world's XDG_STATE_HOME: two worlds on one machine keep their sign-ins apart."""
+        return self.root / ".state"
+
+    @property
     def env(self) -> dict[str, str]:
-        return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                    XDG_STATE_HOME=str(self.state_home))
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "syncd", "--config", str(self.config), *args]
@@ -179,9 +185,30 @@ def gmail_settings(google: GoogleFake) -> dict[str, Any]:
             "batch_size": 10, "labels": ["SENT"]}
 
 
-def add_cloud_account(team: Team, fakes: CloudFakes, member: str, name: str, kind: str) -> None:
+def add_cloud_account(team: Team, fakes: CloudFakes, member: str, name: str, kind: str,
+                      state_home: Path | None = None) -> None:
     """Add a Gmail or Outlook account to the member and sign it in on the fake, as a worker
-    host would have it: the grant in its state dir ``team/<member>/<account>``."""
+    host would have it: the grant in its state dir ``team/<member>/<account>`` (under
+    ``state_home``, the workers' XDG_STATE_HOME, if given)."""
+    with _xdg_state_home(state_home):
+        _add_cloud_account(team, fakes, member, name, kind)
+
+
+@contextlib.contextmanager
+def _xdg_state_home(path: Path | None) -> Iterator[None]:
+    old = os.environ.get("XDG_STATE_HOME")
+    if path is not None:
+        os.environ["XDG_STATE_HOME"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = old
+
+
+def _add_cloud_account(team: Team, fakes: CloudFakes, member: str, name: str, kind: str) -> None:
     from syncd.connectors.outlook.connector import authorize
     from syncd.connectors.outlook.settings import Settings
     from syncd import paths
@@ -237,7 +264,7 @@ def build_team(root: Path, db_url: str, *, members: int, accounts_per_member: in
                 world.maildirs[(member, name)] = maildir
             if cloud:
                 kind = "gmail" if n % 2 == 0 else "outlook"
-                add_cloud_account(team, cloud, member, kind, kind)
+                add_cloud_account(team, cloud, member, kind, kind, world.state_home)
                 world.cloud[member] = kind
     finally:
         team.close()
