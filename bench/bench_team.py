@@ -18,8 +18,6 @@ Reported: min / median / max of the rounds, and the speed-up of 2 and 4 workers 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import signal
 import statistics
@@ -27,7 +25,6 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from benchkit import REPO, header, isolated_env, row, spread, workdir
@@ -38,67 +35,27 @@ GMAIL_CALLS = ("gmail.users.messages.list", "gmail.users.history.list", "gmail.u
                "gmail.users.settings.sendAs.list", "gmail.users.labels.list", "batch")
 
 
-def _seed(graph, google, n: int) -> None:  # type: ignore[no-untyped-def]
-    from tests.conformance.samples import raw_message
-    from tests.fakes.graph_fake import _addr, _graph_time
-
-    me = "ada@example.com"
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    rows = []
-    for i in range(n):
-        when = now - timedelta(hours=13 * i + 5)
-        rows.append({"@odata.type": "#microsoft.graph.message", "internetMessageId": f"<team{i}@example.com>",
-                     "subject": f"proposal {i}", "from": _addr("Ada", me),
-                     "toRecipients": [_addr(f"C {i % 25}", f"c{i % 25}@client{i % 9}.example")], "ccRecipients": [],
-                     "bccRecipients": [], "sentDateTime": _graph_time(when), "receivedDateTime": _graph_time(when),
-                     "conversationId": f"conv{i}", "isDraft": False})
-        google.gmail.deliver(raw_message(sender=f"Ada <{me}>", to=f"C {i % 25} <c{i % 25}@client{i % 9}.example>",
-                                         date=when, subject=f"proposal {i}", message_id=f"g{i}@example.com"),
-                             ("SENT",))
-    graph.add_messages_bulk("sentitems", rows)
-
-
-def _build(url: str, home: Path, accounts: int, graph, google) -> Path:  # type: ignore[no-untyped-def]
+def _build(url: str, home: Path, accounts: int, cloud) -> Path:  # type: ignore[no-untyped-def]
     """The team: a member per 4 accounts (2 Graph, 2 Gmail), every account signed in."""
-    from syncd import paths
+    from sqlalchemy import text
+
     from syncd.config import load_config
-    from syncd.connectors._google.auth import gmail_scopes
-    from syncd.connectors.base import ConnectorEnv
-    from syncd.connectors.outlook.connector import authorize
-    from syncd.connectors.outlook.settings import Settings
     from syncd.team.store import Team
-    from tests.fakes.google_fake.harness import authorize_with_fake
+    from tests.teamworld import CLOUD_USER, add_cloud_account
 
     cfg = home / "team.toml"
     cfg.write_text(f'database_url = "{url}"\ntimezone = "UTC"\n\n[followups]\nenabled = false\n')
     team = Team(load_config(cfg))
-    graph_settings = {"client_id": "cid-syncd", "authority": graph.authority, "graph_endpoint": graph.graph_endpoint,
-                      "ca_file": str(graph.cert), "retry_base_delay": 0.05, "page_size": 10, "calendar": False,
-                      "mail_folders": ["sentitems"]}
-    gmail_settings = {"endpoint": google.url, "retry_base_seconds": 0.05, "quota_units_per_minute": 10_000_000,
-                      "batch_size": 10, "labels": ["SENT"]}
-    latency = graph.latency
-    graph.latency, graph.pending_polls = 0.0, 0
     try:
         for m in range((accounts + 3) // 4):
             member = f"m{m:04d}"
-            team.add_member(member, f"Member {m}", ["ada@example.com"], {})
+            team.add_member(member, f"Member {m}", [CLOUD_USER], {})
             for a in range(min(4, accounts - 4 * m)):
-                name = f"{'graph' if a < 2 else 'gmail'}{a}"
-                state = paths.account_state_dir(f"team/{member}/{name}")
-                if a < 2:
-                    team.add_account(member, name, "outlook", graph_settings)
-                    with contextlib.redirect_stdout(io.StringIO()):  # the device-code prompt
-                        authorize(name, Settings(**graph_settings), ConnectorEnv(state_dir=state))
-                else:
-                    team.add_account(member, name, "gmail", gmail_settings)
-                    authorize_with_fake(google, state, gmail_scopes(False))
+                kind = "outlook" if a < 2 else "gmail"
+                add_cloud_account(team, cloud, member, f"{'graph' if a < 2 else 'gmail'}{a}", kind)
         with team.engine.begin() as conn:  # nothing due until every worker is up
-            from sqlalchemy import text
-
             conn.execute(text("UPDATE syncd_team.work SET due_at = now() + interval '1 year'"))
     finally:
-        graph.latency = latency
         team.close()
     return cfg
 
@@ -150,7 +107,7 @@ def _cpu(procs: list[subprocess.Popen[bytes]]) -> tuple[float, float, float]:
     return me.user + me.system, sum(of(p.pid) for p in procs), pg
 
 
-def _round(base: str, home: Path, accounts: int, workers: int, threads: int, graph, google,  # type: ignore[no-untyped-def]
+def _round(base: str, home: Path, accounts: int, workers: int, threads: int, cloud,  # type: ignore[no-untyped-def]
            env: dict[str, str]) -> tuple[float, float]:
     from sqlalchemy import create_engine, text
 
@@ -162,7 +119,7 @@ def _round(base: str, home: Path, accounts: int, workers: int, threads: int, gra
     procs: list[subprocess.Popen[bytes]] = []
     engine = create_engine(url)
     try:
-        cfg = _build(url, home, accounts, graph, google)
+        cfg = _build(url, home, accounts, cloud)
         procs = [subprocess.Popen([sys.executable, "-m", "syncd", "--config", str(cfg), "run", "--worker",
                                    "--threads", str(threads)], env=env, cwd=REPO,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
@@ -207,20 +164,19 @@ def main() -> None:
     home = workdir("syncd-bench-team-")
     env = isolated_env(home)
     os.environ.update({k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")})
-    from tests.fakes.google_fake.server import GoogleFake
-    from tests.fakes.graph_fake import GraphFake
+    from tests.teamworld import cloud_fakes, seed_cloud
 
     latency = args.latency_ms / 1000
-    with GraphFake(home / "graph", latency=latency) as graph, GoogleFake() as google:
+    with cloud_fakes(home / "graph", latency=latency) as cloud:
         for call in GMAIL_CALLS:
-            google.slow(call, latency, times=10**9)
-        _seed(graph, google, args.messages)
+            cloud.google.slow(call, latency, times=10**9)
+        seed_cloud(cloud, args.messages)
         first: dict[int, list[float]] = {n: [] for n in counts}
         again: dict[int, list[float]] = {n: [] for n in counts}
         for r in range(args.runs):
             order = counts[r % len(counts):] + counts[:r % len(counts)]
             for n in order:
-                f, a = _round(args.postgres, home, args.accounts, n, args.threads, graph, google, env)
+                f, a = _round(args.postgres, home, args.accounts, n, args.threads, cloud, env)
                 first[n].append(f)
                 again[n].append(a)
                 print(f"  round {r + 1}: {n} worker(s): first sync {f:.1f} s, nothing-new cycle {a:.1f} s",

@@ -1,6 +1,7 @@
-"""Three `syncd run --worker` processes on one team database: 30 accounts of 10 members, one
-worker killed (-9) while it syncs and another while it writes drafts. Every account is synced,
-every draft is written once, and each member's data equals that of a run by a single worker.
+"""Three `syncd run --worker` processes on one team database: 30 accounts of 10 members (two
+Maildir accounts each, and one Gmail or Outlook account on the contract fakes), one worker
+killed (-9) while it syncs and another while it writes drafts. Every account is synced, every
+draft is written once, and each member's data equals that of a run by a single worker.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, select, text
 
 from syncd.team import schema as ts
 from syncd.team.store import Team, member_schema
-from tests.teamworld import TeamWorld, build_team, member_state, stop, wait_settled
+from tests.teamworld import CloudFakes, TeamWorld, build_team, cloud_fakes, member_state, seed_cloud, stop, wait_settled
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-WORLD = dict(members=10, accounts_per_member=3, followups=2, checkins=1, filler=40, batch_size=5)
+WORLD = dict(members=10, accounts_per_member=2, followups=2, checkins=1, filler=40, batch_size=5)
 
 
 def _second_database(postgres_url: str) -> str:
@@ -43,11 +45,22 @@ def _drop(url: str) -> None:
     admin.dispose()
 
 
-def _holds(team: Team, proc: subprocess.Popen[str], kind: str) -> bool:
+def _held(team: Team, proc: subprocess.Popen[str], kind: str, accounts: tuple[str, ...] = ()) -> list[int]:
+    """The work rows of ``kind`` (on these accounts, if named) the worker holds a lease on."""
+    q = select(ts.work.c.id, ts.work.c.lease_owner).where(ts.work.c.kind == kind, ts.work.c.lease_owner.is_not(None))
+    if accounts:
+        q = q.where(ts.work.c.account.in_(accounts))
     with team.engine.connect() as conn:
-        owners = conn.execute(select(ts.work.c.lease_owner).where(
-            ts.work.c.kind == kind, ts.work.c.lease_owner.is_not(None))).scalars().all()
-    return any(o.split("/")[1] == str(proc.pid) for o in owners)
+        return [i for i, owner in conn.execute(q) if owner.split("/")[1] == str(proc.pid)]
+
+
+def _holds(team: Team, proc: subprocess.Popen[str], kind: str, accounts: tuple[str, ...] = ()) -> bool:
+    return bool(_held(team, proc, kind, accounts))
+
+
+def _is_cloud(team: Team, work_id: int) -> bool:
+    with team.engine.connect() as conn:
+        return conn.execute(select(ts.work.c.account).where(ts.work.c.id == work_id)).scalar() in ("gmail", "outlook")
 
 
 def _writing(team: Team, world: TeamWorld, proc: subprocess.Popen[str]) -> bool:
@@ -73,17 +86,35 @@ def _kill_when(cond, procs: list[subprocess.Popen[str]], timeout: float) -> subp
     return None
 
 
-def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Path, postgres_url: str) -> None:
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[CloudFakes]:
+    with cloud_fakes(tmp_path / "fakes") as fakes:
+        yield fakes
+
+
+def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Path, postgres_url: str,
+                                                                  cloud: CloudFakes) -> None:
     now = datetime.now(timezone.utc)
     single_url = _second_database(postgres_url)
     try:
-        one = build_team(tmp_path / "one", single_url, now=now, **WORLD)  # type: ignore[arg-type]
-        three = build_team(tmp_path / "three", postgres_url, now=now, **WORLD)  # type: ignore[arg-type]
+        # both teams read the same two fake mailboxes (read only: no check-in is due there)
+        cloud_ids = seed_cloud(cloud, 30, now=now)
+        one = build_team(tmp_path / "one", single_url, now=now, cloud=cloud, **WORLD)  # type: ignore[arg-type]
+        three = build_team(tmp_path / "three", postgres_url, now=now, cloud=cloud, **WORLD)  # type: ignore[arg-type]
         team_one, team_three = one.team(), three.team()
 
         procs = [three.worker("--lease-seconds", "3", "--threads", "3") for _ in range(3)]
-        killed_syncing = _kill_when(lambda p: _holds(team_three, p, "sync"), procs, 60)
+        # killed while it syncs a Gmail or Graph account if caught at it, else any account
+        cut: list[int] = []  # the work rows it held when it died
+
+        def syncing(p: subprocess.Popen[str], accounts: tuple[str, ...] = ()) -> bool:
+            cut[:] = _held(team_three, p, "sync", accounts)
+            return bool(cut)
+
+        killed_syncing = _kill_when(lambda p: syncing(p, tuple(set(three.cloud.values()))), procs, 30) \
+            or _kill_when(syncing, procs, 30)
         assert killed_syncing is not None, "no worker was ever seen syncing"
+        print("killed while syncing a cloud account:", _is_cloud(team_three, cut[0]))
         procs.append(three.worker("--lease-seconds", "3", "--threads", "3"))  # a replacement comes up
         killed_writing = _kill_when(lambda p: _writing(team_three, three, p), procs, 60)
         print("killed while writing a draft:", killed_writing is not None)
@@ -112,6 +143,8 @@ def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Pat
         for member in three.members:
             got, want = member_state(team_three, three, member), member_state(team_one, one, member)
             assert got == want, member
+            fetched = {mid for mid, _ in got["messages"]} & set(cloud_ids)
+            assert len(fetched) == 30, (member, three.cloud[member])  # its Gmail or Graph mailbox, all of it
             assert got["mailbox"]["files"] == got["mailbox"]["distinct"] == \
                 three.followups[member] + three.checkins[member]
             assert got["mailbox"]["unrecorded"] == got["mailbox"]["missing"] == 0
@@ -122,6 +155,7 @@ def test_three_workers_with_two_killed_mid_way_end_like_one_worker(tmp_path: Pat
                                       ).all()
         assert len(synced) == 30
         assert taken_over  # the account the first killed worker was syncing went to another one
+        assert set(cut) <= {i for (i,) in taken_over}
         assert all("Traceback" not in e for e in errors), errors
     finally:
         for tm in ("team_one", "team_three"):
