@@ -492,10 +492,26 @@ def interaction_key(row: dict[str, object]) -> list[str]:
 def message_refs(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
     """The integer key of each stored message, by Message-ID."""
     refs: dict[str, int] = {}
-    for chunk in _chunks(sorted(message_ids)):
+    chunks = _chunks(sorted(message_ids))
+    if conn.dialect.name == "postgresql":
+        # Never a server-side prepared statement: a plan PostgreSQL would cache while a first
+        # sync's table is still small scans the table whole ever after (stale sizes). Planned
+        # per execution, for the size the table has now, it is an index lookup.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for chunk in chunks:
+                cursor.execute(_MESSAGE_REFS_PG, (chunk,), prepare=False)
+                refs.update(cursor.fetchall())
+        finally:
+            cursor.close()
+        return refs
+    for chunk in chunks:
         refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
-                                 .where(_among(conn, t.message.c.message_id, chunk))).tuples().all())
+                                 .where(t.message.c.message_id.in_(chunk))).tuples().all())
     return refs
+
+
+_MESSAGE_REFS_PG = "SELECT message_id, id FROM message WHERE message_id = ANY(%s)"
 
 
 def _among(conn: Connection, col: ColumnElement[Any], values: list[object]) -> ColumnElement[bool]:

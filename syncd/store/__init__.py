@@ -116,15 +116,10 @@ def open_store(url: str, *, migrate: bool = True, schema: str | None = None) -> 
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs["pool_pre_ping"] = True
-        # A sync fills tables from empty in one session: a plan PostgreSQL cached for a
-        # prepared statement (or a foreign key check) while a table was small would scan it
-        # whole ever after. Planning each execution with the table's current size is cheap.
-        options = ["-cplan_cache_mode=force_custom_plan"]
         if schema is not None:
             _check_schema_name(schema)
-            options.append(f"-csearch_path={schema}")
+            kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
             kwargs["execution_options"] = {"syncd_schema": schema}
-        kwargs["connect_args"] = {"options": " ".join(options)}
     elif schema is not None:
         raise StoreError("a team database is PostgreSQL; set database_url to a postgresql:// URL")
     try:
