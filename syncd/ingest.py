@@ -339,7 +339,8 @@ class Ingestor:
             bulk_insert_ignore(conn, t.organisation, ["domain"],
                                [{"domain": d, "name": organisation_name(d)} for d in real])
             for chunk in _chunks(real):
-                q = select(t.organisation.c.domain, t.organisation.c.id).where(_among(conn, t.organisation.c.domain, chunk))
+                q = select(t.organisation.c.domain, t.organisation.c.id).where(
+                    _among(conn, t.organisation.c.domain, chunk))
                 self._orgs.update(dict(conn.execute(q).all()))
         for d in wanted:
             self._orgs.setdefault(d, None)
