@@ -22,8 +22,10 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, null, or_, select, tuple_, update
+from sqlalchemy import (ARRAY, ColumnElement, Connection, and_, any_, case, delete, func, insert, literal, null, or_,
+                        select, tuple_, update)
 
 from syncd import nonpeople
 from syncd.addresses import FREEMAIL, domain_of, first_name_from, normalise, organisation_name, unusable_reason
@@ -298,7 +300,7 @@ class Ingestor:
         missing = [a for a in names if a not in self._contacts]
         for chunk in _chunks(missing):
             q = select(t.contact_address.c.address, t.contact_address.c.contact_id).where(
-                t.contact_address.c.address.in_(chunk))
+                _among(conn, t.contact_address.c.address, chunk))
             self._contacts.update(dict(conn.execute(q).all()))
         new = sorted(a for a in missing if a not in self._contacts)  # one lock order across processes
         if new:
@@ -337,7 +339,8 @@ class Ingestor:
             bulk_insert_ignore(conn, t.organisation, ["domain"],
                                [{"domain": d, "name": organisation_name(d)} for d in real])
             for chunk in _chunks(real):
-                q = select(t.organisation.c.domain, t.organisation.c.id).where(t.organisation.c.domain.in_(chunk))
+                q = select(t.organisation.c.domain, t.organisation.c.id).where(
+                    _among(conn, t.organisation.c.domain, chunk))
                 self._orgs.update(dict(conn.execute(q).all()))
         for d in wanted:
             self._orgs.setdefault(d, None)
@@ -490,22 +493,39 @@ def interaction_key(row: dict[str, object]) -> list[str]:
 def message_refs(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
     """The integer key of each stored message, by Message-ID."""
     refs: dict[str, int] = {}
-    pg = conn.dialect.name == "postgresql"
-    if pg:  # a table filled minutes ago has stale statistics: PostgreSQL would scan it whole per chunk
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    try:
-        for chunk in _chunks(sorted(message_ids)):
-            refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
-                                     .where(t.message.c.message_id.in_(chunk))).tuples().all())
-    finally:
-        if pg:
-            conn.exec_driver_sql("SET LOCAL enable_seqscan TO DEFAULT")
+    chunks = _chunks(sorted(message_ids))
+    if conn.dialect.name == "postgresql":
+        # Never a server-side prepared statement: a plan PostgreSQL would cache while a first
+        # sync's table is still small scans the table whole ever after (stale sizes). Planned
+        # per execution, for the size the table has now, it is an index lookup.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for chunk in chunks:
+                cursor.execute(_MESSAGE_REFS_PG, (chunk,), prepare=False)
+                refs.update(cursor.fetchall())
+        finally:
+            cursor.close()
+        return refs
+    for chunk in chunks:
+        refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
+                                 .where(t.message.c.message_id.in_(chunk))).tuples().all())
     return refs
+
+
+_MESSAGE_REFS_PG = "SELECT message_id, id FROM message WHERE message_id = ANY(%s)"
+
+
+def _among(conn: Connection, col: ColumnElement[Any], values: list[object]) -> ColumnElement[bool]:
+    """``col IN values``; on PostgreSQL as ``= ANY(array)``: one parameter, so the driver
+    neither parses nor re-sends a statement of hundreds of placeholders per chunk."""
+    if conn.dialect.name == "postgresql":
+        return col == any_(literal(values, ARRAY(col.type)))
+    return col.in_(values)
 
 
 def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
     for chunk in _chunks(sorted(set(contact_ids))):
-        conn.execute(update(t.contact).where(t.contact.c.id.in_(chunk)).values(dirty=True))
+        conn.execute(update(t.contact).where(_among(conn, t.contact.c.id, chunk)).values(dirty=True))
 
 
 def merge_copies(old, new):  # type: ignore[no-untyped-def]

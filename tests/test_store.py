@@ -203,3 +203,30 @@ def test_every_instant_is_stored_as_integer_microseconds(tmp_path: Path) -> None
                         assert kinds <= {"integer", "null"}, (table.name, column.name, kinds)
     finally:
         world.close()
+
+
+
+def test_a_message_id_lookup_on_postgres_is_planned_for_the_table_it_finds(postgres_url: str) -> None:
+    # A first sync fills the message table in one session: a lookup prepared (and its plan
+    # cached) while the table was small would scan it whole ever after.
+    from syncd.ingest import message_refs
+
+    store = open_store(postgres_url)
+    try:
+        with store.begin() as conn:
+            for _ in range(8):  # more than the executions after which psycopg prepares a statement
+                assert message_refs(conn, ["<m1@x>"]) == {}
+            conn.exec_driver_sql(
+                "INSERT INTO message (message_id, account_id, folder, direction, sent_at, subject, sender,"
+                " n_recipients, thread_id, in_reply_to, refs, via_list, automated, to_me, linked)"
+                " SELECT '<m' || i || '@x>', NULL, 'Sent', 'out', i, '', '', 1, '', '', '', false, false, false, true"
+                " FROM generate_series(1, 20000) AS i")
+            found = message_refs(conn, ["<m1@x>", "<m20000@x>", "<nope@x>"])
+            assert sorted(found) == ["<m1@x>", "<m20000@x>"]
+            prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars().all()
+            assert not [s for s in prepared if "message_id = ANY" in s], prepared
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql(
+                "EXPLAIN SELECT message_id, id FROM message WHERE message_id = ANY(ARRAY['<m1@x>'])"))
+        assert "Index" in plan and "Seq Scan" not in plan, plan
+    finally:
+        store.close()
