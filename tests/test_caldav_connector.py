@@ -192,6 +192,7 @@ def test_with_a_sync_token_the_cursor_keeps_only_items_that_can_still_matter(har
     assert len(with_etags["items"]) == 2  # without a token, every ETag is needed to find changes
 
 
+@pytest.mark.slow
 def test_a_large_calendar_is_fetched_in_bounded_multiget_batches(harness: CaldavHarness) -> None:
     count = MULTIGET_CHUNK + 10
     specs = [EventSpec(title=f"M{i}", start=_at(-i % 20), end=_at(-i % 20) + timedelta(hours=1)) for i in range(count)]

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,7 @@ def _accepted(data: bytes | str) -> int:
     return n
 
 
+@pytest.mark.slow
 def test_every_calendar_of_the_corpus_gives_the_same_meetings_and_skips_on_both_paths() -> None:
     assert len(CALENDARS) > 100
     fast_events = 0
@@ -118,6 +120,7 @@ def _event(draw: st.DrawFn) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(events=st.lists(_event(), min_size=1, max_size=3), zone=st.sampled_from(["UTC", "Asia/Kolkata"]))
 def test_generated_events_give_the_same_meetings_and_skips_on_both_paths(events: list[str], zone: str) -> None:

@@ -61,6 +61,7 @@ def _loaded(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.parametrize("args", [("status",), ("brief",), ("contacts",), ("contact", "grace@navy.example", "--why"),
                                   ("followups",), ("targets",)])
+@pytest.mark.slow
 def test_a_read_command_on_a_current_database_imports_no_migration_provider_or_ingest_module(
         synced: tuple[Path, Cli], args: tuple[str, ...]) -> None:
     config, cli = synced

@@ -122,6 +122,7 @@ def test_no_row_is_leased_to_two_workers_at_once(team: Team) -> None:
     assert sum(1 for ids in got.values() if ids) > 1  # they really competed
 
 
+@pytest.mark.slow
 def test_an_expired_lease_is_taken_over_and_its_old_holder_can_neither_renew_nor_finish(team: Team) -> None:
     _queue(team, 1, 1)
     with team.engine.begin() as conn:
@@ -220,6 +221,7 @@ def _words(data: object) -> str:
     return json.dumps(data)
 
 
+@pytest.mark.slow
 def test_a_members_read_commands_never_show_another_members_subjects_notes_or_drafts(synced) -> None:  # type: ignore[no-untyped-def]
     world, _team = synced
     seen = []
@@ -233,6 +235,7 @@ def test_a_members_read_commands_never_show_another_members_subjects_notes_or_dr
     assert "m01" not in everything  # ...and nothing of B: no subject, note, draft or address
 
 
+@pytest.mark.slow
 def test_the_team_view_shows_only_name_warmth_tier_and_date(synced) -> None:  # type: ignore[no-untyped-def]
     world, team = synced
     done = world.syncd("team", "who", "shared-corp.example", "--json")
@@ -251,6 +254,7 @@ def test_the_team_view_shows_only_name_warmth_tier_and_date(synced) -> None:  # 
     assert {p["address"] for p in one["people"]} == {"partner0@shared-corp.example"}
 
 
+@pytest.mark.slow
 def test_team_targets_show_coverage_and_where_nobody_is_warm(synced) -> None:  # type: ignore[no-untyped-def]
     world, _team = synced
     data = json.loads(world.syncd("team", "targets", "--json").stdout)
