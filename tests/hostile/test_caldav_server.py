@@ -17,6 +17,7 @@ import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -57,15 +58,19 @@ def _put(radicale: Radicale, user: str, password: str, name: str, body: bytes) -
     assert resp.status_code in (201, 204), (name, resp.status_code, resp.text[:200])
 
 
+def _put_server_hangs(radicale: Radicale, harness: Any) -> None:
+    """The corpus's invites that hang a server's own expansion, one object per UID as a server
+    keeps them (the corpus's good event is left out: it goes on its own)."""
+    for case in (c for c in CALENDARS if c.name in SERVER_HANGS):
+        _put(radicale, harness.user, harness.password, f"{case.name}.ics",
+             case.build().replace(GOOD_EVENT.encode(), b""))
+
 def test_syncd_sync_finishes_on_a_calendar_whose_invites_hang_the_server(
         radicale: Radicale, cli: Cli, tmp_path: Path) -> None:
     from tests.test_caldav_connector import CaldavHarness
 
     harness = CaldavHarness(radicale, tmp_path)
-    for case in (c for c in CALENDARS if c.name in SERVER_HANGS):
-        # one object per UID, as a server keeps them: the corpus's good event goes on its own
-        _put(radicale, harness.user, harness.password, f"{case.name}.ics",
-             case.build().replace(GOOD_EVENT.encode(), b""))
+    _put_server_hangs(radicale, harness)
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     ordinary = [f"ordinary-{i}@example.com" for i in range(ORDINARY)]
     for i, uid in enumerate(ordinary):
@@ -105,9 +110,7 @@ def test_the_moving_window_rereads_hostile_series_within_the_budget(
     from tests.test_caldav_connector import CaldavHarness
 
     harness = CaldavHarness(radicale, tmp_path)
-    for case in (c for c in CALENDARS if c.name in SERVER_HANGS):
-        _put(radicale, harness.user, harness.password, f"{case.name}.ics",
-             case.build().replace(GOOD_EVENT.encode(), b""))
+    _put_server_hangs(radicale, harness)
     now = datetime.now(timezone.utc)
 
     def pull(at: datetime, cursor: str | None) -> tuple[int, int, str]:
