@@ -12,6 +12,7 @@ import time
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
@@ -37,12 +38,20 @@ def _shape(store: Store) -> dict[str, object]:
         for name in sorted(set(insp.get_table_names()) - {"alembic_version"}):
             out[name] = (
                 {c["name"]: (c["type"]._type_affinity.__name__, c["nullable"]) for c in insp.get_columns(name)},
-                sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(name)),
+                sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]), _partial(i))
+                       for i in insp.get_indexes(name)),
                 sorted((u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(name)),
                 sorted((f["name"], f["referred_table"], tuple(f["constrained_columns"]),
                         (f.get("options") or {}).get("ondelete")) for f in insp.get_foreign_keys(name)),
             )
     return out
+
+
+def _partial(index: dict[str, Any]) -> str:
+    """A partial index's WHERE, as the database reports it (spaces and brackets aside)."""
+    options = index.get("dialect_options") or {}
+    where = options.get("postgresql_where", options.get("sqlite_where", ""))
+    return "".join(ch for ch in str(where) if ch not in " ()").lower()
 
 
 def _at_0003(db_url: str) -> Store:

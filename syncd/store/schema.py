@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Float,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     false,
     text,
 )
@@ -218,11 +220,25 @@ interaction = Table(
     # also find a message's or a meeting's interactions. Partial: a mail's interaction has no
     # entry in the meetings' index, and the other way round (upserts name the WHERE too).
     Index("uq_interaction_message_ref_contact_id", "message_ref", "contact_id", unique=True,
-          sqlite_where=text("message_ref IS NOT NULL"), postgresql_where=text("message_ref IS NOT NULL")),
+          sqlite_where=text("message_ref IS NOT NULL")),
     Index("uq_interaction_meeting_ref_contact_id", "meeting_ref", "contact_id", unique=True,
-          sqlite_where=text("meeting_ref IS NOT NULL"), postgresql_where=text("meeting_ref IS NOT NULL")),
+          sqlite_where=text("meeting_ref IS NOT NULL")),
     Index("ix_interaction_contact_occurred", "contact_id", "occurred_at"),
 )
+
+
+
+@event.listens_for(interaction, "before_create")
+def _partial_on_postgresql(table: Table, connection: Connection, **_kw: object) -> None:
+    """The same partial indexes on PostgreSQL. Declared here, when one is made, not above:
+    naming a ``postgresql_`` option in a table imports SQLAlchemy's PostgreSQL dialect (and
+    asyncio with it), 30 ms of every read command on SQLite."""
+    if connection.dialect.name == "postgresql":
+        for ix in table.indexes:
+            where = ix.dialect_options["sqlite"]["where"]
+            if where is not None:
+                ix.dialect_options["postgresql"]["where"] = where
+
 
 # One row per `syncd merge`, what it moved, so that `syncd unmerge` can take it apart again.
 contact_merge = Table(
