@@ -11,16 +11,15 @@ List-Id and List-Post of received mail, rooms a calendar marks as such) are hand
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import ValidationError
-
 from syncd import paths
-from syncd.config import Config, ConfigError, NonPeopleRules, NonPersonKind, NonPersonRule
+from syncd.config import Config, ConfigError, NonPeopleRules, NonPersonKind, NonPersonRule, as_data, make
 
 RULES_FILE = "nonpeople.toml"
 _CACHE_LIMIT = 200_000  # remembered verdicts per NonPeople; cleared beyond (names and addresses recur)
@@ -77,7 +76,7 @@ class NonPeople:
     @property
     def fingerprint(self) -> str:
         """Changes whenever the rules do (a change means: judge the known contacts again)."""
-        return hashlib.sha1(self.rules.model_dump_json().encode()).hexdigest()
+        return hashlib.sha1(_json(self.rules).encode()).hexdigest()
 
     def verdict(self, address: str, name: str = "") -> Verdict | None:
         """The first matching rule's verdict, certain rules first; None for a person.
@@ -109,23 +108,29 @@ class NonPeople:
         return found
 
 
+def _json(rules: NonPeopleRules) -> str:
+    # compact, in field order: the fingerprint stored with the judged contacts is unchanged
+    return json.dumps(as_data(rules), separators=(",", ":"), ensure_ascii=False)
+
+
 @lru_cache(maxsize=1)
 def shipped_rules() -> NonPeopleRules:
     """The rules of the data file shipped with syncd."""
     path = paths.defaults_dir() / RULES_FILE
     try:
-        return NonPeopleRules.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-    except (OSError, tomllib.TOMLDecodeError, ValidationError) as err:  # a broken installation
+        # ours, and checked by a test against the config's types: made, not checked again
+        return make(NonPeopleRules, tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError, TypeError, KeyError, ValueError) as err:  # a broken installation
         raise ConfigError(f"{path}: the shipped non-people rules cannot be read ({err}); reinstall syncd") from None
 
 
 def for_config(config: Config) -> NonPeople:
     """The shipped rules plus the config's [nonpeople] rules."""
-    return _for_rules(config.nonpeople.model_dump_json())
+    return _for_rules(_json(config.nonpeople))
 
 
 @lru_cache(maxsize=8)
 def _for_rules(user_json: str) -> NonPeople:
-    user = NonPeopleRules.model_validate_json(user_json)
+    user = make(NonPeopleRules, json.loads(user_json))
     base = shipped_rules()
     return NonPeople(NonPeopleRules(certain=[*user.certain, *base.certain], likely=[*user.likely, *base.likely]))

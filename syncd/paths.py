@@ -28,6 +28,11 @@ def state_dir() -> Path:
     return _xdg("XDG_STATE_HOME", ".local/state")
 
 
+def cache_dir() -> Path:
+    """What can be made again from elsewhere (checked config files): private, 0700."""
+    return _xdg("XDG_CACHE_HOME", ".cache")
+
+
 def default_config_path() -> Path:
     return config_dir() / "config.toml"
 

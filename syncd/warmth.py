@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 from sqlalchemy import BigInteger, Connection, and_, bindparam, literal_column, select, type_coerce, update
 
-from syncd.config import Warmth
+from syncd.config import Warmth, as_data
 from syncd.tiers import BOUNDED_TIERS, TIERS, Tier
 from syncd.store import refs
 from syncd.store import schema as t
@@ -157,7 +157,7 @@ def fingerprint(params: Warmth) -> str:
     import hashlib
     import json
 
-    return hashlib.sha1(json.dumps(params.model_dump(), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha1(json.dumps(as_data(params), sort_keys=True).encode()).hexdigest()
 
 
 def decay(at: float, when: float, hl_days: float) -> float:

@@ -73,3 +73,73 @@ def test_precedence_flag_then_environment_then_xdg(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SYNCD_CONFIG", "/etc/syncd.toml")
     assert resolve_config_path(None) == Path("/etc/syncd.toml")
     assert resolve_config_path("/tmp/x.toml") == Path("/tmp/x.toml")
+
+
+# --- a checked file is remembered -------------------------------------------------------------------
+
+RICH = """
+timezone = "Europe/Berlin"
+[me]
+name = "Ada"
+addresses = ["ada@example.com"]
+internal_domains = ["@Example.COM"]
+[warmth]
+half_life_days = 20
+[warmth.tiers]
+inner = 80
+[[accounts]]
+name = "work"
+kind = "local"
+maildir = "/home/ada/Mail"
+[[targets]]
+name = "Acme"
+domains = ["ACME.example"]
+[[nonpeople.certain]]
+kind = "list"
+domains = ["Lists.Example"]
+names = ["(?i)digest"]
+[followups]
+working_days = ["Monday", "tue"]
+"""
+
+
+def test_a_remembered_file_gives_the_same_config_as_checking_it(isolated_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(RICH)
+    checked = load_config(path)  # checked by pydantic, and remembered
+    entries = list((isolated_home / ".cache" / "syncd" / "config").iterdir())
+    assert len(entries) == 1 and entries[0].stat().st_mode & 0o777 == 0o600
+    assert entries[0].parent.stat().st_mode & 0o777 == 0o700
+    again = load_config(path)  # made from what was remembered
+    assert again == checked and again.path == path
+    assert again.me.internal_domains == ["example.com"] and again.followups.working_days == ["mon", "tue"]
+    assert again.settings_for("work").maildir == "/home/ada/Mail"  # checked by its connector when asked for
+
+
+def test_an_edited_file_is_checked_again(isolated_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(RICH)
+    load_config(path)
+    path.write_text(RICH.replace("half_life_days = 20", "half_life_days = -2"))
+    with pytest.raises(ConfigError, match=r"warmth.half_life_days = -2.0: should be greater than 0"):
+        load_config(path)
+
+
+def test_a_damaged_or_foreign_cache_entry_is_a_miss_not_an_error(isolated_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(RICH)
+    first = load_config(path)
+    (entry,) = (isolated_home / ".cache" / "syncd" / "config").iterdir()
+    for damage in (b"{not json", b'{"key": "x", "data": {}}', entry.read_bytes().replace(b'"me"', b'"mee"')):
+        entry.write_bytes(damage)
+        assert load_config(path) == first
+
+
+def test_the_shipped_non_people_rules_pass_the_full_check() -> None:
+    import tomllib
+
+    from syncd.config import NonPeopleRules, make, validate
+    from syncd.nonpeople import RULES_FILE
+
+    data = tomllib.loads((defaults_dir() / RULES_FILE).read_text())
+    assert validate(NonPeopleRules, data) == make(NonPeopleRules, data)

@@ -3,6 +3,8 @@ how `syncd status` judges the daemon's health from what it recorded."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import os
 import socket
@@ -254,7 +256,7 @@ def test_a_reloaded_config_reschedules_added_removed_changed_accounts_and_a_new_
         return parse_config(body, tmp_path / "c.toml")
 
     first = config(5, {"a": "/m/a", "b": "/m/b", "off": "/m/off"})
-    first = first.model_copy(update={"accounts": [*first.accounts[:2], first.accounts[2].model_copy(update={"enabled": False})]})
+    first = first.replace(accounts=[*first.accounts[:2], dataclasses.replace(first.accounts[2], enabled=False)])
     d = Daemon(tmp_path / "c.toml", first, store, notifier=Notifier(""))
     d.scheduler.start(paused=True)  # the schedule only: nothing runs
     try:

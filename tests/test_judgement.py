@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from syncd import report
-from syncd.config import Config, ConfigError, load_config
+from syncd.config import Config, validate, ConfigError, load_config
 from syncd.ingest import Identity, Ingestor
 from syncd.records import Address, MailMessage
 from syncd.settle import settle
@@ -63,7 +63,7 @@ def run(template: Path, where: Path, syncs: list[list[tuple[int, MailMessage]]])
     db = where / "syncd.db"
     shutil.copy(template, db)
     store = open_store(f"sqlite:///{db}")
-    config = Config.model_validate({"me": {"addresses": [ME]}})
+    config = validate(Config, {"me": {"addresses": [ME]}})
     try:
         for sync in syncs:
             ingestor = Ingestor(config, Identity.from_config(config), NOW)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.config import Config
+from syncd.config import Config, validate
 from syncd.nonpeople import for_config
 
 RULES = for_config(Config())
@@ -50,7 +50,7 @@ def test_people_are_people(address: str, name: str) -> None:
 
 
 def test_your_rules_come_first_and_change_the_fingerprint() -> None:
-    mine = for_config(Config.model_validate({"nonpeople": {"certain": [
+    mine = for_config(validate(Config, {"nonpeople": {"certain": [
         {"kind": "room", "why": "our rooms are planets", "names": ["^(?:mercury|venus|mars)$"]}]}}))
     verdict = mine.certain("mars@corp.example", "Mars")
     assert verdict is not None and verdict.why == "our rooms are planets"

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, delete, select, text, update
 from sqlalchemy.engine import make_url
 
-from syncd.config import Config, ConfigError, config_from_data
+from syncd.config import Config, ConfigError, as_data, config_from_data
 from syncd.store import Store, StoreError, lock_key, open_store
 from syncd.team import schema as ts
 
@@ -237,7 +237,7 @@ class Team:
 
     def _member_data(self, name: str, addresses: list[str], settings: dict[str, Any],
                      accounts: list[dict[str, Any]]) -> dict[str, Any]:
-        base = self.config.model_dump(include=set(INHERITED), exclude_defaults=True)
+        base = {k: as_data(getattr(self.config, k)) for k in INHERITED}
         data: dict[str, Any] = {**base, **{k: v for k, v in settings.items() if k != "me"}}
         data["database_url"] = self.url
         data["me"] = {**settings.get("me", {}), "name": name, "addresses": addresses}
@@ -250,7 +250,7 @@ class Team:
                     for a in self.accounts(conn, member_id)]
         config = config_from_data(self._member_data(m.name, m.addresses, m.settings, accounts),
                                   Path(f"member {member_id}"))
-        return config.model_copy(update={"state_namespace": f"team/{member_id}/"})
+        return config.replace(state_namespace=f"team/{member_id}/")
 
     def store(self, member_id: str) -> Store:
         """The member's own store (its schema made and migrated on first use), one per process."""
