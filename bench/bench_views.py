@@ -167,6 +167,7 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="80", XDG_CONFIG_HOME=str(root / "xdg-config"),
                XDG_DATA_HOME=str(root / "xdg-data"), XDG_STATE_HOME=str(root / "xdg-state"),
                XDG_CACHE_HOME=str(root / "xdg-cache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a pip install: syncd's .pyc files are written once, then used
     syncd = [sys.executable, "-m", "syncd", "--config", str(config)]
     views = {
         "python -c pass": [sys.executable, "-c", "pass"],
