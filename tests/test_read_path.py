@@ -20,7 +20,9 @@ NEVER_ON_READS = ("alembic", "mako", "pygments", "googleapiclient", "google_auth
                   "caldav", "httplib2", "requests", "icalendar", "recurring_ical_events", "publicsuffixlist",
                   "tomlkit", "syncd.ingest", "syncd.sync", "syncd.followups", "syncd.connectors.imap",
                   "syncd.connectors.google", "syncd.connectors.outlook", "syncd.connectors.caldav",
-                  "pydantic", "sqlalchemy.dialects.postgresql")
+                  "pydantic", "sqlalchemy.dialects.postgresql",
+                  # into a pipe a table is laid out without rich's console (a terminal gets rich)
+                  "rich.console", "rich.table", "rich.text")
 # A command that prints no table (brief: plain lines) has no use for rich either.
 NO_TABLE = ("rich",)
 

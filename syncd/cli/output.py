@@ -113,32 +113,91 @@ def console(err: bool = False) -> Any:
 
 
 def _is_tty(err: bool) -> bool:
-    stream = click.get_text_stream("stderr" if err else "stdout")
+    import sys
+
+    stream = sys.stderr if err else sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+@dataclass(frozen=True)
+class Styled:
+    """A table cell in a style (colour only on a colour terminal; NO_COLOR and pipes get plain text)."""
+
+    text: str
+    style: str | None = None
+
+
+def styled(text: str, style: str | None) -> Styled:
+    return Styled(clean(text), style)
 
 
 def table(rows: Iterable[Sequence[Any]], cols: Sequence[Col], *, indent: int = 0) -> None:
     """Rows under a header, fitted to the terminal: the columns with a ratio give up width
-    first, and a cell that does not fit ends in '…'. Numbers stay whole."""
+    first, and a cell that does not fit ends in '…'. Numbers stay whole.
+
+    On a terminal rich draws it (bold headers, colours); into a pipe or a file the same text is
+    laid out here, without loading rich's console (a test holds the two to the same output)."""
     from rich.cells import cell_len
+
+    body = [[v if isinstance(v, Styled) else Styled(_cell(v)) for v in row] for row in rows]
+    natural = [max([cell_len(c.header)] + [cell_len(r[i].text) for r in body]) for i, c in enumerate(cols)]
+    widths = _fit(natural, cols, width() - indent - 2 * (len(cols) - 1))
+    pad = " " * indent
+    lines, colour = (plain_lines(body, cols, widths, width()) if _plain_output() else None), False
+    if lines is None:
+        lines, colour = rich_lines(body, cols, widths)
+    for line in lines:
+        click.echo(pad + _TRAILING.sub(r"\1", line), color=colour)
+
+
+def _plain_output() -> bool:
+    """Not a terminal, and nothing asks rich to act as one: rich would print plain text too."""
+    import os
+
+    forced = any(os.environ.get(v) for v in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS"))
+    return not forced and not _is_tty(False)
+
+
+def rich_lines(body: list[list[Styled]], cols: Sequence[Col], widths: list[int]) -> tuple[list[str], bool]:
+    """The table as rich draws it, and whether those lines hold colour codes."""
     from rich.table import Table
     from rich.text import Text
 
-    body = [[v if isinstance(v, Text) else Text(_cell(v)) for v in row] for row in rows]
-    natural = [max([cell_len(c.header)] + [r[i].cell_len for r in body]) for i, c in enumerate(cols)]
-    widths = _fit(natural, cols, width() - indent - 2 * (len(cols) - 1))
     grid = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style="bold", expand=False)
     for c, w in zip(cols, widths, strict=True):
         grid.add_column(c.header, justify=c.justify, no_wrap=True, overflow="ellipsis", width=w, style=c.style)
     for row in body:
-        grid.add_row(*row)
+        grid.add_row(*[Text(cell.text, style=cell.style or "") for cell in row])
     out = console()
     with out.capture() as captured:
         out.print(grid, crop=True)
-    pad = " " * indent
-    colour = out.color_system is not None  # rich decided (a terminal, FORCE_COLOR, no NO_COLOR)
-    for line in captured.get().splitlines():
-        click.echo(pad + _TRAILING.sub(r"\1", line), color=colour)
+    return captured.get().splitlines(), out.color_system is not None  # rich decided: a terminal, no NO_COLOR
+
+
+def plain_lines(body: list[list[Styled]], cols: Sequence[Col], widths: list[int], room: int) -> list[str] | None:
+    """The table as plain text, as rich lays it out: a cell cut to its column's width ends in
+    '…', pads to it by its justification, columns two spaces apart. None if the columns do not
+    fit in ``room`` (rich narrows them then, by rules of its own: it draws that table)."""
+    from rich.cells import cell_len, set_cell_size
+
+    if sum(widths) + 2 * (len(widths) - 1) > room:
+        return None
+
+    def cell(text: str, w: int, justify: str) -> str:
+        if justify == "right":
+            text = text.rstrip()  # as rich's right justification does
+        if cell_len(text) > w:
+            text = set_cell_size(text, w - 1) + "…" if w > 0 else ""
+        gap = " " * (w - cell_len(text))
+        return gap + text if justify == "right" else text + gap
+
+    last = len(cols) - 1
+    lines = []
+    for row in [[Styled(c.header) for c in cols], *body]:
+        parts = [(" " if i else "") + cell(v.text, widths[i], cols[i].justify) + (" " if i < last else "")
+                 for i, v in enumerate(row)]
+        lines.append("".join(parts))
+    return lines
 
 
 _TRAILING = re.compile(r"\s+((?:\x1b\[[0-9;]*m)*)$")  # cell padding at the end of a line, before a reset
@@ -173,13 +232,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.1f}"
     return clean(value)
-
-
-def styled(text: str, style: str | None) -> Any:
-    """A cell in a style (colour only on a colour terminal; NO_COLOR and pipes get plain text)."""
-    from rich.text import Text
-
-    return Text(clean(text), style=style or "")
 
 
 TIER_STYLE = {"inner": "bold green", "warm": "green", "cooling": "yellow", "cold": "cyan", "dormant": "dim"}
