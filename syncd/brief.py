@@ -58,14 +58,15 @@ def _recent(conn: Connection, contact_ids: set[int], now: datetime) -> dict[int,
     if not contact_ids:
         return {}
     i = t.interaction
-    ranked = (select(i.c.contact_id, i.c.kind, i.c.role, i.c.occurred_at, i.c.message_ref, i.c.meeting_ref,
-                     i.c.group_size,
-                     func.row_number().over(partition_by=i.c.contact_id,
-                                            order_by=(i.c.occurred_at.desc(), i.c.id.desc())).label("n"))
+    # Ranked on the index alone (contact, time, id); only the few kept are read from the table.
+    ranked = (select(i.c.id, func.row_number().over(partition_by=i.c.contact_id,
+                                                     order_by=(i.c.occurred_at.desc(), i.c.id.desc())).label("n"))
               .where(i.c.contact_id.in_(contact_ids), i.c.occurred_at <= to_db(now)).subquery())
+    kept = (select(i.c.contact_id, i.c.kind, i.c.role, i.c.occurred_at, i.c.message_ref, i.c.meeting_ref,
+                   i.c.group_size, ranked.c.n).join(ranked, ranked.c.id == i.c.id)
+            .where(ranked.c.n <= LAST_INTERACTIONS).subquery())
     out: dict[int, list[dict[str, Any]]] = {}
-    for x in conn.execute(select(ranked, refs.summary(ranked).label("summary")).where(ranked.c.n <= LAST_INTERACTIONS)
-                          .order_by(ranked.c.contact_id, ranked.c.n)):
+    for x in conn.execute(select(kept, refs.summary(kept).label("summary")).order_by(kept.c.contact_id, kept.c.n)):
         out.setdefault(x.contact_id, []).append({"at": iso(x.occurred_at), "kind": x.kind, "role": x.role,
                                                  "summary": x.summary, "people": x.group_size})
     return out
