@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import time
 from functools import cache
@@ -414,6 +413,8 @@ def load_config(path: Path) -> Config:
 
 
 def parse_config(text: str, path: Path) -> Config:
+    import tomllib  # not needed when the file is remembered
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

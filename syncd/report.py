@@ -9,12 +9,13 @@ pow or log in SQL. Timestamps leave here as ISO 8601 to the second, with their o
 from __future__ import annotations
 
 import heapq
+import math
 import shlex
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, cast, func, literal, not_, or_, select, union_all
+from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, not_, or_, select, union_all
 
 from syncd import nonpeople
 from syncd.addresses import FREEMAIL, normalise
@@ -180,6 +181,14 @@ def _tier_filter(config: Config, now: datetime, tier: Tier):  # type: ignore[no-
     if above:
         conds.append(key < log2_needed(config.warmth, floors[above]))
     return and_(*conds)
+
+
+def _at_least_sql(config: Config, key: Any, floor: Tier) -> Any:
+    """SQL: the contact's tier now is ``floor`` or warmer (its score reaches the floor's threshold)."""
+    needed = log2_needed(config.warmth, getattr(config.warmth.tiers, floor))
+    if needed == -math.inf:
+        return literal(True)  # a threshold of 0: everyone, scored or not
+    return key >= needed if needed != math.inf else literal(False)
 
 
 def _escape_like(value: str) -> str:
@@ -507,20 +516,22 @@ def targets(conn: Connection, config: Config, now: datetime, *, per_target: int 
         return []
     pairs = union_all(*[select(literal(tid).label("target_id"), c.c.id.label("contact_id")).where(cond)
                         for tid, (_, cond) in conditions.items()]).subquery()
-    rows = conn.execute(select(pairs.c.target_id, *_contact_columns(now))
-                        .select_from(pairs.join(c, c.c.id == pairs.c.contact_id).outerjoin(o, o.c.id == c.c.org_id))
-                        .where(_people())
-                        .order_by(pairs.c.target_id, func.coalesce(log2_effective_now(now), -1e300).desc(),
-                                  c.c.id)).all()
-    for row in rows:
+    # Counted and ranked in the database: only the people shown are read and shaped here.
+    key = log2_effective_now(now)
+    per = {"partition_by": pairs.c.target_id}
+    ranked = (select(pairs.c.target_id, c.c.id.label("contact_id"),
+                     func.row_number().over(**per, order_by=(func.coalesce(key, -1e300).desc(), c.c.id)).label("n"),
+                     func.count().over(**per).label("known"),
+                     func.sum(case((_at_least_sql(config, key, "warm"), 1), else_=0)).over(**per).label("warm"))
+              .select_from(pairs.join(c, c.c.id == pairs.c.contact_id)).where(_people()).subquery())
+    shown = select(ranked.c.target_id, ranked.c.known, ranked.c.warm, *_contact_columns(now)).select_from(
+        ranked.join(c, c.c.id == ranked.c.contact_id).outerjoin(o, o.c.id == c.c.org_id))
+    if per_target is not None:
+        shown = shown.where(ranked.c.n <= per_target)
+    for row in conn.execute(shown.order_by(ranked.c.target_id, ranked.c.n)):
         entry = out[row.target_id]
-        person = _summary(row, config, now)
-        entry["known"] += 1
-        if at_least(person["tier"], "warm"):
-            entry["warm"] += 1
-            entry["nobody_warm"] = False
-        if per_target is None or len(entry["people"]) < per_target:
-            entry["people"].append(person)
+        entry.update(known=row.known, warm=row.warm, nobody_warm=not row.warm)
+        entry["people"].append(_summary(row, config, now))
     return sorted(out.values(), key=lambda x: x["target"])
 
 

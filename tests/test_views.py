@@ -223,3 +223,25 @@ def test_the_trend_in_the_list_matches_the_one_in_the_detail(tmp_path: Path) -> 
         assert latest["trend"][-1] > latest["trend"][-2]  # today's meeting counts in this month already
     finally:
         world.close()
+
+
+def test_a_target_counts_everyone_there_and_shows_the_warmest_few(tmp_path: Path) -> None:
+    world = _world(tmp_path)
+    world.config_path.write_text(world.config_path.read_text()
+                                 + '\n[[targets]]\nname = "Org 0 and 1"\ndomains = ["org0.example", "org1.example"]\n')
+    try:
+        from syncd.targets import sync_targets
+
+        for later in (NOW, NOW + timedelta(days=45), NOW + timedelta(days=400)):
+            with world.store.begin() as conn:
+                sync_targets(conn, world.config)
+                everyone = report.contacts(conn, world.config, later, target="Org 0 and 1")
+                (cut,) = report.targets(conn, world.config, later, per_target=3)
+                (whole,) = report.targets(conn, world.config, later, per_target=None)
+            warm = [p for p in everyone if p["tier"] in ("inner", "warm")]
+            for tg in (cut, whole):
+                assert tg["known"] == len(everyone) == 8 and tg["warm"] == len(warm)
+                assert tg["nobody_warm"] is (not warm)
+            assert whole["people"] == list(everyone) and cut["people"] == everyone[:3]
+    finally:
+        world.close()
