@@ -325,8 +325,8 @@ class Config(_Strict):
     def settings_for(self, account: str) -> Any:
         """The account's settings, checked by its connector's model."""
         if account not in self.account_settings:
-            index, acc = next((i, a) for i, a in enumerate(self.accounts) if a.name == account)
-            self.account_settings[account] = _account_settings(self.path, index, acc)
+            acc = self.account(account)
+            self.account_settings[account] = _account_settings(self.path, self.accounts.index(acc), acc)
         return self.account_settings[account]
 
     def account(self, name: str) -> AccountConfig:
@@ -342,19 +342,15 @@ class Config(_Strict):
         return dataclasses.replace(self, **{"account_settings": dict(settings), **changes})
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def as_data(value: Any) -> Any:
     """A config dataclass (or a list of them) as plain dicts and lists, for JSON and hashing."""
-    return _plain(value)
+    if dataclasses.is_dataclass(value):
+        return {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list):
+        return [as_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_data(v) for k, v in value.items()}
+    return value
 
 
 def _local_zone() -> ZoneInfo:
