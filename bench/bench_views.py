@@ -172,7 +172,7 @@ def main() -> None:
     views = {
         "python -c pass": [sys.executable, "-c", "pass"],
         BASE: [sys.executable, "-c", "import sqlalchemy, pydantic"],
-        "imports only": [sys.executable, "-c", "import syncd.cli.commands, syncd.report, syncd.store, rich.table"],
+        "imports only": [sys.executable, "-c", "import syncd.cli.commands.views, syncd.report, syncd.store"],
         "contacts --limit 20": syncd + ["contacts", "--limit", "20"],
         "contact X --why": syncd + ["contact", "p1@org2.example", "--why"],
         "followups": syncd + ["followups"],
