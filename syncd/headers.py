@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import headerregistry
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
@@ -20,11 +20,12 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
+from typing import Any
 
 from syncd.headerblock import header_end, read_fields
 from syncd.records import MARKER_HEADER, Address, Draft, MailMessage
 from syncd.sanitize import clean_address, clean_text
-from syncd.timeutil import OutOfRange, checked_utc
+from syncd.timeutil import EARLIEST, LATEST, OutOfRange, checked_utc
 
 # The header fields every mail connector asks for (IMAP HEADER.FIELDS, Gmail metadataHeaders).
 WANTED_HEADERS: tuple[str, ...] = (
@@ -106,20 +107,80 @@ def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     return out
 
 
+def _mailbox(name: str, addr: str) -> Address | None:
+    """One (display name, address) pair as a record's Address; None when the address is junk."""
+    addr = clean_address(addr)
+    if not addr:
+        return None  # "undisclosed-recipients:;", other shells with no mailbox, 300-character junk
+    return Address(email=addr, name=decode_text(name).strip('"').strip())
+
+
+# Parsed addresses, remembered: a mailbox's exact text (`Name <a@b>`, one part of a simple
+# value) and whole values that need the full parser. Mail to and from the same people repeats
+# the same text all the time; decoding and cleaning it again cost more than the rest of a
+# record. Bounded: cleared when full, and long texts are never kept.
+_PARTS: dict[str, Address | None | bool] = {}  # False: the part needs the full parser
+_VALUES: dict[str, tuple[Address, ...]] = {}
+_CACHE_LIMIT = 20_000
+_CACHED_LENGTH = 400
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(key) <= _CACHED_LENGTH:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+
+
+def _simple_part(part: str) -> Address | None | bool:
+    """The Address of one comma-separated part of a simple value, None for an empty part or
+    a junk address, False when the part is not a simple mailbox."""
+    if not part.strip():
+        return None
+    m = _SIMPLE_MAILBOX.fullmatch(part)
+    if m is None:
+        return False
+    return _mailbox(m.group(1) or "", m.group(2) or m.group(3))
+
+
+def _value_addresses(value: str) -> tuple[Address, ...]:
+    """The mailboxes of one address header value (the same as ``getaddresses``, then cleaned)."""
+    if not _NEEDS_FULL_PARSER.search(value):
+        out: list[Address] = []
+        parts = _PARTS
+        for part in value.split(","):
+            got = parts.get(part, True)
+            if got is True:
+                got = _simple_part(part)
+                _remember(parts, part, got)
+            if got is False:
+                break
+            if got is not None:
+                out.append(got)  # type: ignore[arg-type]
+        else:
+            return tuple(out)
+    found = _VALUES.get(value)
+    if found is None:
+        boxes = (_mailbox(name, addr) for name, addr in getaddresses([value]))
+        found = tuple(a for a in boxes if a is not None)
+        _remember(_VALUES, value, found)
+    return found
+
+
 def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
     """Mailboxes from address header values; groups are flattened, empty groups vanish."""
-    out: list[Address] = []
-    pairs: list[tuple[str, str]] = []
+    out: tuple[Address, ...] = ()
     for value in values:
         if value:
-            simple = _simple_mailboxes(str(value))
-            pairs += simple if simple is not None else getaddresses([str(value)])
-    for name, addr in pairs:
-        addr = clean_address(addr)
-        if not addr:
-            continue  # "undisclosed-recipients:;", other shells with no mailbox, 300-character junk
-        out.append(Address(email=addr, name=decode_text(name).strip('"').strip()))
-    return tuple(out)
+            out += _value_addresses(str(value))
+    return out
+
+
+def stdlib_addresses(values: Iterable[str]) -> tuple[Address, ...]:
+    """parse_addresses through the email package's parser alone, nothing remembered: the
+    reference for its fast path and its caches."""
+    boxes = (_mailbox(name, addr) for value in values if value for name, addr in getaddresses([str(value)]))
+    return tuple(a for a in boxes if a is not None)
 
 
 def valid_message_id(value: str) -> bool:
@@ -137,8 +198,35 @@ def parse_message_ids(value: str | None) -> tuple[str, ...]:
     return tuple(f for f in found if valid_message_id(f))
 
 
+# The form nearly every mailer writes (RFC 5322 section 3.3): "Mon, 2 Nov 2026 10:00:00 +0100".
+# The year's first digit is not 0: the stdlib takes a year below 100 for a two-digit one.
+_COMMON_DATE = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) "
+                          r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([1-9]\d{3}) "
+                          r"(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+
+
 def parse_date(value: str | None) -> datetime | None:
     """The instant of a Date value, in UTC; None when there is none or it is out of range."""
+    if not value:
+        return None
+    m = _COMMON_DATE.fullmatch(value) if isinstance(value, str) else None
+    if m is not None:
+        d, mon, y, hh, mm, ss, sign, zh, zm = m.groups()
+        offset = int(zh) * 3600 + int(zm) * 60
+        if offset < 86400:  # what the stdlib's timezone() accepts; beyond, its answer stands
+            try:
+                dt = datetime(int(y), _MONTHS[mon], int(d), int(hh), int(mm), int(ss), tzinfo=timezone.utc)
+                dt = dt - timedelta(seconds=offset) if sign == "+" else dt + timedelta(seconds=offset)
+            except (ValueError, OverflowError):
+                pass  # 31 Feb, 25:00, a leap second, year 9999 +1 day: the stdlib decides
+            else:
+                return dt if EARLIEST <= dt < LATEST else None
+    return stdlib_date(value)
+
+
+def stdlib_date(value: str | None) -> datetime | None:
+    """parse_date through the email package alone: the reference for its fast path."""
     if not value:
         return None
     try:
