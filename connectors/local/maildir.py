@@ -11,9 +11,8 @@ directory mtimes tell, with two stat calls, that nothing at all changed.
 
 from __future__ import annotations
 
+import bisect
 import functools
-import heapq
-import io
 import mailbox
 import marshal
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from syncd.connectors.base import SourceError, cursor_document, cursor_text
-from syncd.connectors.local.files import open_regular
+from syncd.connectors.local.files import open_regular_fd
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
@@ -164,28 +163,50 @@ def _sorted_candidates(path: Path, wm: int, done_before: dict[str, int],
             return
         runs.append(_spill(run))
         run = []
-        yield from heapq.merge(*(_unspill(f) for f in runs))
+        yield from _merge([_unspill(f) for f in runs])
     finally:
         for f in runs:
             f.close()
 
 
+SPILL_BLOCK = 2048  # entries per marshal record: one call per block, not per entry; memory per run stays small
+
+
 def _spill(run: list[tuple[int, str, str]]) -> IO[bytes]:
     run.sort()
     f = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind by a crash
-    for item in run:
-        marshal.dump(item, f)
+    for i in range(0, len(run), SPILL_BLOCK):
+        # length-prefixed: marshal.load on a file reads it object by object, loads() does not
+        block = marshal.dumps(run[i:i + SPILL_BLOCK])
+        f.write(len(block).to_bytes(8, "little") + block)
     f.seek(0)
     return f
 
 
-def _unspill(f: IO[bytes]) -> Iterator[tuple[int, str, str]]:
-    reader = io.BufferedReader(f, 1 << 16)  # type: ignore[arg-type]
-    while True:
-        try:
-            yield marshal.load(reader)
-        except EOFError:
-            return
+def _unspill(f: IO[bytes]) -> Iterator[list[tuple[int, str, str]]]:
+    """The sorted blocks of one spilled run, in order."""
+    while size := int.from_bytes(f.read(8), "little"):
+        yield marshal.loads(f.read(size))
+
+
+def _merge(runs: list[Iterator[list[tuple[int, str, str]]]]) -> Iterator[tuple[int, str, str]]:
+    """The entries of sorted runs (each given as sorted blocks) in one sorted order. Block by
+    block: everything up to the smallest last entry of the blocks in hand can go out at once,
+    sorted in C, instead of a heap step in Python per entry; one block per run is held."""
+    blocks = [(block, it) for it in runs if (block := next(it, None))]
+    while blocks:
+        upto = min(block[-1] for block, _ in blocks)
+        out: list[tuple[int, str, str]] = []
+        kept = []
+        for block, it in blocks:
+            cut = bisect.bisect_right(block, upto)
+            out += block[:cut]
+            rest = block[cut:] or next(it, None)
+            if rest:
+                kept.append((rest, it))
+        blocks = kept
+        out.sort()
+        yield from out
 
 
 def _delivered(key: str) -> datetime | None:
@@ -219,18 +240,21 @@ def _read_head(folder: Path, sub: str, name: str) -> bytes | None:
 
 def _head(path: str | Path) -> bytes:
     """The header block of a message file (at most HEADER_LIMIT bytes). Raises NotAFile."""
-    with open_regular(path) as fh:
-        out = fh.read(16384)
-        if b"\n\n" in out or b"\r\n\r\n" in out or len(out) < 16384:
+    fd = open_regular_fd(path)
+    try:
+        out = os.read(fd, 16384)
+        if b"\n\n" in out or b"\r\n\r\n" in out:
             return out
         data = bytearray(out)
         while len(data) < HEADER_LIMIT:
-            chunk = fh.read(65536)
+            chunk = os.read(fd, 65536)  # an empty read is the end (a short one need not be)
             if not chunk:
                 break
             data += chunk
             if b"\n\n" in data or b"\r\n\r\n" in data:
                 break
+    finally:
+        os.close(fd)
     return bytes(data)
 
 
