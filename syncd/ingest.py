@@ -566,8 +566,10 @@ def _among(conn: Connection, col: ColumnElement[Any], values: list[object]) -> C
 
 
 def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
+    # Only rows not dirty yet are written: a first sync touches the same contacts batch after batch.
     for chunk in _chunks(sorted(set(contact_ids))):
-        conn.execute(update(t.contact).where(_among(conn, t.contact.c.id, chunk)).values(dirty=True))
+        conn.execute(update(t.contact).where(_among(conn, t.contact.c.id, chunk), t.contact.c.dirty.is_(False))
+                     .values(dirty=True))
 
 
 def merge_copies(old, new):  # type: ignore[no-untyped-def]
