@@ -20,6 +20,7 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 from syncd.headerblock import header_end, read_fields
@@ -269,17 +270,23 @@ def message_from_pairs(
     """Build a record from (header name, value) pairs. Raises UnusableMessage."""
     fields: dict[str, list[str]] = {}
     for name, value in pairs:
-        fields.setdefault(name.lower(), []).append("" if value is None else str(value))
+        text = value if type(value) is str else "" if value is None else str(value)
+        got = fields.get(key := name.lower())
+        if got is None:
+            fields[key] = [text]
+        else:
+            got.append(text)
 
     def first(name: str) -> str | None:
         got = fields.get(name)
         return got[0] if got else None
 
-    senders = parse_addresses(fields.get("from", ()))
-    date = parse_date(first("date")) or _received_date(fields.get("received", ())) or _checked(
+    get, none = fields.get, ()
+    senders = parse_addresses(get("from", none))
+    date = parse_date(first("date")) or _received_date(get("received", none)) or _checked(
         fallback_date() if callable(fallback_date) else fallback_date)  # a callable: computed only when needed
-    to = parse_addresses(fields.get("to", ()))
-    cc = parse_addresses(fields.get("cc", ()))
+    to = parse_addresses(get("to", none))
+    cc = parse_addresses(get("cc", none))
     subject = decode_text(first("subject"))
     ids = parse_message_ids(first("message-id"))
     if date is None:
@@ -296,20 +303,29 @@ def message_from_pairs(
     return MailMessage(
         message_id=message_id,
         source_id=source_id,
-        folder=clean_text(folder, TEXT_LIMIT),
+        folder=_folder_name(folder),
         date=date,
         sender=senders[0] if senders else None,
         to=to,
         cc=cc,
-        bcc=parse_addresses(fields.get("bcc", ())),
+        bcc=parse_addresses(get("bcc", none)),
         subject=subject,
         in_reply_to=parse_message_ids(first("in-reply-to")),
         references=parse_message_ids(first("references"))[-20:],
-        list_headers={n: decode_text(fields[n][0]) for n in LIST_HEADER_NAMES if n in fields},
+        list_headers={n: decode_text(fields[n][0]) for n in LIST_HEADER_NAMES if n in fields}
+        if fields.keys() & _LIST_HEADER_SET else {},
         thread_id=thread_id,
         # Not inferred from our marker: a sent draft keeps it (Gmail does), and it is sent mail.
         is_draft=is_draft,
     )
+
+
+_LIST_HEADER_SET = frozenset(LIST_HEADER_NAMES)
+
+
+@lru_cache(maxsize=256)  # one folder's name is cleaned for every message read from it
+def _folder_name(folder: str) -> str:
+    return clean_text(folder, TEXT_LIMIT)
 
 
 def _checked(dt: datetime | None) -> datetime | None:
