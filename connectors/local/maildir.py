@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from syncd.connectors.base import SourceError, cursor_document, cursor_text
-from syncd.connectors.local.files import open_regular_fd
+from syncd.connectors.local.files import check_regular, open_regular_fd
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
@@ -101,7 +101,7 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
         return cursor_text({"v": 1, "wm": mark, "recent": recent, "dirs": dir_stamp if final else None})
 
     seen_keys: set[str] = set()
-    for ctime, sub, name in _sorted_candidates(folder.path, wm, done_before, in_new):
+    for ctime, sub, name, mode in _sorted_candidates(folder.path, wm, done_before, in_new):
         newest = max(newest, ctime)
         floor = min(newest, listing_began)
         if tail and tail[0][0] < floor:  # below any watermark to come: never in a cursor again
@@ -114,7 +114,8 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
             seen_keys.add(key)
         where = f"{folder.name}/{name}"
         try:
-            raw = _read_head(folder.path, sub, name)
+            check_regular(mode)  # a FIFO, socket or directory named like a message: a skip, never opened
+            raw = _read_head(folder.path, sub, name, mode)
             if raw is None:
                 continue  # deleted meanwhile: nothing to keep
             # No Date header: the delivery time in the file name (Maildir spec) stands in.
@@ -133,13 +134,13 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
 
 
 def _sorted_candidates(path: Path, wm: int, done_before: dict[str, int],
-                       in_new: set[str]) -> Iterator[tuple[int, str, str]]:
-    """(ctime, sub, name) of every file at or above the watermark not read before, in ctime
+                       in_new: set[str]) -> Iterator[tuple[int, str, str, int]]:
+    """(ctime, sub, name, st_mode) of every file at or above the watermark not read before, in ctime
     order. Sorted in runs of SORT_RUN held in memory, spilled to an unlinked temporary file
     and merged, so that a folder of a million files costs no more memory than one run. The
     keys of the candidates in new/ are added to ``in_new`` before the first is yielded."""
     runs: list[IO[bytes]] = []
-    run: list[tuple[int, str, str]] = []
+    run: list[tuple[int, str, str, int]] = []
     try:
         for sub in ("new", "cur"):
             with os.scandir(path / sub) as it:
@@ -147,11 +148,12 @@ def _sorted_candidates(path: Path, wm: int, done_before: dict[str, int],
                     if entry.name.startswith("."):
                         continue
                     try:
-                        ctime = entry.stat().st_ctime_ns
+                        st = entry.stat()
                     except FileNotFoundError:
                         continue  # moved or deleted while we looked
+                    ctime = st.st_ctime_ns
                     if ctime >= wm and done_before.get(entry.name) != ctime:
-                        run.append((ctime, sub, entry.name))
+                        run.append((ctime, sub, entry.name, st.st_mode))
                         if sub == "new":
                             in_new.add(entry.name.split(":", 1)[0])
                         if len(run) >= SORT_RUN:
@@ -172,7 +174,7 @@ def _sorted_candidates(path: Path, wm: int, done_before: dict[str, int],
 SPILL_BLOCK = 2048  # entries per marshal record: one call per block, not per entry; memory per run stays small
 
 
-def _spill(run: list[tuple[int, str, str]]) -> IO[bytes]:
+def _spill(run: list[tuple[int, str, str, int]]) -> IO[bytes]:
     run.sort()
     f = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind by a crash
     for i in range(0, len(run), SPILL_BLOCK):
@@ -183,20 +185,20 @@ def _spill(run: list[tuple[int, str, str]]) -> IO[bytes]:
     return f
 
 
-def _unspill(f: IO[bytes]) -> Iterator[list[tuple[int, str, str]]]:
+def _unspill(f: IO[bytes]) -> Iterator[list[tuple[int, str, str, int]]]:
     """The sorted blocks of one spilled run, in order."""
     while size := int.from_bytes(f.read(8), "little"):
         yield marshal.loads(f.read(size))
 
 
-def _merge(runs: list[Iterator[list[tuple[int, str, str]]]]) -> Iterator[tuple[int, str, str]]:
+def _merge(runs: list[Iterator[list[tuple[int, str, str, int]]]]) -> Iterator[tuple[int, str, str, int]]:
     """The entries of sorted runs (each given as sorted blocks) in one sorted order. Block by
     block: everything up to the smallest last entry of the blocks in hand can go out at once,
     sorted in C, instead of a heap step in Python per entry; one block per run is held."""
     blocks = [(block, it) for it in runs if (block := next(it, None))]
     while blocks:
         upto = min(block[-1] for block, _ in blocks)
-        out: list[tuple[int, str, str]] = []
+        out: list[tuple[int, str, str, int]] = []
         kept = []
         for block, it in blocks:
             cut = bisect.bisect_right(block, upto)
@@ -220,11 +222,11 @@ def _mtime(path: Path) -> int:
     return path.stat().st_mtime_ns
 
 
-def _read_head(folder: Path, sub: str, name: str) -> bytes | None:
+def _read_head(folder: Path, sub: str, name: str, listed_mode: int | None = None) -> bytes | None:
     """The header block of a message file, found again if it moved between new/ and cur/."""
     base = str(folder)
     try:
-        return _head(os.path.join(base, sub, name))
+        return _head(os.path.join(base, sub, name), listed_mode)
     except FileNotFoundError:
         pass
     key = name.split(":", 1)[0]
@@ -238,9 +240,9 @@ def _read_head(folder: Path, sub: str, name: str) -> bytes | None:
     return None
 
 
-def _head(path: str | Path) -> bytes:
+def _head(path: str | Path, listed_mode: int | None = None) -> bytes:
     """The header block of a message file (at most HEADER_LIMIT bytes). Raises NotAFile."""
-    fd = open_regular_fd(path)
+    fd = open_regular_fd(path, listed_mode)
     try:
         out = os.read(fd, 16384)
         if b"\n\n" in out or b"\r\n\r\n" in out:
