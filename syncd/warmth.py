@@ -164,7 +164,8 @@ def decay(at: float, when: float, hl_days: float) -> float:
     return 2.0 ** (-max(0.0, when - at) / (hl_days * DAY))
 
 
-def aggregate(params: Warmth, events: Sequence[Event], now: float, per_day: float = DAY) -> Aggregate:
+def aggregate(params: Warmth, events: Sequence[Event | tuple[float, str, float]], now: float,
+              per_day: float = DAY) -> Aggregate:
     """The stored aggregate of one contact's interactions, as of ``now``. One pass, one pow each.
 
     Times are in one unit throughout, ``per_day`` of them a day: epoch seconds by default; the
@@ -172,29 +173,29 @@ def aggregate(params: Warmth, events: Sequence[Event], now: float, per_day: floa
     horizon = now + 60 * per_day / DAY  # a clock a minute off is not "the future"
     first = last = last_out = last_in = None
     n_out = n_in = n_meet = 0
-    for e in events:
-        if e.at > horizon:
+    for at, kind, _ in events:  # unpacked: an Event, or a plain (at, kind, weight) tuple
+        if at > horizon:
             continue
-        if first is None or e.at < first:
-            first = e.at
-        if last is None or e.at > last:
-            last = e.at
-        if e.kind == "sent":
+        if first is None or at < first:
+            first = at
+        if last is None or at > last:
+            last = at
+        if kind == "sent":
             n_out += 1
-            last_out = e.at if last_out is None or e.at > last_out else last_out
-        elif e.kind == "received":
+            last_out = at if last_out is None or at > last_out else last_out
+        elif kind == "received":
             n_in += 1
-            last_in = e.at if last_in is None or e.at > last_in else last_in
+            last_in = at if last_in is None or at > last_in else last_in
         else:
             n_meet += 1
-            last_out = e.at if last_out is None or e.at > last_out else last_out
-            last_in = e.at if last_in is None or e.at > last_in else last_in
+            last_out = at if last_out is None or at > last_out else last_out
+            last_in = at if last_in is None or at > last_in else last_in
     if first is None or last is None:
         return Aggregate(0.0, 0.0, params.half_life_days, 0.0, None, None, None, None, 0, 0, 0)
     hl = half_life(params, first, last, per_day)
     tau = hl * per_day
     # Decay to the last interaction first (exponents <= 0, no overflow), then to now: one factor.
-    at_last = sum(e.weight * 2.0 ** ((e.at - last) / tau) for e in events if e.at <= horizon)
+    at_last = sum(weight * 2.0 ** ((at - last) / tau) for at, _, weight in events if at <= horizon)
     activity = at_last * 2.0 ** (-max(0.0, now - last) / tau)
     r = reciprocity(params, n_out, n_in, n_meet)
     return Aggregate(
@@ -247,7 +248,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
     # One contact's events at a time (the query walks the contact's index in order): memory
     # bounded by the busiest contact, not by the mailbox. The stored integers themselves
     # (exact, and no datetime made per row).
-    read = _DriverStatement(conn, select(i.c.contact_id, i.c.kind, i.c.weight, type_coerce(i.c.occurred_at, BigInteger))
+    read = _DriverStatement(conn, select(i.c.contact_id, type_coerce(i.c.occurred_at, BigInteger), i.c.kind, i.c.weight)
                             .where(and_(i.c.contact_id >= bindparam("lo"), i.c.contact_id <= bindparam("hi")))
                             .order_by(i.c.contact_id))
     scored_at = to_micros(now)
@@ -261,12 +262,12 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
             current, events = None, []
             cursor.execute(read.sql, read.params({"lo": chunk[0], "hi": chunk[-1]}))
             while rows := cursor.fetchmany(5000):
-                for cid, kind, weight, at in rows:
-                    if cid != current:
+                for row in rows:
+                    if row[0] != current:
                         if current in wanted:
                             aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
-                        current, events = cid, []
-                    events.append(Event(at, kind, weight))
+                        current, events = row[0], []
+                    events.append(row[1:])  # (at, kind, weight), as an Event unpacks
             if current in wanted:
                 aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
             events = []
