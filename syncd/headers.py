@@ -23,7 +23,7 @@ from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 
-from syncd.headerblock import header_end, read_fields
+from syncd.headerblock import header_end, read_field_map
 from syncd.records import MARKER_HEADER, Address, Draft, MailMessage
 from syncd.sanitize import clean_address, clean_text
 from syncd.timeutil import EARLIEST, LATEST, OutOfRange, checked_utc
@@ -276,6 +276,14 @@ def message_from_pairs(
             fields[key] = [text]
         else:
             got.append(text)
+    return _message(fields, source_id=source_id, folder=folder, fallback_date=fallback_date, thread_id=thread_id,
+                    is_draft=is_draft)
+
+
+def _message(fields: dict[str, list[str]], *, source_id: str, folder: str,
+             fallback_date: datetime | Callable[[], datetime | None] | None, thread_id: str = "",
+             is_draft: bool = False) -> MailMessage:
+    """The record of the fields of one message: lower-cased name -> its values in order."""
 
     def first(name: str) -> str | None:
         got = fields.get(name)
@@ -340,10 +348,10 @@ def message_from_bytes(
     fallback_date: datetime | Callable[[], datetime | None] | None = None,
 ) -> MailMessage:
     """Build a record from a raw header block (or a whole message: the body is not read)."""
-    pairs = read_fields(raw, _READ)
-    if pairs is None:  # not plain ASCII and plainly laid out: the stdlib parser decides
-        pairs = stdlib_fields(raw)
-    return message_from_pairs(pairs, source_id=source_id, folder=folder, fallback_date=fallback_date)
+    fields = read_field_map(raw, _READ)
+    if fields is None:  # not plain ASCII and plainly laid out: the stdlib parser decides
+        return message_from_pairs(stdlib_fields(raw), source_id=source_id, folder=folder, fallback_date=fallback_date)
+    return _message(fields, source_id=source_id, folder=folder, fallback_date=fallback_date)
 
 
 def stdlib_fields(raw: bytes) -> list[tuple[str, str]]:
