@@ -201,10 +201,25 @@ def parse_message_ids(value: str | None) -> tuple[str, ...]:
 
 # The form nearly every mailer writes (RFC 5322 section 3.3): "Mon, 2 Nov 2026 10:00:00 +0100".
 # The year's first digit is not 0: the stdlib takes a year below 100 for a two-digit one.
-_COMMON_DATE = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) "
-                          r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([1-9]\d{3}) "
-                          r"(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_COMMON_DATE = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?"
+                          r"(\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-9]\d{3}) "
+                          r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d) ([+-])(\d\d)(\d\d)")
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_DAYS: dict[str, datetime | None] = {}  # "2 Nov 2026" -> its midnight in UTC (None: no such day)
+
+
+def _day(text: str) -> datetime | None:
+    found = _DAYS.get(text, False)
+    if found is False:
+        d, mon, y = text.split()
+        try:
+            found = datetime(int(y), _MONTHS[mon], int(d), tzinfo=timezone.utc)
+        except ValueError:  # 31 Feb
+            found = None
+        if len(_DAYS) >= 10_000:
+            _DAYS.clear()
+        _DAYS[text] = found
+    return found  # type: ignore[return-value]
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -213,14 +228,16 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     m = _COMMON_DATE.fullmatch(value) if isinstance(value, str) else None
     if m is not None:
-        d, mon, y, hh, mm, ss, sign, zh, zm = m.groups()
+        day, hh, mm, ss, sign, zh, zm = m.groups()
         offset = int(zh) * 3600 + int(zm) * 60
-        if offset < 86400:  # what the stdlib's timezone() accepts; beyond, its answer stands
+        midnight = _day(day)
+        # an offset of a day or more is refused by the stdlib's timezone(): its answer stands
+        if midnight is not None and offset < 86400:
+            seconds = int(hh) * 3600 + int(mm) * 60 + int(ss) + (-offset if sign == "+" else offset)
             try:
-                dt = datetime(int(y), _MONTHS[mon], int(d), int(hh), int(mm), int(ss), tzinfo=timezone.utc)
-                dt = dt - timedelta(seconds=offset) if sign == "+" else dt + timedelta(seconds=offset)
-            except (ValueError, OverflowError):
-                pass  # 31 Feb, 25:00, a leap second, year 9999 +1 day: the stdlib decides
+                dt = midnight + timedelta(seconds=seconds)
+            except OverflowError:
+                pass  # year 9999 plus a day: the stdlib decides
             else:
                 return dt if EARLIEST <= dt < LATEST else None
     return stdlib_date(value)
