@@ -101,9 +101,11 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
         return cursor_text({"v": 1, "wm": mark, "recent": recent, "dirs": dir_stamp if final else None})
 
     seen_keys: set[str] = set()
+    base, folder_name = str(folder.path), folder.name
     for ctime, sub, name, mode in _sorted_candidates(folder.path, wm, done_before, in_new):
-        newest = max(newest, ctime)
-        floor = min(newest, listing_began)
+        if ctime > newest:
+            newest = ctime
+        floor = newest if newest < listing_began else listing_began
         if tail and tail[0][0] < floor:  # below any watermark to come: never in a cursor again
             tail = [x for x in tail if x[0] >= floor]
         tail.append((ctime, name))
@@ -112,21 +114,20 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
             if key in seen_keys:
                 continue  # the same message under new/ and cur/ while the client moved it
             seen_keys.add(key)
-        where = f"{folder.name}/{name}"
         try:
             check_regular(mode)  # a FIFO, socket or directory named like a message: a skip, never opened
-            raw = _read_head(folder.path, sub, name, mode)
+            raw = _read_head(base, sub, name, mode)
             if raw is None:
                 continue  # deleted meanwhile: nothing to keep
             # No Date header: the delivery time in the file name (Maildir spec) stands in.
-            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name,
+            batch.append(message_from_bytes(raw, source_id=key, folder=folder_name,
                                             fallback_date=functools.partial(_delivered, key)))
         except OSError as err:  # a directory or FIFO named like a message, a file we may not read
-            skips.append(Skip(where, f"cannot read: {err.strerror or err}"))
+            skips.append(Skip(f"{folder_name}/{name}", f"cannot read: {err.strerror or err}"))
         except UnusableMessage as err:
-            skips.append(Skip(where, str(err)))
+            skips.append(Skip(f"{folder_name}/{name}", str(err)))
         except Exception as err:  # noqa: BLE001 - the stdlib parser has odd failure modes on hostile input
-            skips.append(Skip(where, f"unreadable headers ({type(err).__name__})"))
+            skips.append(Skip(f"{folder_name}/{name}", f"unreadable headers ({type(err).__name__})"))
         if len(batch) + len(skips) >= batch_size:
             yield batch, skips, cursor_now(final=False), reset
             batch, skips, reset = [], [], False
@@ -222,7 +223,7 @@ def _mtime(path: Path) -> int:
     return path.stat().st_mtime_ns
 
 
-def _read_head(folder: Path, sub: str, name: str, listed_mode: int | None = None) -> bytes | None:
+def _read_head(folder: str | Path, sub: str, name: str, listed_mode: int | None = None) -> bytes | None:
     """The header block of a message file, found again if it moved between new/ and cur/."""
     base = str(folder)
     try:
