@@ -17,7 +17,7 @@ import re
 
 # One field: its name (RFC 5322 ftext, the stdlib parser's own test of a field line), the
 # colon, and its value up to the next line that does not begin with white space.
-_FIELD = re.compile(rb"([!-9;-~]+):([^\n]*(?:\n[ \t][^\n]*)*)\n?")
+_FIELD = re.compile(r"([!-9;-~]+):([^\n]*(?:\n[ \t][^\n]*)*)\n?")
 
 
 def header_end(raw: bytes) -> int:
@@ -29,9 +29,9 @@ def header_end(raw: bytes) -> int:
     return len(raw) if end == -1 else end
 
 
-def read_fields(raw: bytes, wanted: frozenset[str]) -> list[tuple[str, str]] | None:
-    """(name, value) of every field of ``raw``'s header block whose lower-cased name is in
-    ``wanted``, or None when the block needs the stdlib parser."""
+def _split(raw: bytes) -> list[tuple[str, str]] | None:
+    """(name, value as written) of every field of ``raw``'s header block, or None when the
+    block needs the stdlib parser."""
     head = raw[:header_end(raw)]
     if not head.isascii():
         return None
@@ -43,17 +43,40 @@ def read_fields(raw: bytes, wanted: frozenset[str]) -> list[tuple[str, str]] | N
         head = head[:-1]  # a block with no blank line after it (a header-only file)
     if b"\n\n" in head:
         return None  # a blank line made of mixed line ends: rare enough to leave to it
-    fields: list[tuple[str, str]] = []
-    pos, end, match = 0, len(head), _FIELD.match
-    while pos < end:
-        found = match(head, pos)
-        if found is None:
-            # a leading continuation, a line with no colon or a bad name, an mbox "From ":
-            # where the block ends and what counts is the stdlib parser's call
-            return None
-        pos = found.end()
-        name = found.group(1).decode("ascii")
-        if name.lower() in wanted:
-            # every newline inside a value starts a continuation line: unfolding removes it
-            fields.append((name, found.group(2).replace(b"\n", b"").decode("ascii").strip()))
+    text = head.decode("ascii")
+    found = _FIELD.findall(text)
+    # Every character belongs to a field (name, colon, value, its line end; the last has
+    # none): else a line was skipped (a leading continuation, a line with no colon or a bad
+    # name, an mbox "From "), and where the block ends and what counts is the stdlib's call.
+    covered = sum(map(len, map("".join, found))) + 2 * len(found) - 1 if found else 0
+    if covered != len(text):
+        return None
+    return found
+
+
+def read_fields(raw: bytes, wanted: frozenset[str]) -> list[tuple[str, str]] | None:
+    """(name, value) of every field of ``raw``'s header block whose lower-cased name is in
+    ``wanted``, or None when the block needs the stdlib parser."""
+    found = _split(raw)
+    if found is None:
+        return None
+    # every newline inside a value starts a continuation line: unfolding removes it
+    return [(name, value.replace("\n", "").strip()) for name, value in found if name.lower() in wanted]
+
+
+def read_field_map(raw: bytes, wanted: frozenset[str]) -> dict[str, list[str]] | None:
+    """:func:`read_fields` as the record builder takes it: lower-cased name -> its values in
+    order (one pass, no pairs in between)."""
+    found = _split(raw)
+    if found is None:
+        return None
+    fields: dict[str, list[str]] = {}
+    for name, value in found:
+        key = name.lower()
+        if key in wanted:
+            got = fields.get(key)
+            if got is None:
+                fields[key] = [value.replace("\n", "").strip()]
+            else:
+                got.append(value.replace("\n", "").strip())
     return fields

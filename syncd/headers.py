@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import headerregistry
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
@@ -20,11 +20,13 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import compat32
 from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
+from functools import lru_cache
+from typing import Any
 
-from syncd.headerblock import header_end, read_fields
+from syncd.headerblock import header_end, read_field_map
 from syncd.records import MARKER_HEADER, Address, Draft, MailMessage
 from syncd.sanitize import clean_address, clean_text
-from syncd.timeutil import OutOfRange, checked_utc
+from syncd.timeutil import EARLIEST, LATEST, OutOfRange, checked_utc
 
 # The header fields every mail connector asks for (IMAP HEADER.FIELDS, Gmail metadataHeaders).
 WANTED_HEADERS: tuple[str, ...] = (
@@ -106,20 +108,80 @@ def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     return out
 
 
+def _mailbox(name: str, addr: str) -> Address | None:
+    """One (display name, address) pair as a record's Address; None when the address is junk."""
+    addr = clean_address(addr)
+    if not addr:
+        return None  # "undisclosed-recipients:;", other shells with no mailbox, 300-character junk
+    return Address(email=addr, name=decode_text(name).strip('"').strip())
+
+
+# Parsed addresses, remembered: a mailbox's exact text (`Name <a@b>`, one part of a simple
+# value) and whole values that need the full parser. Mail to and from the same people repeats
+# the same text all the time; decoding and cleaning it again cost more than the rest of a
+# record. Bounded: cleared when full, and long texts are never kept.
+_PARTS: dict[str, Address | None | bool] = {}  # False: the part needs the full parser
+_VALUES: dict[str, tuple[Address, ...]] = {}
+_CACHE_LIMIT = 20_000
+_CACHED_LENGTH = 400
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(key) <= _CACHED_LENGTH:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+
+
+def _simple_part(part: str) -> Address | None | bool:
+    """The Address of one comma-separated part of a simple value, None for an empty part or
+    a junk address, False when the part is not a simple mailbox."""
+    if not part.strip():
+        return None
+    m = _SIMPLE_MAILBOX.fullmatch(part)
+    if m is None:
+        return False
+    return _mailbox(m.group(1) or "", m.group(2) or m.group(3))
+
+
+def _value_addresses(value: str) -> tuple[Address, ...]:
+    """The mailboxes of one address header value (the same as ``getaddresses``, then cleaned)."""
+    if not _NEEDS_FULL_PARSER.search(value):
+        out: list[Address] = []
+        parts = _PARTS
+        for part in value.split(","):
+            got = parts.get(part, True)
+            if got is True:
+                got = _simple_part(part)
+                _remember(parts, part, got)
+            if got is False:
+                break
+            if got is not None:
+                out.append(got)  # type: ignore[arg-type]
+        else:
+            return tuple(out)
+    found = _VALUES.get(value)
+    if found is None:
+        boxes = (_mailbox(name, addr) for name, addr in getaddresses([value]))
+        found = tuple(a for a in boxes if a is not None)
+        _remember(_VALUES, value, found)
+    return found
+
+
 def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
     """Mailboxes from address header values; groups are flattened, empty groups vanish."""
-    out: list[Address] = []
-    pairs: list[tuple[str, str]] = []
+    out: tuple[Address, ...] = ()
     for value in values:
         if value:
-            simple = _simple_mailboxes(str(value))
-            pairs += simple if simple is not None else getaddresses([str(value)])
-    for name, addr in pairs:
-        addr = clean_address(addr)
-        if not addr:
-            continue  # "undisclosed-recipients:;", other shells with no mailbox, 300-character junk
-        out.append(Address(email=addr, name=decode_text(name).strip('"').strip()))
-    return tuple(out)
+            out += _value_addresses(str(value))
+    return out
+
+
+def stdlib_addresses(values: Iterable[str]) -> tuple[Address, ...]:
+    """parse_addresses through the email package's parser alone, nothing remembered: the
+    reference for its fast path and its caches."""
+    boxes = (_mailbox(name, addr) for value in values if value for name, addr in getaddresses([str(value)]))
+    return tuple(a for a in boxes if a is not None)
 
 
 def valid_message_id(value: str) -> bool:
@@ -137,8 +199,52 @@ def parse_message_ids(value: str | None) -> tuple[str, ...]:
     return tuple(f for f in found if valid_message_id(f))
 
 
+# The form nearly every mailer writes (RFC 5322 section 3.3): "Mon, 2 Nov 2026 10:00:00 +0100".
+# The year's first digit is not 0: the stdlib takes a year below 100 for a two-digit one.
+_COMMON_DATE = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?"
+                          r"(\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-9]\d{3}) "
+                          r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d) ([+-])(\d\d)(\d\d)")
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_DAYS: dict[str, datetime | None] = {}  # "2 Nov 2026" -> its midnight in UTC (None: no such day)
+
+
+def _day(text: str) -> datetime | None:
+    found = _DAYS.get(text, False)
+    if found is False:
+        d, mon, y = text.split()
+        try:
+            found = datetime(int(y), _MONTHS[mon], int(d), tzinfo=timezone.utc)
+        except ValueError:  # 31 Feb
+            found = None
+        if len(_DAYS) >= 10_000:
+            _DAYS.clear()
+        _DAYS[text] = found
+    return found  # type: ignore[return-value]
+
+
 def parse_date(value: str | None) -> datetime | None:
     """The instant of a Date value, in UTC; None when there is none or it is out of range."""
+    if not value:
+        return None
+    m = _COMMON_DATE.fullmatch(value) if isinstance(value, str) else None
+    if m is not None:
+        day, hh, mm, ss, sign, zh, zm = m.groups()
+        offset = int(zh) * 3600 + int(zm) * 60
+        midnight = _day(day)
+        # an offset of a day or more is refused by the stdlib's timezone(): its answer stands
+        if midnight is not None and offset < 86400:
+            seconds = int(hh) * 3600 + int(mm) * 60 + int(ss) + (-offset if sign == "+" else offset)
+            try:
+                dt = midnight + timedelta(seconds=seconds)
+            except OverflowError:
+                pass  # year 9999 plus a day: the stdlib decides
+            else:
+                return dt if EARLIEST <= dt < LATEST else None
+    return stdlib_date(value)
+
+
+def stdlib_date(value: str | None) -> datetime | None:
+    """parse_date through the email package alone: the reference for its fast path."""
     if not value:
         return None
     try:
@@ -181,17 +287,31 @@ def message_from_pairs(
     """Build a record from (header name, value) pairs. Raises UnusableMessage."""
     fields: dict[str, list[str]] = {}
     for name, value in pairs:
-        fields.setdefault(name.lower(), []).append("" if value is None else str(value))
+        text = value if type(value) is str else "" if value is None else str(value)
+        got = fields.get(key := name.lower())
+        if got is None:
+            fields[key] = [text]
+        else:
+            got.append(text)
+    return _message(fields, source_id=source_id, folder=folder, fallback_date=fallback_date, thread_id=thread_id,
+                    is_draft=is_draft)
+
+
+def _message(fields: dict[str, list[str]], *, source_id: str, folder: str,
+             fallback_date: datetime | Callable[[], datetime | None] | None, thread_id: str = "",
+             is_draft: bool = False) -> MailMessage:
+    """The record of the fields of one message: lower-cased name -> its values in order."""
 
     def first(name: str) -> str | None:
         got = fields.get(name)
         return got[0] if got else None
 
-    senders = parse_addresses(fields.get("from", ()))
-    date = parse_date(first("date")) or _received_date(fields.get("received", ())) or _checked(
+    get, none = fields.get, ()
+    senders = parse_addresses(get("from", none))
+    date = parse_date(first("date")) or _received_date(get("received", none)) or _checked(
         fallback_date() if callable(fallback_date) else fallback_date)  # a callable: computed only when needed
-    to = parse_addresses(fields.get("to", ()))
-    cc = parse_addresses(fields.get("cc", ()))
+    to = parse_addresses(get("to", none))
+    cc = parse_addresses(get("cc", none))
     subject = decode_text(first("subject"))
     ids = parse_message_ids(first("message-id"))
     if date is None:
@@ -208,20 +328,29 @@ def message_from_pairs(
     return MailMessage(
         message_id=message_id,
         source_id=source_id,
-        folder=clean_text(folder, TEXT_LIMIT),
+        folder=_folder_name(folder),
         date=date,
         sender=senders[0] if senders else None,
         to=to,
         cc=cc,
-        bcc=parse_addresses(fields.get("bcc", ())),
+        bcc=parse_addresses(get("bcc", none)),
         subject=subject,
         in_reply_to=parse_message_ids(first("in-reply-to")),
         references=parse_message_ids(first("references"))[-20:],
-        list_headers={n: decode_text(fields[n][0]) for n in LIST_HEADER_NAMES if n in fields},
+        list_headers={n: decode_text(fields[n][0]) for n in LIST_HEADER_NAMES if n in fields}
+        if fields.keys() & _LIST_HEADER_SET else {},
         thread_id=thread_id,
         # Not inferred from our marker: a sent draft keeps it (Gmail does), and it is sent mail.
         is_draft=is_draft,
     )
+
+
+_LIST_HEADER_SET = frozenset(LIST_HEADER_NAMES)
+
+
+@lru_cache(maxsize=256)  # one folder's name is cleaned for every message read from it
+def _folder_name(folder: str) -> str:
+    return clean_text(folder, TEXT_LIMIT)
 
 
 def _checked(dt: datetime | None) -> datetime | None:
@@ -236,10 +365,10 @@ def message_from_bytes(
     fallback_date: datetime | Callable[[], datetime | None] | None = None,
 ) -> MailMessage:
     """Build a record from a raw header block (or a whole message: the body is not read)."""
-    pairs = read_fields(raw, _READ)
-    if pairs is None:  # not plain ASCII and plainly laid out: the stdlib parser decides
-        pairs = stdlib_fields(raw)
-    return message_from_pairs(pairs, source_id=source_id, folder=folder, fallback_date=fallback_date)
+    fields = read_field_map(raw, _READ)
+    if fields is None:  # not plain ASCII and plainly laid out: the stdlib parser decides
+        return message_from_pairs(stdlib_fields(raw), source_id=source_id, folder=folder, fallback_date=fallback_date)
+    return _message(fields, source_id=source_id, folder=folder, fallback_date=fallback_date)
 
 
 def stdlib_fields(raw: bytes) -> list[tuple[str, str]]:

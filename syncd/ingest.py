@@ -31,7 +31,7 @@ from syncd import nonpeople
 from syncd.addresses import FREEMAIL, domain_of, first_name_from, normalise, organisation_name, unusable_reason
 from syncd.config import Config
 from syncd.filters import IgnoreRules, automated_address, automated_reason, list_addresses, list_reason
-from syncd.records import Attendee, MailMessage, Meeting, Skip
+from syncd.records import Address, Attendee, MailMessage, Meeting, Skip
 from syncd.store import schema as t
 from syncd.store import serialize
 from syncd.store.upsert import PreparedInsert, bulk_insert_ignore, bulk_upsert, insert_ignore
@@ -64,6 +64,19 @@ class Identity:
         return d in self.internal_domains or any(d.endswith("." + i) for i in self.internal_domains)
 
 
+@dataclass(frozen=True, slots=True)
+class _Mailbox:
+    """A recipient as ingest sees it: its normalised address ("" when not usable), its name,
+    whether it is yours, a room or placeholder (left out of group sizes), and a person worth
+    a contact (:meth:`Ingestor.is_person`)."""
+
+    address: str
+    name: str
+    own: bool
+    room: bool
+    person: bool
+
+
 @dataclass
 class IngestResult:
     messages: int = 0
@@ -92,6 +105,8 @@ class Ingestor:
         self._orgs: dict[str, int | None] = {}
         self._people: dict[str, bool] = {}  # is_person answers; cleared when lists are learned
         self._verdicts: dict[tuple[str, str], nonpeople.Verdict | None] = {}
+        # (address as written, name) -> what ingest needs of a mailbox; cleared with _people
+        self._mailboxes: dict[tuple[str, str], _Mailbox] = {}
         self._loaded = False
 
     # -- setup ------------------------------------------------------------------------------
@@ -104,12 +119,18 @@ class Ingestor:
         self.ignore.addresses |= db_rules.addresses
         self.ignore.domains |= db_rules.domains
         self.ignore.patterns += db_rules.patterns
+        self._forget_judgements()
         self._judge_known_contacts(conn)
         self._loaded = True
 
     def set_identity(self, identity: Identity) -> None:
         self.me = identity
+        self._forget_judgements()
+
+    def _forget_judgements(self) -> None:
+        """What is_person answered depends on your addresses, the lists and the ignore rules."""
         self._people.clear()
+        self._mailboxes.clear()
 
     def is_person(self, address: str, name: str = "") -> bool:
         """An address worth a contact: not ours, not a list, room or placeholder, not a machine,
@@ -201,23 +222,27 @@ class Ingestor:
         conn.execute(insert_ignore(conn, t.mailing_list, ["address"]),
                      [{"address": a, "list_id": i[:500], "learned_at": now} for a, i in learned.items()])
         self.lists |= set(learned)
-        self._people.clear()
+        self._forget_judgements()
         # A list we wrote to before we knew it was one: it is not a person after all.
         self._demote(conn, list(learned), result.touched)
 
     def _ingest_mail(self, conn: Connection, account_id: int, mails: Sequence[MailMessage],
                      result: IngestResult) -> None:
         rows: list[dict[str, object]] = []
-        wanted: list[tuple[str, str, str, str, float, int, MailMessage, datetime]] = []  # (addr, name, role, ...)
+        wanted: list[tuple[str, str, str, float, int, str, datetime]] = []  # (addr, name, role, weight, n, id, at)
+        own, lists, w_to, w_cc = self.me.own, self.lists, self.w_to, self.w_cc
         for msg in mails:
             sender = normalise(msg.sender.email) if msg.sender else ""
-            outbound = sender in self.me.own
-            if sender in self.lists:
-                sender = ""  # a list that rewrote From ("Grace via dev-list"): not the author
+            outbound = sender in own
             people, unusable, n, to_me = self._recipients(msg)
-            if msg.sender is not None and unusable_reason(msg.sender.email):
+            if msg.sender is not None and not sender:  # normalise() says "" exactly when it is not usable
                 unusable.append(msg.sender.email)
-            listed, machine = list_reason(msg), automated_reason(msg)
+            if sender in lists:
+                sender = ""  # a list that rewrote From ("Grace via dev-list"): not the author
+            if msg.list_headers:
+                listed, machine = list_reason(msg), automated_reason(msg)
+            else:
+                listed = machine = None
             sent_at = to_db(msg.date)
             rows.append({
                 "message_id": msg.message_id,
@@ -238,10 +263,11 @@ class Ingestor:
                 "linked": outbound,  # received mail is judged by settle(), with what every copy says
             })
             if outbound and listed is None and machine is None:
-                for addr, name, role in people:
-                    if self.is_person(addr, name):
-                        weight = (self.w_to if role == "to" else self.w_cc) * size_factor(n)
-                        wanted.append((addr, name, role, "sent", weight, n, msg, sent_at))
+                share = size_factor(n)
+                for box, role in people:
+                    if box.person:
+                        wanted.append((box.address, box.name, role, (w_to if role == "to" else w_cc) * share, n,
+                                       msg.message_id, sent_at))
             if unusable:
                 result.skipped.append(_unusable_skip(f"message {msg.message_id}", "senders and recipients", unusable,
                                                      "the number of recipients"))
@@ -250,40 +276,53 @@ class Ingestor:
         if not wanted:
             return
         ids = self.contact_ids(conn, [(a, name) for a, name, *_ in wanted])
-        refs = message_refs(conn, {msg.message_id for *_, msg, _ in wanted})
+        refs = message_refs(conn, {w[5] for w in wanted})
         inter = [
             {
                 "contact_id": ids[addr],
-                "message_ref": refs[msg.message_id],
-                "kind": kind,
+                "message_ref": refs[message_id],
+                "kind": "sent",
                 "role": role,
                 "occurred_at": sent_at,
                 "group_size": n,
                 "weight": weight,
             }
-            for addr, _name, role, kind, weight, n, msg, sent_at in wanted
+            for addr, _name, role, weight, n, message_id, sent_at in wanted
         ]
         bulk_insert_ignore(conn, t.interaction, MESSAGE_KEY, inter)
-        result.touched |= {r["contact_id"] for r in inter}  # type: ignore[misc]
+        result.touched.update(r["contact_id"] for r in inter)  # type: ignore[misc]
 
-    def _recipients(self, msg: MailMessage) -> tuple[list[tuple[str, str, str]], list[str], int, bool]:
-        """The To and Cc recipients: (address, name, role) of each other than you, the unusable
+    def _recipients(self, msg: MailMessage) -> tuple[list[tuple[_Mailbox, str]], list[str], int, bool]:
+        """The To and Cc recipients: (mailbox, role) of each other than you, the unusable
         addresses, how many people the mail went to besides you (every recipient, a usable
         address or not, rooms left out), and whether it names you."""
-        people: dict[str, tuple[str, str, str]] = {}
+        people: dict[str, tuple[_Mailbox, str]] = {}
         unusable: dict[str, None] = {}
         to_me = False
+        rooms = 0
+        boxes, judge = self._mailboxes, self._mailbox
         for role, group in (("to", msg.to), ("cc", msg.cc)):
             for a in group:
-                addr = normalise(a.email)
-                if not addr:
+                box = boxes.get((a.email, a.name)) or judge(a)
+                if not box.address:
                     unusable.setdefault(a.email.strip().lower(), None)
-                elif addr in self.me.own:
+                elif box.own:
                     to_me = True
-                elif addr not in people:
-                    people[addr] = (addr, a.name, role)
-        rooms = sum(1 for addr, name, _ in people.values() if self._is_room(addr, name))
+                elif box.address not in people:
+                    people[box.address] = (box, role)
+                    rooms += box.room
         return list(people.values()), list(unusable), len(people) - rooms + len(unusable), to_me
+
+    def _mailbox(self, a: Address) -> _Mailbox:
+        """What ingest needs to know of one mailbox as written, judged once (see _Mailbox)."""
+        address = normalise(a.email)
+        box = _Mailbox(address, a.name, own=address in self.me.own,
+                       room=bool(address) and self._is_room(address, a.name),
+                       person=bool(address) and self.is_person(address, a.name))
+        if len(self._mailboxes) >= _VERDICT_CACHE:
+            self._mailboxes.clear()
+        self._mailboxes[(a.email, a.name)] = box
+        return box
 
     def _is_room(self, address: str, name: str) -> bool:
         verdict = self._certain(address, name)
@@ -491,28 +530,31 @@ def interaction_key(row: dict[str, object]) -> list[str]:
 
 
 def message_refs(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
-    """The integer key of each stored message, by Message-ID."""
+    """The integer key of each stored message, by Message-ID.
+
+    On the driver's cursor, as one statement per chunk: a first sync asks this of every
+    message, and SQLAlchemy's result rows cost more than the lookup itself.
+    """
     refs: dict[str, int] = {}
-    chunks = _chunks(sorted(message_ids))
-    if conn.dialect.name == "postgresql":
-        # Never a server-side prepared statement: a plan PostgreSQL would cache while a first
-        # sync's table is still small scans the table whole ever after (stale sizes). Planned
-        # per execution, for the size the table has now, it is an index lookup.
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            for chunk in chunks:
+    postgres = conn.dialect.name == "postgresql"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for chunk in _chunks(sorted(message_ids)):
+            if postgres:
+                # Never a server-side prepared statement: a plan PostgreSQL would cache while a
+                # first sync's table is still small scans the table whole ever after (stale
+                # sizes). Planned per execution, for the size the table has now, it is an index lookup.
                 cursor.execute(_MESSAGE_REFS_PG, (chunk,), prepare=False)
-                refs.update(cursor.fetchall())
-        finally:
-            cursor.close()
-        return refs
-    for chunk in chunks:
-        refs.update(conn.execute(select(t.message.c.message_id, t.message.c.id)  # type: ignore[arg-type]
-                                 .where(t.message.c.message_id.in_(chunk))).tuples().all())
+            else:
+                cursor.execute(_MESSAGE_REFS_SQLITE.format(", ".join("?" * len(chunk))), chunk)
+            refs.update(cursor.fetchall())
+    finally:
+        cursor.close()
     return refs
 
 
 _MESSAGE_REFS_PG = "SELECT message_id, id FROM message WHERE message_id = ANY(%s)"
+_MESSAGE_REFS_SQLITE = "SELECT message_id, id FROM message WHERE message_id IN ({})"
 
 
 def _among(conn: Connection, col: ColumnElement[Any], values: list[object]) -> ColumnElement[bool]:
@@ -524,8 +566,10 @@ def _among(conn: Connection, col: ColumnElement[Any], values: list[object]) -> C
 
 
 def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
+    # Only rows not dirty yet are written: a first sync touches the same contacts batch after batch.
     for chunk in _chunks(sorted(set(contact_ids))):
-        conn.execute(update(t.contact).where(_among(conn, t.contact.c.id, chunk)).values(dirty=True))
+        conn.execute(update(t.contact).where(_among(conn, t.contact.c.id, chunk), t.contact.c.dirty.is_(False))
+                     .values(dirty=True))
 
 
 def merge_copies(old, new):  # type: ignore[no-untyped-def]

@@ -47,14 +47,20 @@ class _Rule:
         self.verdict = Verdict(rule.kind, certain, rule.why)
         self.addresses = frozenset(rule.addresses)
         self.suffixes = tuple(d.removeprefix("*.") for d in rule.domains if not d.endswith(".*"))
+        self.exact_domains = frozenset(self.suffixes)
+        self.dot_suffixes = tuple("." + s for s in self.suffixes)  # subdomains
         self.prefixes = tuple(d[:-1] for d in rule.domains if d.endswith(".*"))  # "lists.*" -> "lists."
         self.local = re.compile("|".join(f"(?:{p})" for p in rule.local_parts), re.I) if rule.local_parts else None
         self.name = re.compile("|".join(f"(?:{p})" for p in rule.names), re.I) if rule.names else None
 
     def by_address(self, address: str) -> bool:
         local, _, domain = address.rpartition("@")
+        return self.matches(address, local, domain)
+
+    def matches(self, address: str, local: str, domain: str) -> bool:
+        """by_address with the address already split (once for all rules)."""
         return (address in self.addresses
-                or any(domain == s or domain.endswith("." + s) for s in self.suffixes)
+                or domain in self.exact_domains or domain.endswith(self.dot_suffixes)
                 or domain.startswith(self.prefixes)
                 or (self.local is not None and self.local.fullmatch(local) is not None))
 
@@ -83,7 +89,15 @@ class NonPeople:
 
         ``address`` is a normalised address (syncd.addresses.normalise)."""
         address, name = address[:320], name[:255]  # what the store keeps; bounds the work and the caches
-        found = self._remember(self._addresses, address, lambda r: r.by_address(address), self._by_address)
+        try:
+            found = self._addresses[address]
+        except KeyError:
+            local, _, domain = address.rpartition("@")
+            # certain rules come first in the list, so the first match is the strongest
+            found = next((r.verdict for r in self._by_address if r.matches(address, local, domain)), None)
+            if len(self._addresses) >= _CACHE_LIMIT:
+                self._addresses.clear()
+            self._addresses[address] = found
         if found is not None and found.certain:
             return found
         named = self._remember(self._names, name, lambda r: r.by_name(name), self._by_name) if name else None

@@ -35,7 +35,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Connection, and_, bindparam, literal_column, select, type_coerce, update
 
@@ -45,7 +45,7 @@ from syncd.store import refs
 from syncd.store import schema as t
 from syncd.store.instant import from_micros, to_micros
 from syncd.store.upsert import upsert_statement
-from syncd.timeutil import from_db, to_db
+from syncd.timeutil import from_db
 
 DAY = 86400.0
 US_PER_DAY = 86_400_000_000
@@ -164,7 +164,8 @@ def decay(at: float, when: float, hl_days: float) -> float:
     return 2.0 ** (-max(0.0, when - at) / (hl_days * DAY))
 
 
-def aggregate(params: Warmth, events: Sequence[Event], now: float, per_day: float = DAY) -> Aggregate:
+def aggregate(params: Warmth, events: Sequence[Event | tuple[float, str, float]], now: float,
+              per_day: float = DAY) -> Aggregate:
     """The stored aggregate of one contact's interactions, as of ``now``. One pass, one pow each.
 
     Times are in one unit throughout, ``per_day`` of them a day: epoch seconds by default; the
@@ -172,29 +173,29 @@ def aggregate(params: Warmth, events: Sequence[Event], now: float, per_day: floa
     horizon = now + 60 * per_day / DAY  # a clock a minute off is not "the future"
     first = last = last_out = last_in = None
     n_out = n_in = n_meet = 0
-    for e in events:
-        if e.at > horizon:
+    for at, kind, _ in events:  # unpacked: an Event, or a plain (at, kind, weight) tuple
+        if at > horizon:
             continue
-        if first is None or e.at < first:
-            first = e.at
-        if last is None or e.at > last:
-            last = e.at
-        if e.kind == "sent":
+        if first is None or at < first:
+            first = at
+        if last is None or at > last:
+            last = at
+        if kind == "sent":
             n_out += 1
-            last_out = e.at if last_out is None or e.at > last_out else last_out
-        elif e.kind == "received":
+            last_out = at if last_out is None or at > last_out else last_out
+        elif kind == "received":
             n_in += 1
-            last_in = e.at if last_in is None or e.at > last_in else last_in
+            last_in = at if last_in is None or at > last_in else last_in
         else:
             n_meet += 1
-            last_out = e.at if last_out is None or e.at > last_out else last_out
-            last_in = e.at if last_in is None or e.at > last_in else last_in
+            last_out = at if last_out is None or at > last_out else last_out
+            last_in = at if last_in is None or at > last_in else last_in
     if first is None or last is None:
         return Aggregate(0.0, 0.0, params.half_life_days, 0.0, None, None, None, None, 0, 0, 0)
     hl = half_life(params, first, last, per_day)
     tau = hl * per_day
     # Decay to the last interaction first (exponents <= 0, no overflow), then to now: one factor.
-    at_last = sum(e.weight * 2.0 ** ((e.at - last) / tau) for e in events if e.at <= horizon)
+    at_last = sum(weight * 2.0 ** ((at - last) / tau) for at, _, weight in events if at <= horizon)
     activity = at_last * 2.0 ** (-max(0.0, now - last) / tau)
     r = reciprocity(params, n_out, n_in, n_meet)
     return Aggregate(
@@ -225,7 +226,11 @@ def score_at(params: Warmth, activity: float, recip: float, hl_days: float,
 
 
 def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool = False) -> int:
-    """Rewrite the aggregates of dirty contacts (or of everyone); returns how many."""
+    """Rewrite the aggregates of dirty contacts (or of everyone); returns how many.
+
+    The interactions are read and the contacts written on the driver's cursor, as plain
+    tuples: after a first sync this walks every interaction once, and SQLAlchemy's rows and
+    per-row parameter dicts cost more than the arithmetic."""
     c = t.contact
     ids_q = select(c.c.id).order_by(c.c.id)
     if not everyone:
@@ -235,74 +240,80 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
         return 0
     now_us = to_micros(now)
     i = t.interaction
-    stmt = (
-        update(c)
-        .where(c.c.id == bindparam("cid"))
-        .values(
-            dirty=False,
-            activity=bindparam("activity"),
-            reciprocity=bindparam("reciprocity"),
-            half_life_days=bindparam("half_life_days"),
-            standing=bindparam("standing"),
-            first_at=bindparam("first_at"),
-            last_at=bindparam("last_at"),
-            last_out_at=bindparam("last_out_at"),
-            last_in_at=bindparam("last_in_at"),
-            n_out=bindparam("n_out"),
-            n_in=bindparam("n_in"),
-            n_meetings=bindparam("n_meetings"),
-            scored_at=bindparam("scored_at"),
-            inner_until=bindparam("inner_until"),
-            warm_until=bindparam("warm_until"),
-            cooling_until=bindparam("cooling_until"),
-            cold_until=bindparam("cold_until"),
-            warmth_anchor=bindparam("warmth_anchor"),
-        )
-    )
-    scored_at = to_db(now)
+    names = ["activity", "reciprocity", "half_life_days", "standing", "first_at", "last_at", "last_out_at",
+             "last_in_at", "n_out", "n_in", "n_meetings", "scored_at", "inner_until", "warm_until",
+             "cooling_until", "cold_until", "warmth_anchor"]
+    write = _DriverStatement(conn, update(c).where(c.c.id == bindparam("cid"))
+                             .values(dirty=False, **{n: bindparam(n) for n in names}))
+    # One contact's events at a time (the query walks the contact's index in order): memory
+    # bounded by the busiest contact, not by the mailbox. The stored integers themselves
+    # (exact, and no datetime made per row).
+    read = _DriverStatement(conn, select(i.c.contact_id, type_coerce(i.c.occurred_at, BigInteger), i.c.kind, i.c.weight)
+                            .where(and_(i.c.contact_id >= bindparam("lo"), i.c.contact_id <= bindparam("hi")))
+                            .order_by(i.c.contact_id))
+    scored_at = to_micros(now)
     step = 2000
-    for k in range(0, len(ids), step):
-        chunk = ids[k:k + step]
-        lo, hi = chunk[0], chunk[-1]
-        wanted = set(chunk)
-        # One contact's events at a time (the query walks the contact's index in order): memory
-        # bounded by the busiest contact, not by the mailbox. The stored integers themselves
-        # (exact, and no datetime made per row).
-        q = select(i.c.contact_id, i.c.kind, i.c.weight, type_coerce(i.c.occurred_at, BigInteger)).where(
-            and_(i.c.contact_id >= lo, i.c.contact_id <= hi)).order_by(i.c.contact_id)
-        aggregates: dict[int, Aggregate] = {}
-        current, events = None, []
-        for cid, kind, weight, at in conn.execute(q):
-            if cid != current:
-                if current in wanted:
-                    aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
-                current, events = cid, []
-            events.append(Event(at, kind, weight))
-        if current in wanted:
-            aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
-        events = []
-        rows = []
-        for cid in chunk:
-            agg = aggregates.get(cid) or aggregate(params, [], now_us, US_PER_DAY)
-            rows.append({
-                "cid": cid,
-                "activity": agg.activity,
-                "reciprocity": agg.reciprocity,
-                "half_life_days": agg.half_life_days,
-                "standing": agg.standing,
-                "first_at": _dt(agg.first_at),
-                "last_at": _dt(agg.last_at),
-                "last_out_at": _dt(agg.last_out_at),
-                "last_in_at": _dt(agg.last_in_at),
-                "n_out": agg.n_out,
-                "n_in": agg.n_in,
-                "n_meetings": agg.n_meetings,
-                "scored_at": scored_at,
-                **crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now),
-                "warmth_anchor": anchor(agg.activity * agg.reciprocity, agg.half_life_days, now.timestamp()),
-            })
-        conn.execute(stmt, rows)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for k in range(0, len(ids), step):
+            chunk = ids[k:k + step]
+            wanted = set(chunk)
+            aggregates: dict[int, Aggregate] = {}
+            current, events = None, []
+            cursor.execute(read.sql, read.params({"lo": chunk[0], "hi": chunk[-1]}))
+            while rows := cursor.fetchmany(5000):
+                for row in rows:
+                    if row[0] != current:
+                        if current in wanted:
+                            aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
+                        current, events = row[0], []
+                    events.append(row[1:])  # (at, kind, weight), as an Event unpacks
+            if current in wanted:
+                aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
+            events = []
+            out = []
+            for cid in chunk:
+                agg = aggregates.get(cid) or aggregate(params, [], now_us, US_PER_DAY)
+                until = crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now)
+                out.append(write.params({
+                    "cid": cid,
+                    "activity": agg.activity,
+                    "reciprocity": agg.reciprocity,
+                    "half_life_days": agg.half_life_days,
+                    "standing": agg.standing,
+                    "first_at": _us(agg.first_at),
+                    "last_at": _us(agg.last_at),
+                    "last_out_at": _us(agg.last_out_at),
+                    "last_in_at": _us(agg.last_in_at),
+                    "n_out": agg.n_out,
+                    "n_in": agg.n_in,
+                    "n_meetings": agg.n_meetings,
+                    "scored_at": scored_at,
+                    **{k: None if v is None else to_micros(v) for k, v in until.items()},
+                    "warmth_anchor": anchor(agg.activity * agg.reciprocity, agg.half_life_days, now.timestamp()),
+                }))
+            cursor.executemany(write.sql, out)
+    finally:
+        cursor.close()
     return len(ids)
+
+
+class _DriverStatement:
+    """A statement compiled once for the connection's dialect, run on the driver's cursor with
+    parameters the caller gives in their stored form (an Instant as its integer): the SQL and
+    each row's parameters in the driver's own shape (a tuple for SQLite, a dict for psycopg)."""
+
+    def __init__(self, conn: Connection, stmt: Any) -> None:
+        compiled = stmt.compile(dialect=conn.dialect)
+        self.sql = compiled.string
+        self._fixed = dict(compiled.params)  # the statement's own constants; the rest are given
+        self._order = list(compiled.positiontup or []) if compiled.positional else None
+
+    def params(self, values: dict[str, object]) -> Any:
+        if self._order is None:
+            return {**self._fixed, **values}
+        fixed = self._fixed
+        return tuple(values[n] if n in values else fixed[n] for n in self._order)
 
 
 def rescore(conn: Connection, params: Warmth, now: datetime) -> int:
@@ -322,8 +333,8 @@ def scored_with(conn: Connection, params: Warmth) -> bool:
     return conn.execute(select(t.meta.c.value).where(t.meta.c.key == "warmth")).scalar() == fingerprint(params)
 
 
-def _dt(micros: float | None) -> datetime | None:
-    return None if micros is None else from_micros(int(micros))
+def _us(micros: float | None) -> int | None:
+    return None if micros is None else int(micros)
 
 
 def _at_most_forever(micros: int) -> datetime:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from syncd.headerblock import read_fields
+from syncd.headerblock import read_field_map, read_fields
 from syncd.headers import FALLBACK_HEADERS, WANTED_HEADERS, message_from_bytes, message_from_pairs, stdlib_fields
 from tests.conformance.samples import raw_message
 
@@ -49,6 +49,12 @@ def assert_agrees(raw: bytes) -> bool:
     fast = read_fields(raw, KEPT)
     if fast is not None:
         assert fast == reference
+        by_name: dict[str, list[str]] = {}
+        for name, value in reference:
+            by_name.setdefault(name.lower(), []).append(value)
+        assert read_field_map(raw, KEPT) == by_name  # what message_from_bytes builds from
+    else:
+        assert read_field_map(raw, KEPT) is None
     ours = _record(lambda: message_from_bytes(raw, source_id="1", folder="f", fallback_date=ARRIVED))
     theirs = _record(lambda: message_from_pairs(reference, source_id="1", folder="f", fallback_date=ARRIVED))
     assert ours == theirs
@@ -124,6 +130,8 @@ def test_generated_header_blocks_agree_with_the_stdlib_parser(raw: bytes) -> Non
     b"From ada@example.com Mon Nov  2 10:00:00 2026\nFrom: a@example.com\n\n",  # mbox From_
     b"From: a@example.com\ngarbage\nTo: b@example.com\n\n",  # a line that is not a field
     b"From: a@example.com\n\r\nTo: b@example.com\n\n",  # a blank line of mixed line ends
+    b"no colon here\n\nFrom: a@example.com\n",  # a block of one line that is not a field
+    b"From: a@example.com\nno colon here",  # a last line that is not a field
 ])
 def test_unusual_blocks_are_left_to_the_stdlib_parser(raw: bytes) -> None:
     assert read_fields(raw, KEPT) is None

@@ -463,3 +463,27 @@ def test_accounts_add_checks_the_login_before_saving_the_account(harness: ImapHa
     accepted = add(harness.password_file)
     assert accepted.returncode == 0, accepted.stderr
     assert 'kind = "imap"' in config.read_text()
+
+
+def test_the_bulk_fetch_formats_no_imaplib_debug_messages_unless_they_are_logged(
+        harness: ImapHarness, caplog: pytest.LogCaptureFixture) -> None:
+    """imapclient sends imaplib's debug messages to a logger; formatting them (a repr of every
+    header block) was half of a FETCH's time. They are made only when someone logs them."""
+    from syncd.connectors.imap.connector import HEADER_ITEM
+    from syncd.connectors.imap.fetch import fetch_headers
+
+    for i in range(3):
+        harness.deliver("sent", raw_message(message_id=f"quiet{i}@example.com"))
+    client = harness.admin()
+    client.select_folder("Sent", readonly=True)
+    uids = sorted(client.search(["ALL"]))
+    said: list[str] = []
+    logged = client._imap._mesg
+    client._imap._mesg = lambda s, secs=None: (said.append(s), logged(s))  # imapclient's attribute
+    before = client._imap.debug
+    caplog.set_level(logging.INFO, "imapclient.imaplib")
+    rows = fetch_headers(client, uids, HEADER_ITEM)
+    assert len(rows) == 3 and said == [] and client._imap.debug == before
+    caplog.set_level(logging.DEBUG, "imapclient.imaplib")
+    assert fetch_headers(client, uids, HEADER_ITEM) == rows
+    assert said and any("quiet0@example.com" in m for m in caplog.messages)

@@ -269,4 +269,6 @@ def test_a_folder_bigger_than_one_sort_run_is_read_once_each_in_delivery_order(
     whole = read("a")
     monkeypatch.setattr(maildir, "SORT_RUN", 7)
     assert read("b") == whole
+    monkeypatch.setattr(maildir, "SPILL_BLOCK", 3)  # runs spilled in several blocks each
+    assert read("c") == whole
     assert sorted(whole) == sorted(f"m{i}@example.com" for i in range(60))

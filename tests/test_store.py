@@ -239,3 +239,23 @@ def test_a_message_id_lookup_on_postgres_is_planned_for_the_table_it_finds(postg
         assert "Index" in plan and "Seq Scan" not in plan, plan
     finally:
         store.close()
+
+
+def test_a_new_database_is_stamped_as_alembic_stamps_it(db_url: str) -> None:
+    """create() writes Alembic's version table itself (no Alembic import on a first sync): the
+    same table as Alembic's own, at the head revision, and Alembic reads it."""
+    from alembic.migration import MigrationContext
+
+    new = open_store(db_url)
+    try:
+        with new.connect() as conn:
+            insp = inspect(conn)
+            columns = [(c["name"], c["type"]._type_affinity.__name__, c["nullable"])
+                       for c in insp.get_columns("alembic_version")]
+            pk = insp.get_pk_constraint("alembic_version")
+            assert columns == [("version_num", "String", False)]
+            assert pk["constrained_columns"] == ["version_num"]
+            assert pk["name"] in ("alembic_version_pkc", None)  # SQLite keeps no constraint names
+            assert MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION
+    finally:
+        new.close()

@@ -35,6 +35,19 @@ def test_a_current_store_opens_without_importing_alembic(db_url: str) -> None:
 
 
 @pytest.mark.slow
+def test_a_new_store_is_made_without_importing_alembic(tmp_path: Path) -> None:
+    # a first sync's database: the schema at once, stamped with the head revision
+    assert _modules_loaded_by_opening(f"sqlite:///{tmp_path / 'new.db'}") == []
+
+
+@pytest.mark.slow
 def test_a_store_that_needs_its_migrations_does_load_alembic(tmp_path: Path) -> None:
     # the other side of the same check: it sees Alembic when Alembic is needed
-    assert "alembic" in _modules_loaded_by_opening(f"sqlite:///{tmp_path / 'new.db'}")
+    from syncd.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = open_store(url, migrate=False)
+    with old.begin() as conn:
+        upgrade(conn, "0006")
+    old.close()
+    assert "alembic" in _modules_loaded_by_opening(url)

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from syncd.connectors import base
-from syncd.connectors.local import icsdir, maildir
+from syncd.connectors.local import maildir
 from syncd.connectors.local.settings import Settings
 from syncd.headers import render_draft
 from syncd.records import Draft
@@ -53,6 +53,9 @@ class Connector(base.Connector):
             for messages, skipped, new_cursor, reset in maildir.read_folder(folder, cursor, self.settings.batch_size):
                 yield base.Batch(items=list(messages), cursor=new_cursor, skipped=skipped, reset=reset)
         elif kind == "calendar":
+            # imported here: iCalendar parsing is a sixth of a mail-only first sync's start-up
+            from syncd.connectors.local import icsdir
+
             root = self._root(self.calendar, "calendar")
             for b in icsdir.read_calendar(root, name, cursor, now=self.env.now, past=self.env.window_past,
                                           future=self.env.window_future, batch_size=self.settings.batch_size,

@@ -21,18 +21,35 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """``path`` opened for reading in binary, if it is a regular file (symlinks followed).
     Checked before opening (a socket cannot be opened at all) and after, on the descriptor
     (what was a file may have been replaced by a FIFO in between)."""
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise NotAFile(f"not a regular file ({_kind(mode)})")
+    fd = open_regular_fd(path)
+    try:
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_regular_fd(path: str | os.PathLike[str], listed_mode: int | None = None) -> int:
+    """:func:`open_regular`'s checks, and the bare descriptor (the caller closes it): for the
+    hot loops that read one block of each of many files, where a file object costs more
+    than the read. ``listed_mode``: the st_mode a directory listing just found (it stands
+    for the check before opening; the one on the descriptor is always made)."""
+    check_regular(os.stat(path).st_mode if listed_mode is None else listed_mode)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotAFile(f"not a regular file ({_kind(mode)})")
-        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+    return fd
+
+
+def check_regular(mode: int) -> None:
+    """Raises NotAFile unless ``mode`` (an st_mode) is a regular file's."""
+    if not stat.S_ISREG(mode):
+        raise NotAFile(f"not a regular file ({_kind(mode)})")
 
 
 def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:

@@ -11,9 +11,8 @@ directory mtimes tell, with two stat calls, that nothing at all changed.
 
 from __future__ import annotations
 
+import bisect
 import functools
-import heapq
-import io
 import mailbox
 import marshal
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from syncd.connectors.base import SourceError, cursor_document, cursor_text
-from syncd.connectors.local.files import open_regular
+from syncd.connectors.local.files import check_regular, open_regular_fd
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
@@ -102,9 +101,11 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
         return cursor_text({"v": 1, "wm": mark, "recent": recent, "dirs": dir_stamp if final else None})
 
     seen_keys: set[str] = set()
-    for ctime, sub, name in _sorted_candidates(folder.path, wm, done_before, in_new):
-        newest = max(newest, ctime)
-        floor = min(newest, listing_began)
+    base, folder_name = str(folder.path), folder.name
+    for ctime, sub, name, mode in _sorted_candidates(folder.path, wm, done_before, in_new):
+        if ctime > newest:
+            newest = ctime
+        floor = newest if newest < listing_began else listing_began
         if tail and tail[0][0] < floor:  # below any watermark to come: never in a cursor again
             tail = [x for x in tail if x[0] >= floor]
         tail.append((ctime, name))
@@ -113,20 +114,20 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
             if key in seen_keys:
                 continue  # the same message under new/ and cur/ while the client moved it
             seen_keys.add(key)
-        where = f"{folder.name}/{name}"
         try:
-            raw = _read_head(folder.path, sub, name)
+            check_regular(mode)  # a FIFO, socket or directory named like a message: a skip, never opened
+            raw = _read_head(base, sub, name, mode)
             if raw is None:
                 continue  # deleted meanwhile: nothing to keep
             # No Date header: the delivery time in the file name (Maildir spec) stands in.
-            batch.append(message_from_bytes(raw, source_id=key, folder=folder.name,
+            batch.append(message_from_bytes(raw, source_id=key, folder=folder_name,
                                             fallback_date=functools.partial(_delivered, key)))
         except OSError as err:  # a directory or FIFO named like a message, a file we may not read
-            skips.append(Skip(where, f"cannot read: {err.strerror or err}"))
+            skips.append(Skip(f"{folder_name}/{name}", f"cannot read: {err.strerror or err}"))
         except UnusableMessage as err:
-            skips.append(Skip(where, str(err)))
+            skips.append(Skip(f"{folder_name}/{name}", str(err)))
         except Exception as err:  # noqa: BLE001 - the stdlib parser has odd failure modes on hostile input
-            skips.append(Skip(where, f"unreadable headers ({type(err).__name__})"))
+            skips.append(Skip(f"{folder_name}/{name}", f"unreadable headers ({type(err).__name__})"))
         if len(batch) + len(skips) >= batch_size:
             yield batch, skips, cursor_now(final=False), reset
             batch, skips, reset = [], [], False
@@ -134,13 +135,13 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
 
 
 def _sorted_candidates(path: Path, wm: int, done_before: dict[str, int],
-                       in_new: set[str]) -> Iterator[tuple[int, str, str]]:
-    """(ctime, sub, name) of every file at or above the watermark not read before, in ctime
+                       in_new: set[str]) -> Iterator[tuple[int, str, str, int]]:
+    """(ctime, sub, name, st_mode) of every file at or above the watermark not read before, in ctime
     order. Sorted in runs of SORT_RUN held in memory, spilled to an unlinked temporary file
     and merged, so that a folder of a million files costs no more memory than one run. The
     keys of the candidates in new/ are added to ``in_new`` before the first is yielded."""
     runs: list[IO[bytes]] = []
-    run: list[tuple[int, str, str]] = []
+    run: list[tuple[int, str, str, int]] = []
     try:
         for sub in ("new", "cur"):
             with os.scandir(path / sub) as it:
@@ -148,11 +149,12 @@ def _sorted_candidates(path: Path, wm: int, done_before: dict[str, int],
                     if entry.name.startswith("."):
                         continue
                     try:
-                        ctime = entry.stat().st_ctime_ns
+                        st = entry.stat()
                     except FileNotFoundError:
                         continue  # moved or deleted while we looked
+                    ctime = st.st_ctime_ns
                     if ctime >= wm and done_before.get(entry.name) != ctime:
-                        run.append((ctime, sub, entry.name))
+                        run.append((ctime, sub, entry.name, st.st_mode))
                         if sub == "new":
                             in_new.add(entry.name.split(":", 1)[0])
                         if len(run) >= SORT_RUN:
@@ -164,28 +166,50 @@ def _sorted_candidates(path: Path, wm: int, done_before: dict[str, int],
             return
         runs.append(_spill(run))
         run = []
-        yield from heapq.merge(*(_unspill(f) for f in runs))
+        yield from _merge([_unspill(f) for f in runs])
     finally:
         for f in runs:
             f.close()
 
 
-def _spill(run: list[tuple[int, str, str]]) -> IO[bytes]:
+SPILL_BLOCK = 2048  # entries per marshal record: one call per block, not per entry; memory per run stays small
+
+
+def _spill(run: list[tuple[int, str, str, int]]) -> IO[bytes]:
     run.sort()
     f = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind by a crash
-    for item in run:
-        marshal.dump(item, f)
+    for i in range(0, len(run), SPILL_BLOCK):
+        # length-prefixed: marshal.load on a file reads it object by object, loads() does not
+        block = marshal.dumps(run[i:i + SPILL_BLOCK])
+        f.write(len(block).to_bytes(8, "little") + block)
     f.seek(0)
     return f
 
 
-def _unspill(f: IO[bytes]) -> Iterator[tuple[int, str, str]]:
-    reader = io.BufferedReader(f, 1 << 16)  # type: ignore[arg-type]
-    while True:
-        try:
-            yield marshal.load(reader)
-        except EOFError:
-            return
+def _unspill(f: IO[bytes]) -> Iterator[list[tuple[int, str, str, int]]]:
+    """The sorted blocks of one spilled run, in order."""
+    while size := int.from_bytes(f.read(8), "little"):
+        yield marshal.loads(f.read(size))
+
+
+def _merge(runs: list[Iterator[list[tuple[int, str, str, int]]]]) -> Iterator[tuple[int, str, str, int]]:
+    """The entries of sorted runs (each given as sorted blocks) in one sorted order. Block by
+    block: everything up to the smallest last entry of the blocks in hand can go out at once,
+    sorted in C, instead of a heap step in Python per entry; one block per run is held."""
+    blocks = [(block, it) for it in runs if (block := next(it, None))]
+    while blocks:
+        upto = min(block[-1] for block, _ in blocks)
+        out: list[tuple[int, str, str, int]] = []
+        kept = []
+        for block, it in blocks:
+            cut = bisect.bisect_right(block, upto)
+            out += block[:cut]
+            rest = block[cut:] or next(it, None)
+            if rest:
+                kept.append((rest, it))
+        blocks = kept
+        out.sort()
+        yield from out
 
 
 def _delivered(key: str) -> datetime | None:
@@ -199,11 +223,11 @@ def _mtime(path: Path) -> int:
     return path.stat().st_mtime_ns
 
 
-def _read_head(folder: Path, sub: str, name: str) -> bytes | None:
+def _read_head(folder: str | Path, sub: str, name: str, listed_mode: int | None = None) -> bytes | None:
     """The header block of a message file, found again if it moved between new/ and cur/."""
     base = str(folder)
     try:
-        return _head(os.path.join(base, sub, name))
+        return _head(os.path.join(base, sub, name), listed_mode)
     except FileNotFoundError:
         pass
     key = name.split(":", 1)[0]
@@ -217,20 +241,23 @@ def _read_head(folder: Path, sub: str, name: str) -> bytes | None:
     return None
 
 
-def _head(path: str | Path) -> bytes:
+def _head(path: str | Path, listed_mode: int | None = None) -> bytes:
     """The header block of a message file (at most HEADER_LIMIT bytes). Raises NotAFile."""
-    with open_regular(path) as fh:
-        out = fh.read(16384)
-        if b"\n\n" in out or b"\r\n\r\n" in out or len(out) < 16384:
+    fd = open_regular_fd(path, listed_mode)
+    try:
+        out = os.read(fd, 16384)
+        if b"\n\n" in out or b"\r\n\r\n" in out:
             return out
         data = bytearray(out)
         while len(data) < HEADER_LIMIT:
-            chunk = fh.read(65536)
+            chunk = os.read(fd, 65536)  # an empty read is the end (a short one need not be)
             if not chunk:
                 break
             data += chunk
             if b"\n\n" in data or b"\r\n\r\n" in data:
                 break
+    finally:
+        os.close(fd)
     return bytes(data)
 
 

@@ -35,13 +35,19 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
 def create(connection: Connection) -> None:
     """A new database: the declared schema at once, stamped with the newest revision (Alembic's
     recipe; running every migration from the first would rebuild SQLite tables for nothing).
-    A test keeps this equal to what the migrations build."""
-    from alembic import command
+    A test keeps this equal to what the migrations build.
+
+    The stamp is Alembic's version table written here, as Alembic writes it: importing Alembic
+    (and the template engine it loads) costs a first sync more than making the schema."""
+    from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, insert
 
     from syncd.store.schema import metadata
 
     metadata.create_all(connection)
-    command.stamp(alembic_config(connection), "head")
+    version = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False),
+                    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
+    version.create(connection)
+    connection.execute(insert(version).values(version_num=HEAD_REVISION))
 
 
 def script_head() -> str | None:
