@@ -556,11 +556,18 @@ def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
     """Mark contacts for rescoring."""
     ids = sorted(set(contact_ids))
     if conn.dialect.name == "postgresql":
-        # Every one rewritten, even if dirty already: a rescore may be clearing it right now, having
-        # read its interactions before ours commit, and the UPDATE waits for it and marks it again
-        # (skipping rows read as dirty would not wait). One array parameter: one statement a batch.
-        for chunk in _chunks(ids, _PG_ARRAY_CHUNK):
-            conn.execute(update(t.contact).where(_among(conn, t.contact.c.id, chunk)).values(dirty=True))
+        # A rescore may be clearing one right now, having read its interactions before ours
+        # commit: an UPDATE waits for it and marks the row again, a row skipped because it reads
+        # as dirty would not. So a dirty row is skipped only when no other transaction has
+        # touched the version we read (xmax is 0, or us: our foreign-key checks lock every
+        # contact our interactions point at); any other xmax (a rescore's update, another
+        # process's lock) means the row is rewritten, as always. One array parameter a batch.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for chunk in _chunks(ids, _PG_ARRAY_CHUNK):
+                cursor.execute(_MARK_DIRTY_PG, (chunk,))
+        finally:
+            cursor.close()
         return
     # SQLite: write transactions are serial, so a row read dirty here stays dirty until we commit;
     # a first sync touches the same contacts in every batch, and rewriting them costs as much again.
@@ -570,6 +577,8 @@ def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
 
 
 _PG_ARRAY_CHUNK = 20_000  # ids in one array parameter, where SQLite takes IN lists of CHUNK
+_MARK_DIRTY_PG = ("UPDATE contact SET dirty = true WHERE id = ANY(%s) "
+                  "AND NOT (dirty AND (xmax = '0'::xid OR xmax = pg_current_xact_id()::xid))")
 
 
 def merge_copies(old, new):  # type: ignore[no-untyped-def]

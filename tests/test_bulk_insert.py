@@ -127,3 +127,44 @@ def test_interactions_of_new_messages_go_in_once_per_person_and_existing_ones_ar
         store.close()
     assert sorted(ref for ref, _ in stored) == sorted(refs.values())
     assert {role for _, role in stored} == {"to"}  # the first of the two, as ON CONFLICT DO NOTHING keeps
+
+
+def test_mark_dirty_marks_every_contact_and_waits_for_a_rescore_clearing_one(db_url: str) -> None:
+    """Contacts come out dirty whether they were or not; on PostgreSQL a contact that a rescore is
+    clearing right now (its interactions read before ours commit) is marked again once that
+    rescore commits, as a plain UPDATE would, though rows already dirty are otherwise left alone."""
+    import threading
+
+    from syncd.ingest import mark_dirty
+
+    store = open_store(db_url)
+    try:
+        with store.begin() as conn:
+            ids = [conn.execute(t.contact.insert().values(display_name=f"P{i}", first_name="", dirty=i % 2 == 0,
+                                                          created_at=datetime(2026, 3, 1))).inserted_primary_key[0]
+                   for i in range(4)]
+        with store.begin() as conn:
+            mark_dirty(conn, ids)
+        with store.connect() as conn:
+            assert set(conn.execute(select(t.contact.c.dirty).where(t.contact.c.id.in_(ids))).scalars()) == {True}
+        if not db_url.startswith("postgresql"):
+            return
+        rescore = store.engine.connect()
+        rescore.begin()
+        rescore.execute(t.contact.update().where(t.contact.c.id == ids[0]).values(dirty=False))  # not committed
+
+        def ingest() -> None:
+            with store.begin() as conn:
+                mark_dirty(conn, ids)
+
+        marking = threading.Thread(target=ingest)
+        marking.start()
+        marking.join(0.5)  # it waits for the rescore's row lock (no timing is asserted)
+        rescore.commit()
+        rescore.close()
+        marking.join(30)
+        assert not marking.is_alive()
+        with store.connect() as conn:
+            assert conn.execute(select(t.contact.c.dirty).where(t.contact.c.id == ids[0])).scalar() is True
+    finally:
+        store.close()
