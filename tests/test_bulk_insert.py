@@ -168,3 +168,38 @@ def test_mark_dirty_marks_every_contact_and_waits_for_a_rescore_clearing_one(db_
             assert conn.execute(select(t.contact.c.dirty).where(t.contact.c.id == ids[0])).scalar() is True
     finally:
         store.close()
+
+
+def test_copy_writes_every_value_exactly_in_text_built_here_or_by_the_driver(postgres_url: str) -> None:
+    """copy_insert builds COPY's text itself for bools, ints, floats, strings and None (escapes
+    and all), and leaves rows with any other type to psycopg: both arrive exactly as given."""
+    import enum
+
+    from syncd.store.upsert import copy_insert
+
+    class Size(enum.IntEnum):  # a type the text is not built for here
+        TWO = 2
+
+    store = open_store(postgres_url)
+    try:
+        with store.begin() as conn:
+            contact = conn.execute(t.contact.insert().values(display_name="G", first_name="G",
+                                                              created_at=datetime(2026, 3, 1))).inserted_primary_key[0]
+            messages = _rows(4)
+            bulk_insert_ignore(conn, t.message, ["message_id"], messages)
+            refs = dict(conn.execute(select(t.message.c.message_id, t.message.c.id)).tuples().all())
+            weights = [0.1, 1e-05, 2 / 3, 12345678.000001]
+            plain = [{"contact_id": contact, "message_ref": refs[m["message_id"]], "kind": "sent",
+                      "role": "t\\o\tx\ny\r", "occurred_at": m["sent_at"], "group_size": 2**30, "weight": w}
+                     for m, w in zip(messages[:2], weights[:2], strict=True)]
+            other = [dict(r, message_ref=refs[m["message_id"]], group_size=Size.TWO, weight=w)
+                     for r, m, w in zip(plain, messages[2:], weights[2:], strict=True)]
+            copy_insert(conn, t.interaction, plain)
+            copy_insert(conn, t.interaction, other)
+        i = t.interaction
+        with store.connect() as conn:
+            stored = conn.execute(select(i.c.role, i.c.group_size, i.c.weight, i.c.occurred_at).order_by(i.c.id)).all()
+    finally:
+        store.close()
+    assert [tuple(r) for r in stored] == [(r["role"], r["group_size"], r["weight"], r["occurred_at"])
+                                          for r in plain + other]
