@@ -287,7 +287,7 @@ class PgDatabases:
         self.admin.dispose()
 
 
-def bench_mail(work: Path, n: int, rounds: int, pg_url: str | None) -> None:
+def bench_mail(work: Path, n: int, rounds: int, pg_url: str | None, skip: frozenset[str] = frozenset()) -> None:
     env = isolated_env(work)
     maildir = work / "mail"
     if not (maildir / "Sent" / "cur").is_dir() or sum(1 for _ in (maildir / "Sent" / "cur").iterdir()) != n:
@@ -321,12 +321,16 @@ def bench_mail(work: Path, n: int, rounds: int, pg_url: str | None) -> None:
     }
     if pg is not None:
         contenders["syncd-pg"] = lambda r: syncd(pg.fresh(), r)
+    contenders = {k: v for k, v in contenders.items() if k not in skip}
     try:
         print(f"\nmail: {n:,} messages, {rounds} rounds")
         paired = Paired().play(rounds, contenders)
     finally:
         if pg is not None:
             pg.drop_all()
+    if skip:  # only the rows of the contenders that ran
+        mail_rows_of(paired, n, rounds)
+        return
     ours, theirs = counts(work / "mail.db"), counts(work / "floor.db")
     again = child(["-m", "syncd", "--config", str(write_config(work / "again.toml", f"sqlite:///{work / 'mail.db'}",
                                                                maildir=maildir)), "sync", "--no-drafts"], env)
@@ -347,6 +351,18 @@ def bench_mail(work: Path, n: int, rounds: int, pg_url: str | None) -> None:
         row("  peak RSS: syncd on PostgreSQL", spread(paired.rss("syncd-pg"), "{:.0f}", " MB"))
     same = "same" if ours == theirs else "DIFFERENT"
     print(f"rows written: syncd {ours}; floor {theirs} ({same})")
+
+
+def mail_rows_of(paired: Paired, n: int, rounds: int) -> None:
+    """The rows a run with --skip can fill: µs per message of each contender that ran, and the
+    PostgreSQL/SQLite ratio when both ran."""
+    header(f"Maildir first sync, {n:,} messages (only {', '.join(paired.runs)})", rounds)
+    for name in paired.runs:
+        row(f"  µs per message: {name}", spread([s / n * 1e6 for s in paired.seconds(name)], "{:.0f}"))
+    if {"syncd", "syncd-pg"} <= set(paired.runs):
+        row("PostgreSQL first sync vs SQLite", spread(paired.ratios("syncd-pg", "syncd"), unit="×"), "≤ 1.2×")
+        row("  peak RSS: syncd on SQLite / PostgreSQL",
+            f"{max(paired.rss('syncd')):.0f} / {max(paired.rss('syncd-pg')):.0f} MB")
 
 
 def bench_calendar(work: Path, n: int, rounds: int) -> None:
@@ -432,12 +448,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="paired rounds (at least 3 for min/median/max)")
     ap.add_argument("--postgres", metavar="ADMIN_URL", help="also sync into fresh PostgreSQL databases made here")
     ap.add_argument("--out", type=Path, help="keep the data in this folder (reused by the next run)")
+    ap.add_argument("--skip", default="", help="mail contenders not to run, comma-separated (bare, floor, syncd, "
+                                               "syncd-pg); only their own rows are printed then")
     args = ap.parse_args()
     work = workdir("syncd-bench-local-", args.out)
     print(f"bench folder: {work}")
     try:
         if args.messages:
-            bench_mail(work, args.messages, args.runs, args.postgres)
+            bench_mail(work, args.messages, args.runs, args.postgres,
+                       frozenset(x.strip() for x in args.skip.split(",") if x.strip()))
         if args.meetings:
             bench_calendar(work, args.meetings, args.runs)
         if args.gcal:

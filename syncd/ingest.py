@@ -34,7 +34,8 @@ from syncd.filters import IgnoreRules, automated_address, automated_reason, list
 from syncd.records import Address, Attendee, MailMessage, Meeting, Skip
 from syncd.store import schema as t
 from syncd.store import serialize
-from syncd.store.upsert import PreparedInsert, bulk_insert_ignore, bulk_upsert, insert_ignore
+from syncd.store.upsert import (COPY_FROM_ROWS, PreparedInsert, bulk_insert_ignore, bulk_upsert, copy_insert,
+                                copy_upsert_returning, insert_ignore)
 from syncd.timeutil import to_db, utcnow
 
 CHUNK = 500  # bound for IN (...) lists
@@ -271,12 +272,12 @@ class Ingestor:
             if unusable:
                 result.skipped.append(_unusable_skip(f"message {msg.message_id}", "senders and recipients", unusable,
                                                      "the number of recipients"))
-        bulk_upsert(conn, t.message, ["message_id"], rows, merge=merge_copies)
+        refs, fresh = store_messages(conn, rows)
         result.messages += len(rows)
         if not wanted:
             return
         ids = self.contact_ids(conn, [(a, name) for a, name, *_ in wanted])
-        refs = message_refs(conn, {w[5] for w in wanted})
+        refs |= message_refs(conn, {w[5] for w in wanted} - refs.keys())
         inter = [
             {
                 "contact_id": ids[addr],
@@ -289,7 +290,7 @@ class Ingestor:
             }
             for addr, _name, role, weight, n, message_id, sent_at in wanted
         ]
-        bulk_insert_ignore(conn, t.interaction, MESSAGE_KEY, inter)
+        store_mail_interactions(conn, inter, fresh)
         result.touched.update(r["contact_id"] for r in inter)  # type: ignore[misc]
 
     def _recipients(self, msg: MailMessage) -> tuple[list[tuple[_Mailbox, str]], list[str], int, bool]:
@@ -529,6 +530,34 @@ def interaction_key(row: dict[str, object]) -> list[str]:
     return MESSAGE_KEY if row.get("message_ref") is not None else MEETING_KEY
 
 
+def store_messages(conn: Connection, rows: list[dict[str, object]]) -> tuple[dict[str, int], set[int]]:
+    """Upsert message rows (copies merged with :func:`merge_copies`). On PostgreSQL, a batch big
+    enough for COPY also tells, from the same statement, the integer key of each message it
+    inserted or changed (Message-ID -> key) and which of those keys it inserted: a first sync
+    then looks up no key. Elsewhere both are empty, and :func:`message_refs` finds the keys."""
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+        stored = copy_upsert_returning(conn, t.message, ["message_id"], rows, merge_copies, ["message_id", "id"])
+        return {mid: ref for mid, ref, _ in stored}, {ref for _, ref, inserted in stored if inserted}
+    bulk_upsert(conn, t.message, ["message_id"], rows, merge=merge_copies)
+    return {}, set()
+
+
+def store_mail_interactions(conn: Connection, rows: list[dict[str, object]], fresh: set[int]) -> None:
+    """Insert mail interactions, skipping those that exist. Those of a message this transaction
+    inserted (``fresh``, from :func:`store_messages`) cannot exist anywhere yet, since no other
+    process sees that message before we commit: they go straight in by COPY, each (message,
+    person) once, with no staging table and no conflict check per row."""
+    new: dict[tuple[object, object], dict[str, object]] = {}
+    rest = []
+    for row in rows:
+        if row["message_ref"] in fresh:
+            new.setdefault((row["message_ref"], row["contact_id"]), row)  # the first, as ON CONFLICT keeps
+        else:
+            rest.append(row)
+    copy_insert(conn, t.interaction, list(new.values()))
+    bulk_insert_ignore(conn, t.interaction, MESSAGE_KEY, rest)
+
+
 def message_refs(conn: Connection, message_ids: Iterable[str]) -> dict[str, int]:
     """The integer key of each stored message, by Message-ID.
 
@@ -566,10 +595,32 @@ def _among(conn: Connection, col: ColumnElement[Any], values: list[object]) -> C
 
 
 def mark_dirty(conn: Connection, contact_ids: Iterable[int]) -> None:
-    # Only rows not dirty yet are written: a first sync touches the same contacts batch after batch.
-    for chunk in _chunks(sorted(set(contact_ids))):
-        conn.execute(update(t.contact).where(_among(conn, t.contact.c.id, chunk), t.contact.c.dirty.is_(False))
+    """Mark contacts for rescoring."""
+    ids = sorted(set(contact_ids))
+    if conn.dialect.name == "postgresql":
+        # A rescore may be clearing one right now, having read its interactions before ours
+        # commit: an UPDATE waits for it and marks the row again, a row skipped because it reads
+        # as dirty would not. So a dirty row is skipped only when no other transaction has
+        # touched the version we read (xmax is 0, or us: our foreign-key checks lock every
+        # contact our interactions point at); any other xmax (a rescore's update, another
+        # process's lock) means the row is rewritten, as always. One array parameter a batch.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for chunk in _chunks(ids, _PG_ARRAY_CHUNK):
+                cursor.execute(_MARK_DIRTY_PG, (chunk,))
+        finally:
+            cursor.close()
+        return
+    # SQLite: write transactions are serial, so a row read dirty here stays dirty until we commit;
+    # a first sync touches the same contacts in every batch, and rewriting them costs as much again.
+    for chunk in _chunks(ids):
+        conn.execute(update(t.contact).where(t.contact.c.id.in_(chunk), t.contact.c.dirty.is_(False))
                      .values(dirty=True))
+
+
+_PG_ARRAY_CHUNK = 20_000  # ids in one array parameter, where SQLite takes IN lists of CHUNK
+_MARK_DIRTY_PG = ("UPDATE contact SET dirty = true WHERE id = ANY(%s) "
+                  "AND NOT (dirty AND (xmax = '0'::xid OR xmax = pg_current_xact_id()::xid))")
 
 
 def merge_copies(old, new):  # type: ignore[no-untyped-def]

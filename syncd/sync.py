@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,10 +29,11 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import DBAPIError
 
 from syncd import connectors
-from syncd.connectors.base import AuthError, Connector, ConnectorEnv, ConnectorError, SourceError, TemporaryError
+from syncd.connectors.base import AuthError, Batch, Connector, ConnectorEnv, ConnectorError, SourceError, TemporaryError
 from syncd import paths
 from syncd.config import AccountConfig, Config
 from syncd.ingest import Identity, Ingestor
+from syncd.records import Skip
 from syncd.secrets import SecretError
 from syncd.settle import settle
 from syncd.store import Store, database_problem, lease
@@ -274,33 +277,123 @@ _gc_threshold = gc.get_threshold()
 def _pull_batches(store: Store, connector: Connector, acc_id: int, account: str, name: str, ingestor: Ingestor,
                   now: datetime, progress: Progress | None, cursor: str | None, out: StreamOutcome, held: str,
                   me: str, key: Any) -> None:
-    s = t.stream
+    def write(batch: Batch) -> list[Skip]:
+        return _commit_batch(store, ingestor, acc_id, batch, now, held, me, key)
+
+    def committed(batch: Batch, skipped: list[Skip]) -> None:
+        _count_batch(account, name, batch, skipped, out, progress)
+
+    if store.dialect == "postgresql":
+        _pull_overlapped(connector.pull(name, cursor), write, committed)
+        return
     for batch in connector.pull(name, cursor):
-        with store.begin() as conn:
-            if not lease.renew(conn, held, me, STREAM_LEASE):
-                raise _LeaseLost()
-            ingested = ingestor.apply(conn, acc_id, batch.items, batch.gone, now)
-            skipped = [*batch.skipped, *ingested.skipped]  # the connector's, and unusable addresses
-            values: dict[str, object] = {
-                "cursor": batch.cursor,
-                "cursor_updated_at": to_db(utcnow()),
-                "items_total": s.c.items_total + len(batch.items),
-                "skipped_total": s.c.skipped_total + len(skipped),
-            }
-            if batch.reset:
-                values["resyncs"] = s.c.resyncs + 1
-            if skipped:
-                values["last_skip_reason"] = f"{skipped[-1].ref}: {skipped[-1].reason}"[:1000]
-            conn.execute(update(s).where(key).values(**values))
-        for skip in skipped:
-            log.info("%s %s: skipped %s: %s", account, name, skip.ref, skip.reason)
+        committed(batch, write(batch))
+
+
+def _pull_overlapped(batches: Iterator[Batch], write: Callable[[Batch], list[Skip]],
+                     committed: Callable[[Batch, list[Skip]], None]) -> None:
+    """PostgreSQL: batch N is written and committed by a writer thread (its own connection)
+    while this thread reads and parses batch N + 1. The server works in its own process, and
+    psycopg lets go of the GIL while it waits for it, so that wait overlaps the parsing.
+
+    Batches are committed one at a time, in order, each with its cursor, exactly as without the
+    overlap: at most one is in flight, and the next is handed over only once the one before
+    it committed. A writer's error stops the pull at the next batch; the connector's error is
+    raised only once the batch in flight has committed (or failed: that error wins, as it
+    would have come first). A stop asked for between batches (the daemon's, raised from the
+    progress callback in ``committed``) comes when the next batch is already read: that batch
+    in hand is stored first, so a stop stores what a pull without the writer would have.
+    SQLite writes in this thread: its work holds the GIL, so overlapping it with parsing only
+    adds thread switches (measured slower)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-writer") as writer, _quick_handover():
+        pending: tuple[Batch, Future[list[Skip]]] | None = None
+        try:
+            for batch in batches:
+                if pending is not None:
+                    done, pending = pending, None
+                    skipped = done[1].result()
+                    try:
+                        committed(done[0], skipped)
+                    except BaseException:
+                        _store_in_hand(batch, write, committed)
+                        raise
+                pending = (batch, writer.submit(write, batch))
+        finally:
+            if pending is not None:
+                committed(pending[0], pending[1].result())
+
+
+def _store_in_hand(batch: Batch, write: Callable[[Batch], list[Skip]],
+                   committed: Callable[[Batch, list[Skip]], None]) -> None:
+    """Write and count the batch read before a stop was asked for (the writer is idle by now)."""
+    skipped = write(batch)
+    try:
+        committed(batch, skipped)
+    except BaseException:  # noqa: BLE001 - the same stop, asked again by the progress callback
+        log.debug("a second stop request after the batch in hand", exc_info=True)
+
+
+@contextmanager
+def _quick_handover() -> Iterator[None]:
+    """The GIL handed over within a millisecond, not Python's default five: the writer waits for
+    it after each of a batch's ~15 round trips while the parsing thread holds it, and at 5 ms a
+    handover the writer became the slower of the two (100k first sync / SQLite, median of 3 paired
+    runs: 1.41x at 5 ms, 1.07x at 1 ms; 1.13x at 0.5 ms)."""
+    global _handovers, _switch_interval
+    with _gc_lock:  # several streams may be pulled at once, in threads: the first in sets it
+        if _handovers == 0:
+            _switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(HANDOVER_SECONDS)
+        _handovers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:  # and the last out restores it
+            _handovers -= 1
+            if _handovers == 0:
+                sys.setswitchinterval(_switch_interval)
+
+
+HANDOVER_SECONDS = 0.001
+_handovers = 0
+_switch_interval = sys.getswitchinterval()
+
+
+def _commit_batch(store: Store, ingestor: Ingestor, acc_id: int, batch: Batch, now: datetime, held: str, me: str,
+                  key: Any) -> list[Skip]:
+    """One batch's records and the cursor after them, in one transaction; the skips it found."""
+    s = t.stream
+    with store.begin() as conn:
+        if not lease.renew(conn, held, me, STREAM_LEASE):
+            raise _LeaseLost()
+        ingested = ingestor.apply(conn, acc_id, batch.items, batch.gone, now)
+        skipped = [*batch.skipped, *ingested.skipped]  # the connector's, and unusable addresses
+        values: dict[str, object] = {
+            "cursor": batch.cursor,
+            "cursor_updated_at": to_db(utcnow()),
+            "items_total": s.c.items_total + len(batch.items),
+            "skipped_total": s.c.skipped_total + len(skipped),
+        }
         if batch.reset:
-            log.warning("%s %s: the stored cursor was no longer valid; read everything again", account, name)
-        out.items += len(batch.items)
-        out.skipped += len(skipped)
-        out.reset = out.reset or batch.reset
-        if progress is not None:
-            progress(account, name, out.items, batch.total)
+            values["resyncs"] = s.c.resyncs + 1
+        if skipped:
+            values["last_skip_reason"] = f"{skipped[-1].ref}: {skipped[-1].reason}"[:1000]
+        conn.execute(update(s).where(key).values(**values))
+    return skipped
+
+
+def _count_batch(account: str, name: str, batch: Batch, skipped: list[Skip], out: StreamOutcome,
+                 progress: Progress | None) -> None:
+    """After a batch committed: its skips logged, the stream's outcome and progress told."""
+    for skip in skipped:
+        log.info("%s %s: skipped %s: %s", account, name, skip.ref, skip.reason)
+    if batch.reset:
+        log.warning("%s %s: the stored cursor was no longer valid; read everything again", account, name)
+    out.items += len(batch.items)
+    out.skipped += len(skipped)
+    out.reset = out.reset or batch.reset
+    if progress is not None:
+        progress(account, name, out.items, batch.total)
 
 
 def _fail_account(store: Store, acc_id: int, outcome: AccountOutcome, err: BaseException, now: datetime) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from syncd.store.refs import source_key
 from syncd.store import open_store
@@ -109,7 +109,12 @@ def state(db_url: str, world: BusyWorld) -> dict[str, Any]:
             out["meetings"] = sorted(conn.execute(select(t.meeting.c.uid, t.meeting.c.recorded)).tuples())
             drafts = conn.execute(select(d.c.id, d.c.key, d.c.status, d.c.marker, d.c.subject)).all()
             to = {row.draft_id: row.address for row in conn.execute(select(r.c.draft_id, r.c.address))}
-            out["drafts"] = sorted((row.key, row.status, row.subject, to.get(row.id)) for row in drafts)
+            # A check-in's key names its contact by id: by address here. PostgreSQL never hands a
+            # sequence's numbers out again, so a run killed after making contacts shifts the ids.
+            address = {cid: a for cid, a in conn.execute(select(ca.c.contact_id, func.min(ca.c.address))
+                                                         .group_by(ca.c.contact_id))}
+            out["drafts"] = sorted((_by_address(row.key, address), row.status, row.subject, to.get(row.id))
+                                   for row in drafts)
             written = {row.marker for row in drafts if row.status == "written"}
     finally:
         store.close()
@@ -117,3 +122,8 @@ def state(db_url: str, world: BusyWorld) -> dict[str, Any]:
     out["mailbox"] = {"files": len(on_disk), "distinct": len(set(on_disk)), "unrecorded": len(set(on_disk) - written),
                       "missing": len(written - set(on_disk))}
     return out
+
+
+def _by_address(key: str, address: dict[int, str]) -> str:
+    """A draft's key with a contact id (checkin:<id>:<date>) shown by that contact's address."""
+    return re.sub(r"^checkin:(\d+):", lambda m: f"checkin:{address.get(int(m.group(1)), m.group(1))}:", key)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, inspect
 
 from syncd.store.schema import metadata
 from tests.busy import BusyWorld, build, state
@@ -48,8 +49,11 @@ def draft_files(world: BusyWorld) -> int:
 class CrashRig:
     """One uninterrupted reference run, then as many killed-and-resumed rounds as asked for."""
 
-    def __init__(self, root: Path, **world: Any) -> None:
+    def __init__(self, root: Path, *, database: Callable[[Path], str] | None = None, **world: Any) -> None:
+        """``database``: the URL of a fresh database for a world's folder (default: SQLite in it)."""
         self.root = root
+        self.database = database or (lambda folder: f"sqlite:///{folder / 'syncd.db'}")
+        self.urls: dict[Path, str] = {}
         self.now = datetime.now(timezone.utc)  # every round's world is made for the same moment
         self.world_args = world
         reference = self._world("reference")
@@ -69,11 +73,12 @@ class CrashRig:
         self.rounds = 0
 
     def _world(self, name: str) -> BusyWorld:
-        return build(self.root / name, now=self.now, **self.world_args)
+        folder = self.root / name
+        self.urls[folder] = self.database(folder)
+        return build(folder, now=self.now, db_url=self.urls[folder], **self.world_args)
 
-    @staticmethod
-    def _db(world: BusyWorld) -> str:
-        return f"sqlite:///{world.root / 'syncd.db'}"
+    def _db(self, world: BusyWorld) -> str:
+        return self.urls[world.root]
 
     def round(self, kill: Kill) -> Round:
         """Kill a run as ``kill`` says, finish the job with a second run, compare."""
@@ -93,7 +98,7 @@ class CrashRig:
         divergence = {k: (outcome.get(k), v) for k, v in self.expected.items() if outcome.get(k) != v}
         if finish.returncode != 0:
             divergence["exit"] = (finish.returncode, 0)
-        return Round(kill, phase, divergence, finish.stderr, missing_indexes(world.root / "syncd.db"))
+        return Round(kill, phase, divergence, finish.stderr, missing_indexes(self._db(world)))
 
     def _phase(self, world: BusyWorld) -> str:
         try:
@@ -118,9 +123,13 @@ class CrashRig:
                    for i in range(drafting)])
 
 
-def missing_indexes(db: Path) -> tuple[str, ...]:
+def missing_indexes(db_url: str) -> tuple[str, ...]:
     """The schema's indexes that the database lacks."""
-    with closing(sqlite3.connect(db)) as con:
-        present = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    engine = create_engine(db_url)
+    try:
+        found = inspect(engine)
+        present = {str(ix["name"]) for table in metadata.tables for ix in found.get_indexes(table)}
+    finally:
+        engine.dispose()
     declared = {str(ix.name) for table in metadata.tables.values() for ix in table.indexes}
     return tuple(sorted(declared - present))

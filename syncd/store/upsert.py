@@ -7,7 +7,7 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Insert, Table, bindparam, column, literal, select
+from sqlalchemy import ColumnElement, Connection, Insert, Table, bindparam, column, literal, literal_column, select
 from sqlalchemy import table as table_clause
 
 # (the table's columns, the incoming row's columns) -> (SET values, WHERE the row changes)
@@ -179,14 +179,54 @@ def _positional(rows: list[dict[str, object]], order: list[str], processors: dic
     return list(zip(*[columns[n] if n in columns else (fixed[n],) * len(rows) for n in order], strict=True))
 
 
+def copy_upsert_returning(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]],
+                          merge: Merge | None, returning: list[str]) -> list[tuple[Any, ...]]:
+    """PostgreSQL: :func:`bulk_upsert` of ``rows`` (always by COPY), returning, for each row it
+    inserted or merged, the ``returning`` columns and whether this statement inserted it (True)
+    rather than merged it into a row that existed (False). Rows skipped are not returned."""
+    names = list(rows[0])
+    processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
+    defaults = {c.name: c.default.arg for c in table.c
+                if c.name not in processors and c.default is not None and c.default.is_scalar}
+    # xmax of the version just written is 0 for an inserted row and our transaction's id for a
+    # row ON CONFLICT updated (PostgreSQL's own idiom). A wrong answer could only send a row the
+    # way of one that existed, or make a later plain insert fail loudly: never a silent loss.
+    inserted = literal_column("(xmax = 0)")
+    return _copy_upsert(conn, table, keys, rows, names, processors, defaults, merge,
+                        [*(table.c[n] for n in returning), inserted])
+
+
+def copy_insert(conn: Connection, table: Table, rows: list[dict[str, object]]) -> None:
+    """PostgreSQL: COPY ``rows`` straight into ``table``, for rows that cannot exist yet (the
+    caller knows why: e.g. they belong to a row this transaction inserted). No staging table,
+    no conflict check; a row that did exist fails the whole statement, loudly."""
+    if not rows:
+        return
+    names = list(rows[0])
+    process = [(n, table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)) for n in names]
+    defaults = [(c.name, c.default.arg) for c in table.c
+                if c.name not in names and c.default is not None and c.default.is_scalar]
+    columns = ", ".join(f'"{n}"' for n in [*names, *(d for d, _ in defaults)])
+    fixed = [v for _, v in defaults]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([*(row[n] if p is None else p(row[n]) for n, p in process), *fixed])
+    finally:
+        cursor.close()
+
+
 def _copy_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]], names: list[str],
-                 processors: dict[str, Any], defaults: dict[str, object], merge: Merge | None) -> None:
+                 processors: dict[str, Any], defaults: dict[str, object], merge: Merge | None,
+                 returning: list[Any] | None = None) -> list[tuple[Any, ...]]:
     """PostgreSQL: COPY the rows into a session-private staging table, then one INSERT ...
     SELECT ... ORDER BY the keys ... ON CONFLICT. psycopg's executemany pays a round of Python
     per row; COPY hands the whole batch over in one stream, adapted in C."""
     columns = ", ".join(f'"{n}"' for n in names)
     stage = f"_stage_{table.name}_{hashlib.sha1(columns.encode()).hexdigest()[:8]}"
     process = [(n, processors[n]) for n in names]
+    got: list[tuple[Any, ...]] = []
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         # Temporary: private to this session, emptied at every commit, made once per session.
@@ -200,8 +240,13 @@ def _copy_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dic
             .order_by(*[staged.c[k] for k in keys])
         insert = _dialect_insert(conn, table).from_select([*names, *defaults], source, include_defaults=False)
         stmt = _on_conflict(insert, table, keys, merge)
+        if returning:
+            stmt = stmt.returning(*returning)
         compiled = stmt.compile(dialect=conn.dialect)
         cursor.execute(compiled.string, compiled.params or None)
+        if returning:
+            got = cursor.fetchall()
         cursor.execute(f'TRUNCATE "{stage}"')  # the next batch in this transaction starts empty
     finally:
         cursor.close()
+    return got
