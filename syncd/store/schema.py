@@ -223,8 +223,7 @@ interaction = Table(
           sqlite_where=text("message_ref IS NOT NULL")),
     Index("uq_interaction_meeting_ref_contact_id", "meeting_ref", "contact_id", unique=True,
           sqlite_where=text("meeting_ref IS NOT NULL")),
-    # covering: a contact's interactions by time, with their weight, read from the index alone
-    Index("ix_interaction_contact_occurred_weight", "contact_id", "occurred_at", "weight"),
+    Index("ix_interaction_contact_occurred", "contact_id", "occurred_at"),
 )
 
 
