@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -305,7 +304,9 @@ def _pull_overlapped(batches: Iterator[Batch], write: Callable[[Batch], list[Ski
     in hand is stored first, so a stop stores what a pull without the writer would have.
     SQLite writes in this thread: its work holds the GIL, so overlapping it with parsing only
     adds thread switches (measured slower)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-writer") as writer, _quick_handover():
+    # Python's own GIL switch interval (5 ms) is kept: with today's parsing and ingest, 1 ms (which
+    # once made the writer keep up) measured 9.9-11.2 s against 8.2-9.5 s for a 100k first sync.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-writer") as writer:
         pending: tuple[Batch, Future[list[Skip]]] | None = None
         try:
             for batch in batches:
@@ -331,32 +332,6 @@ def _store_in_hand(batch: Batch, write: Callable[[Batch], list[Skip]],
         committed(batch, skipped)
     except BaseException:  # noqa: BLE001 - the same stop, asked again by the progress callback
         log.debug("a second stop request after the batch in hand", exc_info=True)
-
-
-@contextmanager
-def _quick_handover() -> Iterator[None]:
-    """The GIL handed over within a millisecond, not Python's default five: the writer waits for
-    it after each of a batch's ~15 round trips while the parsing thread holds it, and at 5 ms a
-    handover the writer became the slower of the two (100k first sync / SQLite, median of 3 paired
-    runs: 1.41x at 5 ms, 1.07x at 1 ms; 1.13x at 0.5 ms)."""
-    global _handovers, _switch_interval
-    with _gc_lock:  # several streams may be pulled at once, in threads: the first in sets it
-        if _handovers == 0:
-            _switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(HANDOVER_SECONDS)
-        _handovers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:  # and the last out restores it
-            _handovers -= 1
-            if _handovers == 0:
-                sys.setswitchinterval(_switch_interval)
-
-
-HANDOVER_SECONDS = 0.001
-_handovers = 0
-_switch_interval = sys.getswitchinterval()
 
 
 def _commit_batch(store: Store, ingestor: Ingestor, acc_id: int, batch: Batch, now: datetime, held: str, me: str,
