@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -203,18 +203,30 @@ def copy_insert(conn: Connection, table: Table, rows: list[dict[str, object]]) -
     if not rows:
         return
     names = list(rows[0])
-    process = [(n, table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)) for n in names]
+    processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
     defaults = [(c.name, c.default.arg) for c in table.c
                 if c.name not in names and c.default is not None and c.default.is_scalar]
     columns = ", ".join(f'"{n}"' for n in [*names, *(d for d, _ in defaults)])
-    fixed = [v for _, v in defaults]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row([*(row[n] if p is None else p(row[n]) for n, p in process), *fixed])
+            for values in _copy_values(rows, names, processors, [v for _, v in defaults]):
+                copy.write_row(values)
     finally:
         cursor.close()
+
+
+def _copy_values(rows: list[dict[str, object]], names: list[str], processors: dict[str, Any],
+                 fixed: list[object]) -> Iterator[list[object]]:
+    """Each row's values in ``names`` order (plus ``fixed``), bound by the columns' processors:
+    picked by one itemgetter, and only the few columns that have a processor touched again."""
+    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    bound = [(i, p) for i, n in enumerate(names) if (p := processors[n]) is not None]
+    for row in rows:
+        values = [*pick(row), *fixed]
+        for i, p in bound:
+            values[i] = p(values[i])
+        yield values
 
 
 def _copy_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]], names: list[str],
@@ -225,7 +237,6 @@ def _copy_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dic
     per row; COPY hands the whole batch over in one stream, adapted in C."""
     columns = ", ".join(f'"{n}"' for n in names)
     stage = f"_stage_{table.name}_{hashlib.sha1(columns.encode()).hexdigest()[:8]}"
-    process = [(n, processors[n]) for n in names]
     got: list[tuple[Any, ...]] = []
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -233,8 +244,8 @@ def _copy_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dic
         cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '
                        f'SELECT {columns} FROM "{table.name}" WITH NO DATA')
         with cursor.copy(f'COPY "{stage}" ({columns}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row([row[n] if p is None else p(row[n]) for n, p in process])
+            for values in _copy_values(rows, names, processors, []):
+                copy.write_row(values)
         staged = table_clause(stage, *[column(n) for n in names])
         source = select(*staged.c, *[literal(v, table.c[k].type).label(k) for k, v in defaults.items()]) \
             .order_by(*[staged.c[k] for k in keys])
