@@ -43,7 +43,7 @@ def test_every_address_header_of_the_corpora_parses_as_the_email_package_parses_
 def test_every_date_of_the_corpora_parses_as_the_email_package_parses_it() -> None:
     values = [v for name, v in _corpus_fields() if name == "date"]
     values += [v.rsplit(";", 1)[1].strip() for name, v in _corpus_fields() if name == "received" and ";" in v]
-    assert len(values) > 200
+    assert len(values) > (200 if _shared_corpora() else 100)  # tests/corpora alone holds 152
     fast = 0
     for value in values:
         got = parse_date(value)
