@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
@@ -87,12 +87,7 @@ def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict
     if not rows:
         return
     names = list(rows[0])
-    # the dialect's own type (an Instant writes its integer, not the driver's datetime)
-    processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
-    # Columns the rows leave out take their scalar defaults here: we bypass the execution step
-    # that would otherwise fill them in.
-    defaults = {c.name: c.default.arg for c in table.c
-                if c.name not in processors and c.default is not None and c.default.is_scalar}
+    processors, defaults = _bind_processors(conn, table, names), _scalar_defaults(table, names)
     if conn.dialect.name == "postgresql":
         if len(rows) >= COPY_FROM_ROWS:
             _copy_upsert(conn, table, keys, rows, names, processors, defaults, merge)
@@ -115,6 +110,19 @@ def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict
         cursor.close()
 
 
+def _bind_processors(conn: Connection, table: Table, names: list[str]) -> dict[str, Any]:
+    """Each column's bind processor in the dialect's own type (an Instant writes its integer,
+    not the driver's datetime); None where the driver takes the value as it is."""
+    return {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
+
+
+def _scalar_defaults(table: Table, names: list[str]) -> dict[str, object]:
+    """The scalar defaults of the columns the rows leave out: the statements here go to the
+    driver directly, past the execution step that would otherwise fill them in."""
+    return {c.name: c.default.arg for c in table.c if c.name not in names and c.default is not None
+            and c.default.is_scalar}
+
+
 class PreparedInsert:
     """An INSERT ... ON CONFLICT DO NOTHING of ``table`` compiled once, then run row by row
     (optionally RETURNING a column) on the driver's cursor inside the caller's transaction.
@@ -128,15 +136,13 @@ class PreparedInsert:
                  returning: str | None = None) -> None:
         self._conn = conn
         self._names = names
-        # the columns the rows leave out take their scalar defaults, as in bulk_upsert
-        defaults = {c.name: c.default.arg for c in table.c
-                    if c.name not in names and c.default is not None and c.default.is_scalar}
-        stmt = insert_ignore(conn, table, keys).values({n: bindparam(n) for n in names} | defaults)
+        values = {n: bindparam(n) for n in names} | _scalar_defaults(table, names)
+        stmt = insert_ignore(conn, table, keys).values(values)
         if returning is not None:
             stmt = stmt.returning(table.c[returning])
         compiled = stmt.compile(dialect=conn.dialect)
         self._sql = compiled.string
-        self._processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
+        self._processors = _bind_processors(conn, table, names)
         self._fixed = {k: v for k, v in compiled.params.items() if k not in self._processors}
         self._order = list(compiled.positiontup or []) if compiled.positional else None
 
@@ -185,15 +191,12 @@ def copy_upsert_returning(conn: Connection, table: Table, keys: list[str], rows:
     inserted or merged, the ``returning`` columns and whether this statement inserted it (True)
     rather than merged it into a row that existed (False). Rows skipped are not returned."""
     names = list(rows[0])
-    processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
-    defaults = {c.name: c.default.arg for c in table.c
-                if c.name not in processors and c.default is not None and c.default.is_scalar}
     # xmax of the version just written is 0 for an inserted row and our transaction's id for a
     # row ON CONFLICT updated (PostgreSQL's own idiom). A wrong answer could only send a row the
     # way of one that existed, or make a later plain insert fail loudly: never a silent loss.
     inserted = literal_column("(xmax = 0)")
-    return _copy_upsert(conn, table, keys, rows, names, processors, defaults, merge,
-                        [*(table.c[n] for n in returning), inserted])
+    return _copy_upsert(conn, table, keys, rows, names, _bind_processors(conn, table, names),
+                        _scalar_defaults(table, names), merge, [*(table.c[n] for n in returning), inserted])
 
 
 def copy_insert(conn: Connection, table: Table, rows: list[dict[str, object]]) -> None:
@@ -203,30 +206,16 @@ def copy_insert(conn: Connection, table: Table, rows: list[dict[str, object]]) -
     if not rows:
         return
     names = list(rows[0])
-    processors = {n: table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for n in names}
-    defaults = [(c.name, c.default.arg) for c in table.c
-                if c.name not in names and c.default is not None and c.default.is_scalar]
-    columns = ", ".join(f'"{n}"' for n in [*names, *(d for d, _ in defaults)])
+    defaults = _scalar_defaults(table, names)
+    order = [*names, *defaults]
+    columns = ", ".join(f'"{n}"' for n in order)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-            for values in _copy_values(rows, names, processors, [v for _, v in defaults]):
+            for values in _positional(rows, order, _bind_processors(conn, table, names), defaults):
                 copy.write_row(values)
     finally:
         cursor.close()
-
-
-def _copy_values(rows: list[dict[str, object]], names: list[str], processors: dict[str, Any],
-                 fixed: list[object]) -> Iterator[list[object]]:
-    """Each row's values in ``names`` order (plus ``fixed``), bound by the columns' processors:
-    picked by one itemgetter, and only the few columns that have a processor touched again."""
-    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    bound = [(i, p) for i, n in enumerate(names) if (p := processors[n]) is not None]
-    for row in rows:
-        values = [*pick(row), *fixed]
-        for i, p in bound:
-            values[i] = p(values[i])
-        yield values
 
 
 def _copy_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, object]], names: list[str],
@@ -244,7 +233,7 @@ def _copy_upsert(conn: Connection, table: Table, keys: list[str], rows: list[dic
         cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '
                        f'SELECT {columns} FROM "{table.name}" WITH NO DATA')
         with cursor.copy(f'COPY "{stage}" ({columns}) FROM STDIN') as copy:
-            for values in _copy_values(rows, names, processors, []):
+            for values in _positional(rows, names, processors, {}):
                 copy.write_row(values)
         staged = table_clause(stage, *[column(n) for n in names])
         source = select(*staged.c, *[literal(v, table.c[k].type).label(k) for k, v in defaults.items()]) \
