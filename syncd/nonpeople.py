@@ -53,12 +53,8 @@ class _Rule:
         self.local = re.compile("|".join(f"(?:{p})" for p in rule.local_parts), re.I) if rule.local_parts else None
         self.name = re.compile("|".join(f"(?:{p})" for p in rule.names), re.I) if rule.names else None
 
-    def by_address(self, address: str) -> bool:
-        local, _, domain = address.rpartition("@")
-        return self.matches(address, local, domain)
-
     def matches(self, address: str, local: str, domain: str) -> bool:
-        """by_address with the address already split (once for all rules)."""
+        """Whether the rule holds for ``address``, split once for all rules into local part and domain."""
         return (address in self.addresses
                 or domain in self.exact_domains or domain.endswith(self.dot_suffixes)
                 or domain.startswith(self.prefixes)
