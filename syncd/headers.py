@@ -92,22 +92,6 @@ _SIMPLE_MAILBOX = re.compile(r"\s*(?:([^<>@,]*?)\s*<([^<>\s@]+@[^<>\s@]+)>|([^<>
 _NEEDS_FULL_PARSER = re.compile(r'["(:;\\]')
 
 
-def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
-    """The common case (`Name <a@b>, c@d`) without the full RFC 5322 parser, which is slow;
-    None when the value has quoting, comments or groups and needs the real thing."""
-    if _NEEDS_FULL_PARSER.search(value):
-        return None
-    out = []
-    for part in value.split(","):
-        if not part.strip():
-            continue
-        m = _SIMPLE_MAILBOX.fullmatch(part)
-        if m is None:
-            return None
-        out.append((m.group(1) or "", m.group(2) or m.group(3)))
-    return out
-
-
 def _mailbox(name: str, addr: str) -> Address | None:
     """One (display name, address) pair as a record's Address; None when the address is junk."""
     addr = clean_address(addr)
