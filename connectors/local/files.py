@@ -37,9 +37,7 @@ def open_regular_fd(path: str | os.PathLike[str], listed_mode: int | None = None
     check_regular(os.stat(path).st_mode if listed_mode is None else listed_mode)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotAFile(f"not a regular file ({_kind(mode)})")
+        check_regular(os.fstat(fd).st_mode)
     except BaseException:
         os.close(fd)
         raise

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from syncd.connectors.base import SourceError, cursor_document, cursor_text
-from syncd.connectors.local.files import check_regular, open_regular_fd
+from syncd.connectors.local.files import open_regular_fd
 from syncd.headers import UnusableMessage, message_from_bytes
 from syncd.records import MARKER_HEADER, MailMessage, Skip
 
@@ -115,7 +115,7 @@ def read_folder(folder: Folder, cursor: str | None, batch_size: int) -> Iterator
                 continue  # the same message under new/ and cur/ while the client moved it
             seen_keys.add(key)
         try:
-            check_regular(mode)  # a FIFO, socket or directory named like a message: a skip, never opened
+            # the mode listed: a FIFO, socket or directory named like a message is a skip, never opened
             raw = _read_head(base, sub, name, mode)
             if raw is None:
                 continue  # deleted meanwhile: nothing to keep
