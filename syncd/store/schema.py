@@ -227,7 +227,6 @@ interaction = Table(
 )
 
 
-
 @event.listens_for(interaction, "before_create")
 def _partial_on_postgresql(table: Table, connection: Connection, **_kw: object) -> None:
     """The same partial indexes on PostgreSQL. Declared here, when one is made, not above:
