@@ -91,3 +91,33 @@ def test_the_command_table_names_every_command_where_it_is_registered() -> None:
     for name, command in cli.commands.items():
         assert command.callback is not None
         assert command.callback.__module__ == f"syncd.cli.commands.{MODULES[name]}", name
+
+
+_GC_PROBE = """
+import gc, json, sys
+from syncd.cli.main import main
+runs = []
+gc.callbacks.append(lambda phase, info: phase == "start" and runs.append(info["generation"]))
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps({"collections": len(runs), "enabled_after": gc.isenabled()}), file=sys.stderr)
+"""
+
+
+def _collections(cli: Cli, *args: str) -> dict[str, object]:
+    proc = subprocess.run([sys.executable, "-c", _GC_PROBE, *args], capture_output=True, text=True, env=cli.env,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stderr.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_a_read_view_runs_without_the_garbage_collector_and_a_sync_with_it(synced: tuple[Path, Cli]) -> None:
+    """Start-up makes only objects that live as long as the process: a read view skips the
+    collector's walks over them; a sync, which runs for hours in the daemon, collects."""
+    config, cli = synced
+    assert _collections(cli, "--config", str(config), "status") == {"collections": 0, "enabled_after": True}
+    after_sync = _collections(cli, "--config", str(config), "sync", "--no-drafts")
+    assert after_sync["collections"] > 0 and after_sync["enabled_after"] is True

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 failure (including a sync where some account failed), 2 usag
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from datetime import datetime
@@ -121,9 +122,12 @@ def setup_logging(verbose: int) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+# The read views: short commands that make little garbage (see main()).
+READ_VIEWS = ("status", "contacts", "contact", "followups", "brief", "targets")
+
 SECTIONS = (
     ("Start", ("init", "demo", "accounts", "sync")),
-    ("Daily", ("status", "contacts", "contact", "followups", "brief", "targets")),
+    ("Daily", READ_VIEWS),
     ("Curate", ("prune", "ignore", "merge", "unmerge", "note", "cadence")),
     ("Daemon", ("run", "service")),
     ("Team", ("members", "team")),
@@ -202,6 +206,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     is, and writes follow-up drafts into your own mailbox. It never sends anything.
     """
     setup_logging(verbose)
+    if ctx.invoked_subcommand not in READ_VIEWS:
+        gc.enable()  # a long command (sync, the daemon) makes garbage in cycles: collect it
     ctx.obj = App(config_path, verbose)
     ctx.call_on_close(ctx.obj.close)
 
@@ -222,6 +228,11 @@ def member_option(f: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Start-up builds only objects that live as long as the process (modules, tables, config):
+    # a collection finds nothing in them, yet each walks them all. With the collector off a read
+    # view starts ~20 ms sooner; a long command turns it back on (cli()).
+    collecting = gc.isenabled()
+    gc.disable()
     from syncd.cli.output import say
 
     code = 0
@@ -257,6 +268,12 @@ def main(argv: list[str] | None = None) -> None:
             log.info("unexpected error", exc_info=True)  # the traceback, with -v
             message = f"unexpected error: {type(err).__name__}: {err} (run with -v for the details)"
         _error(message)
+    finally:
+        # Frozen, what exists now is left out of every later collection: the interpreter's last
+        # ones at exit would walk it all to free memory the OS takes back anyway (~40 ms).
+        gc.freeze()
+        if collecting:
+            gc.enable()
     sys.exit(code)
 
 
