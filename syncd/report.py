@@ -15,7 +15,20 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, case, cast, func, literal, not_, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 
 from syncd import nonpeople
 from syncd.addresses import FREEMAIL, normalise
@@ -23,9 +36,11 @@ from syncd.config import Config
 from syncd.tiers import TIERS, Tier, at_least
 from syncd.store import refs
 from syncd.store import schema as t
+from syncd.store.instant import to_micros
 from syncd.timeutil import from_db, to_db
 from syncd.warmth import (
     DAY,
+    US_PER_DAY,
     Event,
     aggregate,
     decay,
@@ -362,7 +377,8 @@ def contact_detail(conn: Connection, config: Config, contact_id: int, now: datet
     events = [Event(float(at), kind, weight) for _, at, kind, weight in numbers]
     now_s = now.timestamp()
     agg = aggregate(config.warmth, events, now_s)
-    item["trend"] = _trend(config, [(e.at, e.weight) for e in events], agg.reciprocity, agg.half_life_days, now)
+    item["trend"] = _trend(config, _month_sums([(e.at, e.weight) for e in events], now_s, agg.half_life_days),
+                           agg.reciprocity, agg.half_life_days)
     item["timeline"] = [_interaction(x, agg.half_life_days, now_s) for x in conn.execute(
         select(*_SHOWN, epoch_seconds(conn, i.c.occurred_at).label("epoch")).where(i.c.contact_id == contact_id)
         .order_by(i.c.occurred_at.desc(), i.c.id.desc()).limit(limit))]
@@ -407,57 +423,64 @@ def _interaction(x: Any, hl_days: float, now_s: float) -> dict[str, Any]:
 # --- the twelve-month trend -----------------------------------------------------------------------
 
 MONTHS = 12
+MONTH = 365.25 / MONTHS * DAY  # seconds
+_MONTH_US = round(MONTH * 1_000_000)  # exactly 2,629,800,000,000
+_LN2 = math.log(2.0)
 
 
-def _trend(config: Config, events: list[tuple[float, float]], recip: float, hl_days: float,
-           now: datetime) -> list[float]:
-    """The score at the end of each of the last twelve months (oldest first), from the
-    interactions up to then, with today's reciprocity and half-life. One pass over the
-    interactions in time order, carrying the decayed sum from one month's end to the next."""
+def _month_sums(events: list[tuple[float, float]], now_s: float, hl_days: float) -> dict[int, float]:
+    """Each month's interactions (0: the month ending now, 1: the one before, ...), each decayed
+    to its month's end: what :func:`trends` has the database sum."""
     tau = hl_days * DAY
-    step = 365.25 / MONTHS * DAY
-    ends = [now.timestamp() - k * step for k in range(MONTHS - 1, -1, -1)]
-    out, activity, at, n = [], 0.0, None, 0
-    ordered = sorted(events)
-    for end in ends:
-        while n < len(ordered) and ordered[n][0] <= end:
-            e, w = ordered[n]
-            if at is not None and e > at:
-                activity *= 2.0 ** (-(e - at) / tau)
-                at = e
-            elif at is None:
-                at = e
-            activity += w * 2.0 ** (-(at - e) / tau)
-            n += 1
-        if at is not None:
-            activity *= 2.0 ** (-(end - at) / tau)
-            at = end
-        out.append(round(score_from(config.warmth, activity, recip), 1))
-    return out
+    sums: dict[int, float] = defaultdict(float)
+    for at, weight in events:
+        age = now_s - at
+        if age >= 0:
+            k = int(age // MONTH)
+            sums[k] += weight * 2.0 ** (-(age - k * MONTH) / tau)
+    return sums
+
+
+def _trend(config: Config, sums: dict[int, float], recip: float, hl_days: float) -> list[float]:
+    """The score at the end of each of the last twelve months (oldest first), from the
+    interactions up to then, with today's reciprocity and half-life: each month's end carries
+    the one before it, decayed by a month, plus its own month's sum."""
+    per_month = 2.0 ** (-MONTH / (hl_days * DAY))
+    activity, out = 0.0, []
+    for k in range(max(sums, default=0), -1, -1):  # oldest month first
+        activity = activity * per_month + sums.get(k, 0.0)
+        if k < MONTHS:
+            out.append(round(score_from(config.warmth, activity, recip), 1))
+    return [round(score_from(config.warmth, 0.0, recip), 1)] * (MONTHS - len(out)) + out
 
 
 def trends(conn: Connection, config: Config, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Add ``trend`` to each contact row. One query, the interactions summed per contact and
-    day in the database (a day's interactions decay as one: the sparkline's eight levels cannot
-    show the difference), so a contact with ten thousand mails costs a few hundred rows."""
+    """Add ``trend`` to each contact row. One query: the database sums each contact's
+    interactions per month, decayed to the month's end, so a contact with ten thousand mails
+    costs a row per month of history, exactly as :func:`contact_detail` counts them."""
     if not rows:
         return
     i, c = t.interaction, t.contact
     ids = [r["id"] for r in rows]
-    day = cast(epoch_seconds(conn, i.c.occurred_at) / DAY, Integer)
-    # No weight in the index: a covering one answered this 5x faster (16,000 interactions, 40 ->
-    # 8 ms) but cost 21 bytes a message, above issue 11's 350 B a message of database size.
-    q = (select(i.c.contact_id, day.label("day"), func.sum(i.c.weight))
-         .where(i.c.contact_id.in_(ids), i.c.occurred_at <= to_db(now)).group_by(i.c.contact_id, day))
-    events: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    now_s = now.timestamp()
-    for cid, d, weight in conn.execute(q):
-        events[cid].append((min((d + 0.5) * DAY, now_s), weight))  # mid-day, or now for today's
-    params = {cid: (recip, hl) for cid, recip, hl in conn.execute(
-        select(c.c.id, c.c.reciprocity, c.c.half_life_days).where(c.c.id.in_(ids)))}
+    # Inlined integers, not bound ones: PostgreSQL groups by the same expression text.
+    age = literal_column(str(to_micros(now))) - type_coerce(i.c.occurred_at, BigInteger)
+    into_month = age % literal_column(str(_MONTH_US))
+    month_start = age - into_month  # k months, in microseconds: integer arithmetic on both databases
+    exponent = literal(-_LN2) * into_month / (c.c.half_life_days * US_PER_DAY)
+    # exp() of less than -700 is 0 to a double; PostgreSQL would call it an underflow error.
+    decayed = case((exponent < -700, 0.0), else_=func.exp(exponent))
+    q = (select(i.c.contact_id, month_start, func.sum(i.c.weight * decayed), c.c.reciprocity, c.c.half_life_days)
+         .join_from(i, c, c.c.id == i.c.contact_id)
+         .where(i.c.contact_id.in_(ids), i.c.occurred_at <= to_db(now))
+         .group_by(i.c.contact_id, month_start, c.c.reciprocity, c.c.half_life_days))
+    sums: dict[int, dict[int, float]] = defaultdict(dict)
+    params: dict[int, tuple[float, float]] = {}
+    for cid, months_us, total, recip, hl in conn.execute(q):
+        sums[cid][int(months_us) // _MONTH_US] = total
+        params[cid] = (recip, hl)
     for r in rows:
         recip, hl = params.get(r["id"], (0.0, config.warmth.half_life_days))
-        r["trend"] = _trend(config, events.get(r["id"], []), recip, hl, now)
+        r["trend"] = _trend(config, sums.get(r["id"], {}), recip, hl)
 
 
 # --- follow-ups -----------------------------------------------------------------------------------
