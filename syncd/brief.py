@@ -54,19 +54,21 @@ def brief(conn: Connection, config: Config, now: datetime, *, days: float = 1.0)
 
 
 def _recent(conn: Connection, contact_ids: set[int], now: datetime) -> dict[int, list[dict[str, Any]]]:
-    """The last few interactions of each contact, newest first (one windowed query)."""
+    """The last few interactions of each contact, newest first (one query)."""
     if not contact_ids:
         return {}
-    i = t.interaction
-    # Ranked on the index alone (contact, time, id); only the few kept are read from the table.
-    ranked = (select(i.c.id, func.row_number().over(partition_by=i.c.contact_id,
-                                                     order_by=(i.c.occurred_at.desc(), i.c.id.desc())).label("n"))
-              .where(i.c.contact_id.in_(contact_ids), i.c.occurred_at <= to_db(now)).subquery())
-    kept = (select(i.c.contact_id, i.c.kind, i.c.role, i.c.occurred_at, i.c.message_ref, i.c.meeting_ref,
-                   i.c.group_size, ranked.c.n).join(ranked, ranked.c.id == i.c.id)
-            .where(ranked.c.n <= LAST_INTERACTIONS).subquery())
+    i, c = t.interaction, t.contact
+    newer = i.alias("newer")
+    # Each contact's few, walked backwards on its (contact, time) index and stopped there; a
+    # window over every interaction of the people met ranked them all (756 people: 80 -> 7 ms).
+    latest = (select(newer.c.id).where(newer.c.contact_id == c.c.id, newer.c.occurred_at <= to_db(now))
+              .order_by(newer.c.occurred_at.desc(), newer.c.id.desc()).limit(LAST_INTERACTIONS).correlate(c))
     out: dict[int, list[dict[str, Any]]] = {}
-    for x in conn.execute(select(kept, refs.summary(kept).label("summary")).order_by(kept.c.contact_id, kept.c.n)):
+    for x in conn.execute(select(i.c.contact_id, i.c.kind, i.c.role, i.c.occurred_at, i.c.group_size,
+                                 refs.summary().label("summary"))
+                          .select_from(c.join(i, i.c.id.in_(latest)))
+                          .where(c.c.id.in_(contact_ids))
+                          .order_by(i.c.contact_id, i.c.occurred_at.desc(), i.c.id.desc())):
         out.setdefault(x.contact_id, []).append({"at": iso(x.occurred_at), "kind": x.kind, "role": x.role,
                                                  "summary": x.summary, "people": x.group_size})
     return out
@@ -78,9 +80,12 @@ def _owed(conn: Connection, contact_ids: set[int], now: datetime) -> dict[int, l
         return {}
     d, r = t.draft, t.draft_recipient
     out: dict[int, list[dict[str, Any]]] = {}
+    # The status compared as an expression, not a column: SQLite (no statistics) would walk every
+    # open draft and probe each for every contact; led by the recipients' index it reads only theirs.
+    status = d.c.status.concat("")
     for x in conn.execute(select(r.c.contact_id, d.c.kind, d.c.status, d.c.subject, d.c.due_at, d.c.overdue_at)
                           .join(d, d.c.id == r.c.draft_id)
-                          .where(r.c.contact_id.in_(contact_ids), d.c.status.in_(("planned", "written")))
+                          .where(r.c.contact_id.in_(contact_ids), status.in_(("planned", "written")))
                           .order_by(r.c.contact_id, d.c.due_at)):
         out.setdefault(x.contact_id, []).append({
             "kind": x.kind, "status": x.status, "subject": x.subject, "due_at": iso(x.due_at),

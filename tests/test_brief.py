@@ -38,7 +38,8 @@ def _event(cal: Path, title: str, start: datetime, attendees: list[tuple[str, st
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Path:
+def world(tmp_path: Path, db_url: str) -> Path:
+    """The same world on both databases: the brief's queries differ most between them."""
     mail, cal = tmp_path / "mail", tmp_path / "cal"
     cal.mkdir()
     for i, days in enumerate((40, 20, 9, 5)):  # a history with Grace: four mails out, one reply
@@ -55,7 +56,7 @@ def world(tmp_path: Path) -> Path:
     _event(cal, "Lunch", NOW + timedelta(hours=2), [("linus@kernel.example", "accepted")], status="cancelled")
     _event(cal, "Far ahead", NOW + timedelta(days=3), [(GRACE, "accepted")])
     (tmp_path / "config.toml").write_text(
-        f'database_url = "sqlite:///{tmp_path / "syncd.db"}"\n[me]\naddresses = ["{ME}"]\n'
+        f'database_url = "{db_url}"\n[me]\naddresses = ["{ME}"]\n'
         '[followups]\nworking_hours = "00:00-24:00"\nworking_days = ["mon","tue","wed","thu","fri","sat","sun"]\n'
         f'[[accounts]]\nname = "home"\nkind = "local"\nmaildir = "{mail}"\ncalendar = "{cal}"\n')
     config = load_config(tmp_path / "config.toml")
