@@ -40,17 +40,24 @@ from syncd.store.instant import to_micros
 from syncd.timeutil import from_db, to_db
 from syncd.warmth import (
     DAY,
+    MONTH_DAYS,
+    MONTHS,
     US_PER_DAY,
     Event,
+    MonthEnds,
     aggregate,
     decay,
     epoch_seconds,
     log2_effective_now,
     log2_needed,
+    month_ends,
+    month_of,
     score_at,
     score_from,
     scored_with,
     tier_of,
+    trend_of,
+    unpack_trend,
 )
 
 OPEN_DRAFTS = ("planned", "writing", "written")
@@ -377,8 +384,8 @@ def contact_detail(conn: Connection, config: Config, contact_id: int, now: datet
     events = [Event(float(at), kind, weight) for _, at, kind, weight in numbers]
     now_s = now.timestamp()
     agg = aggregate(config.warmth, events, now_s)
-    item["trend"] = _trend(config, _month_sums([(e.at, e.weight) for e in events], now_s, agg.half_life_days),
-                           agg.reciprocity, agg.half_life_days)
+    item["trend"] = _trend(config, trend_of(events, agg.half_life_days, now_s), agg.reciprocity,
+                           agg.half_life_days, now_s, score_from(config.warmth, agg.activity, agg.reciprocity))
     item["timeline"] = [_interaction(x, agg.half_life_days, now_s) for x in conn.execute(
         select(*_SHOWN, epoch_seconds(conn, i.c.occurred_at).label("epoch")).where(i.c.contact_id == contact_id)
         .order_by(i.c.occurred_at.desc(), i.c.id.desc()).limit(limit))]
@@ -422,65 +429,66 @@ def _interaction(x: Any, hl_days: float, now_s: float) -> dict[str, Any]:
 
 # --- the twelve-month trend -----------------------------------------------------------------------
 
-MONTHS = 12
-MONTH = 365.25 / MONTHS * DAY  # seconds
-_MONTH_US = round(MONTH * 1_000_000)  # exactly 2,629,800,000,000
-_LN2 = math.log(2.0)
-
-
-def _month_sums(events: list[tuple[float, float]], now_s: float, hl_days: float) -> dict[int, float]:
-    """Each month's interactions (0: the month ending now, 1: the one before, ...), each decayed
-    to its month's end: what :func:`trends` has the database sum."""
-    tau = hl_days * DAY
-    sums: dict[int, float] = defaultdict(float)
-    for at, weight in events:
-        age = now_s - at
-        if age >= 0:
-            k = int(age // MONTH)
-            sums[k] += weight * 2.0 ** (-(age - k * MONTH) / tau)
-    return sums
-
-
-def _trend(config: Config, sums: dict[int, float], recip: float, hl_days: float) -> list[float]:
-    """The score at the end of each of the last twelve months (oldest first), from the
-    interactions up to then, with today's reciprocity and half-life: each month's end carries
-    the one before it, decayed by a month, plus its own month's sum."""
-    per_month = 2.0 ** (-MONTH / (hl_days * DAY))
-    activity, out = 0.0, []
-    for k in range(max(sums, default=0), -1, -1):  # oldest month first
-        activity = activity * per_month + sums.get(k, 0.0)
-        if k < MONTHS:
-            out.append(round(score_from(config.warmth, activity, recip), 1))
-    return [round(score_from(config.warmth, 0.0, recip), 1)] * (MONTHS - len(out)) + out
+def _trend(config: Config, ends: MonthEnds, recip: float, hl_days: float, now_s: float,
+           score_now: float) -> list[float] | None:
+    """The score at the end of each of the last eleven months and now (oldest first), with
+    today's reciprocity and half-life; None when ``ends`` were scored at a later time than now."""
+    month = month_of(now_s)
+    if month < ends.month:
+        return None
+    first = ends.month - MONTHS + 1
+    points = []
+    for m in range(month - MONTHS + 1, month):  # the months that have ended
+        activity = ends.activity[m - first] if m <= ends.month else \
+            ends.activity[-1] * 2.0 ** (-(m - ends.month) * MONTH_DAYS / hl_days)  # no interaction since
+        points.append(round(score_from(config.warmth, activity, recip), 1))
+    return [*points, round(score_now, 1)]
 
 
 def trends(conn: Connection, config: Config, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Add ``trend`` to each contact row. One query: the database sums each contact's
-    interactions per month, decayed to the month's end, so a contact with ten thousand mails
-    costs a row per month of history, exactly as :func:`contact_detail` counts them."""
+    """Add ``trend`` to each contact row (its ``warmth`` is the last point). The month ends were
+    stored when each contact was scored: one row a contact. A contact without them (scored
+    before they were kept) has them summed from its interactions by the database, a row per
+    month of history, as :func:`syncd.warmth.month_sums` does."""
     if not rows:
         return
+    c, ct = t.contact, t.contact_trend
+    now_s = now.timestamp()
+    found = {cid: (unpack_trend(months), recip, hl) for cid, months, recip, hl in conn.execute(
+        select(c.c.id, ct.c.months, c.c.reciprocity, c.c.half_life_days).join(ct, ct.c.contact_id == c.c.id)
+        .where(c.c.id.in_([r["id"] for r in rows])))}
+    missing = [r["id"] for r in rows if r["id"] not in found or month_of(now_s) < found[r["id"]][0].month]
+    found.update(_month_ends_from_interactions(conn, missing, now))
+    for r in rows:
+        ends, recip, hl = found.get(r["id"], (MonthEnds(month_of(now_s), (0.0,) * MONTHS), 0.0,
+                                              config.warmth.half_life_days))
+        r["trend"] = _trend(config, ends, recip, hl, now_s, r["warmth"])
+
+
+def _month_ends_from_interactions(conn: Connection, ids: list[int], now: datetime
+                                  ) -> dict[int, tuple[MonthEnds, float, float]]:
+    if not ids:
+        return {}
     i, c = t.interaction, t.contact
-    ids = [r["id"] for r in rows]
+    length = round(MONTH_DAYS * US_PER_DAY)  # exactly 2,629,800,000,000 microseconds
+    at = type_coerce(i.c.occurred_at, BigInteger)
     # Inlined integers, not bound ones: PostgreSQL groups by the same expression text.
-    age = literal_column(str(to_micros(now))) - type_coerce(i.c.occurred_at, BigInteger)
-    into_month = age % literal_column(str(_MONTH_US))
-    month_start = age - into_month  # k months, in microseconds: integer arithmetic on both databases
-    exponent = literal(-_LN2) * into_month / (c.c.half_life_days * US_PER_DAY)
+    into_month = at % literal_column(str(length))
+    exponent = literal(-math.log(2.0)) * (literal_column(str(length)) - into_month) / (c.c.half_life_days * US_PER_DAY)
     # exp() of less than -700 is 0 to a double; PostgreSQL would call it an underflow error.
     decayed = case((exponent < -700, 0.0), else_=func.exp(exponent))
-    q = (select(i.c.contact_id, month_start, func.sum(i.c.weight * decayed), c.c.reciprocity, c.c.half_life_days)
+    horizon = to_micros(now) + 60_000_000  # as syncd.warmth.aggregate
+    q = (select(i.c.contact_id, at - into_month, func.sum(i.c.weight * decayed), c.c.reciprocity, c.c.half_life_days)
          .join_from(i, c, c.c.id == i.c.contact_id)
-         .where(i.c.contact_id.in_(ids), i.c.occurred_at <= to_db(now))
-         .group_by(i.c.contact_id, month_start, c.c.reciprocity, c.c.half_life_days))
+         .where(i.c.contact_id.in_(ids), at <= horizon)
+         .group_by(i.c.contact_id, at - into_month, c.c.reciprocity, c.c.half_life_days))
     sums: dict[int, dict[int, float]] = defaultdict(dict)
     params: dict[int, tuple[float, float]] = {}
-    for cid, months_us, total, recip, hl in conn.execute(q):
-        sums[cid][int(months_us) // _MONTH_US] = total
+    for cid, month_start, total, recip, hl in conn.execute(q):
+        sums[cid][int(month_start) // length] = total
         params[cid] = (recip, hl)
-    for r in rows:
-        recip, hl = params.get(r["id"], (0.0, config.warmth.half_life_days))
-        r["trend"] = _trend(config, sums.get(r["id"], {}), recip, hl)
+    last = month_of(horizon, US_PER_DAY)
+    return {cid: (month_ends(sums[cid], params[cid][1], last), *params[cid]) for cid in sums}
 
 
 # --- follow-ups -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ touched (marked dirty) or by an explicit full recompute, never all of them on ev
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -213,6 +214,72 @@ def aggregate(params: Warmth, events: Sequence[Event | tuple[float, str, float]]
     )
 
 
+# --- the twelve-month trend ------------------------------------------------------------------------
+
+MONTHS = 12  # the trend's length
+MONTH_DAYS = 365.25 / MONTHS  # its months: fixed instants, epoch-aligned, so a stored value stays right
+
+
+class MonthEnds(NamedTuple):
+    """The activity at the end of twelve consecutive months, oldest first; ``month`` is the last
+    one's number (epoch months of MONTH_DAYS), the month holding the scoring time, whose end may
+    lie ahead (the activity decayed to it)."""
+
+    month: int
+    activity: tuple[float, ...]
+
+
+def month_of(at: float, per_day: float = DAY) -> int:
+    return int(at // (MONTH_DAYS * per_day))
+
+
+def month_sums(events: Sequence[Event | tuple[float, str, float]], hl_days: float, now: float,
+               per_day: float = DAY) -> dict[int, float]:
+    """Each month's interactions, each decayed to its month's end (what :func:`month_ends` carries
+    forward; the read views have the database sum them the same way)."""
+    length, tau = MONTH_DAYS * per_day, hl_days * per_day
+    horizon = now + 60 * per_day / DAY  # as in aggregate
+    sums: dict[int, float] = {}
+    for at, _, weight in events:
+        if at <= horizon:
+            k = int(at // length)
+            sums[k] = sums.get(k, 0.0) + weight * 2.0 ** (-((k + 1) * length - at) / tau)
+    return sums
+
+
+def month_ends(sums: dict[int, float], hl_days: float, last: int) -> MonthEnds:
+    """The activity at the end of months ``last - 11`` .. ``last``: each month's end carries the
+    one before it, decayed (exponents <= 0: no overflow), plus its own month's sum."""
+    per_month = MONTH_DAYS / hl_days
+    months = sorted(sums)
+    carry, at_month, n, out = 0.0, None, 0, []
+    for j in range(last - MONTHS + 1, last + 1):
+        while n < len(months) and months[n] <= j:
+            k = months[n]
+            carry = (carry * 2.0 ** (-(k - at_month) * per_month) if at_month is not None else 0.0) + sums[k]
+            at_month, n = k, n + 1
+        out.append(carry * 2.0 ** (-(j - at_month) * per_month) if at_month is not None else 0.0)
+    return MonthEnds(last, tuple(out))
+
+
+def trend_of(events: Sequence[Event | tuple[float, str, float]], hl_days: float, now: float,
+             per_day: float = DAY) -> MonthEnds:
+    """The activity at the end of the twelve months up to the one holding ``now``."""
+    return month_ends(month_sums(events, hl_days, now, per_day), hl_days, month_of(now + 60 * per_day / DAY, per_day))
+
+
+_TREND = struct.Struct(f"<i{MONTHS}f")  # 52 bytes a contact: single precision holds a tenth of a score
+
+
+def pack_trend(ends: MonthEnds) -> bytes:
+    return _TREND.pack(ends.month, *ends.activity)
+
+
+def unpack_trend(blob: bytes) -> MonthEnds:
+    month, *activity = _TREND.unpack(blob)
+    return MonthEnds(month, tuple(activity))
+
+
 def score_at(params: Warmth, activity: float, recip: float, hl_days: float,
              scored_at: datetime | None, now: datetime) -> float:
     """The score now, from the stored aggregate (decay applied on read)."""
@@ -251,6 +318,9 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
     read = _DriverStatement(conn, select(i.c.contact_id, type_coerce(i.c.occurred_at, BigInteger), i.c.kind, i.c.weight)
                             .where(and_(i.c.contact_id >= bindparam("lo"), i.c.contact_id <= bindparam("hi")))
                             .order_by(i.c.contact_id))
+    trend = _DriverStatement(conn, upsert_statement(
+        conn, t.contact_trend, ["contact_id"], {"contact_id": bindparam("cid"), "months": bindparam("months")},
+        update={"months": bindparam("months")}))
     scored_at = to_micros(now)
     step = 2000
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -259,21 +329,29 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
             chunk = ids[k:k + step]
             wanted = set(chunk)
             aggregates: dict[int, Aggregate] = {}
+            trends: dict[int, MonthEnds] = {}
+
+            def score(cid: int, events: list[Any]) -> None:
+                agg = aggregates[cid] = aggregate(params, events, now_us, US_PER_DAY)
+                trends[cid] = trend_of(events, agg.half_life_days, now_us, US_PER_DAY)
+
             current, events = None, []
             cursor.execute(read.sql, read.params({"lo": chunk[0], "hi": chunk[-1]}))
             while rows := cursor.fetchmany(5000):
                 for row in rows:
                     if row[0] != current:
                         if current in wanted:
-                            aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
+                            score(current, events)
                         current, events = row[0], []
                     events.append(row[1:])  # (at, kind, weight), as an Event unpacks
             if current in wanted:
-                aggregates[current] = aggregate(params, events, now_us, US_PER_DAY)
+                score(current, events)
             events = []
             out = []
             for cid in chunk:
-                agg = aggregates.get(cid) or aggregate(params, [], now_us, US_PER_DAY)
+                if cid not in aggregates:
+                    score(cid, [])
+                agg = aggregates[cid]
                 until = crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now)
                 out.append(write.params({
                     "cid": cid,
@@ -293,6 +371,8 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
                     "warmth_anchor": anchor(agg.activity * agg.reciprocity, agg.half_life_days, now.timestamp()),
                 }))
             cursor.executemany(write.sql, out)
+            cursor.executemany(trend.sql, [trend.params({"cid": cid, "months": pack_trend(trends[cid])})
+                                           for cid in chunk])
     finally:
         cursor.close()
     return len(ids)

@@ -4,7 +4,7 @@ can be previewed, confirmed and undone; the 0006 migration upgrades stored data.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -207,22 +207,59 @@ def test_targets_find_people_by_domain_subdomain_person_free_mail_and_merged_add
         world.close()
 
 
+def _list_and_detail_trends(world: Scenario, now: datetime) -> list[tuple[list[float], list[float]]]:
+    with world.store.connect() as conn:
+        rows = report.contacts(conn, world.config, now)
+        report.trends(conn, world.config, rows, now)
+        return [(row["trend"], report.contact_detail(conn, world.config, row["id"], now)["trend"]) for row in rows]
+
+
+def _agree(pairs: list[tuple[list[float], list[float]]]) -> None:
+    assert pairs
+    for listed, exact in pairs:
+        assert len(listed) == len(exact) == 12
+        assert all(abs(a - b) <= 0.1 for a, b in zip(listed, exact, strict=True)), (listed, exact)
+
+
 def test_the_trend_in_the_list_matches_the_one_in_the_detail(tmp_path: Path, db_url: str) -> None:
-    """The list's trend is summed per month by the database; the detail's from every interaction
-    in Python. They agree to the shown tenth, on both databases."""
+    """The list reads the month ends stored when each contact was scored; the detail computes
+    them from every interaction. They agree to the shown tenth, on both databases."""
     world = _world(tmp_path, db_url)
     try:
         world.meeting("Just now", NOW - timedelta(hours=2), with_=("p11@org2.example",))
         world.sync()
+        pairs = _list_and_detail_trends(world, NOW)
+        _agree(pairs)
         with world.store.connect() as conn:
             rows = report.contacts(conn, world.config, NOW)
             report.trends(conn, world.config, rows, NOW)
-            for row in rows:
-                exact = report.contact_detail(conn, world.config, row["id"], NOW)["trend"]
-                assert len(row["trend"]) == len(exact) == 12
-                assert all(abs(a - b) <= 0.1 for a, b in zip(row["trend"], exact, strict=True)), (row, exact)
         latest = next(r for r in rows if r["address"] == "p11@org2.example")
         assert latest["trend"][-1] > latest["trend"][-2]  # today's meeting counts in this month already
+    finally:
+        world.close()
+
+
+def test_a_contact_scored_before_month_ends_were_kept_has_its_trend_summed_by_the_database(
+        tmp_path: Path, db_url: str) -> None:
+    world = _world(tmp_path, db_url)
+    try:
+        stored = _list_and_detail_trends(world, NOW)
+        with world.store.begin() as conn:
+            conn.execute(schema.contact_trend.delete())  # as after the 0008 upgrade
+        summed = _list_and_detail_trends(world, NOW)
+        _agree(summed)
+        assert [a for a, _ in summed] == [a for a, _ in stored]
+    finally:
+        world.close()
+
+
+def test_a_stored_trend_stays_right_as_months_pass_without_a_new_interaction(tmp_path: Path, db_url: str) -> None:
+    """Months end at fixed instants: what was stored at the last scoring needs no rescoring
+    when time passes, only when an interaction comes (and that makes the contact dirty)."""
+    world = _world(tmp_path, db_url)
+    try:
+        for later in (timedelta(days=1), timedelta(days=75), timedelta(days=400)):
+            _agree(_list_and_detail_trends(world, NOW + later))
     finally:
         world.close()
 

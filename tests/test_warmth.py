@@ -6,10 +6,25 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncd.config import Warmth
 from syncd.ingest import size_factor
-from syncd.warmth import DAY, Event, aggregate, half_life, score_at, score_from, tier_of
+from syncd.warmth import (
+    DAY,
+    MONTH_DAYS,
+    Event,
+    aggregate,
+    half_life,
+    month_of,
+    pack_trend,
+    score_at,
+    score_from,
+    tier_of,
+    trend_of,
+    unpack_trend,
+)
 from tests.conformance.samples import raw_message
 from tests.scenario import NOW, Scenario
 
@@ -213,3 +228,33 @@ def test_replies_move_a_one_way_contact_up_a_tier(tmp_path: Path) -> None:
         assert TIER_ORDER.index(bob["tier"]) > TIER_ORDER.index(ann["tier"]), f"one-way: {shown(ann)}; answered: {shown(bob)}"  # type: ignore[arg-type]
     finally:
         world.close()
+
+
+# --- the twelve-month trend ----------------------------------------------------------------------
+
+_event_times = st.lists(st.tuples(st.floats(min_value=-900, max_value=0.0), st.floats(min_value=0.01, max_value=3.0)),
+                        max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=_event_times, hl_days=st.floats(min_value=0.5, max_value=180.0))
+def test_the_month_ends_are_each_interaction_decayed_to_each_months_end(
+        events: list[tuple[float, float]], hl_days: float) -> None:
+    """The carried month sums equal the definition: at a month's end, the sum of every
+    interaction up to it, each decayed by its age then."""
+    evs = [Event(T + d * DAY, "sent", w) for d, w in events]
+    ends = trend_of(evs, hl_days, T)
+    assert ends.month == month_of(T + 60) and len(ends.activity) == 12
+    for j, got in enumerate(ends.activity):
+        end = (ends.month - 11 + j + 1) * MONTH_DAYS * DAY
+        want = sum(e.weight * 2.0 ** (-(end - e.at) / (hl_days * DAY)) for e in evs if e.at <= end)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_a_stored_trend_packs_into_52_bytes_and_back() -> None:
+    ends = trend_of([Event(days_ago(d), "sent", 1.0) for d in (1, 40, 200)], 30.0, T)
+    blob = pack_trend(ends)
+    assert len(blob) == 52
+    back = unpack_trend(blob)
+    assert back.month == ends.month
+    assert back.activity == pytest.approx(ends.activity, rel=1e-6)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -238,6 +239,16 @@ def _partial_on_postgresql(table: Table, connection: Connection, **_kw: object) 
             if where is not None:
                 ix.dialect_options["postgresql"]["where"] = where
 
+
+# Each scored contact's activity at the end of the last twelve months (syncd.warmth.MonthEnds,
+# packed): written when the contact is scored, so the contacts list draws its sparkline without
+# reading interactions. Months end at fixed instants: a value changes only with the interactions.
+contact_trend = Table(
+    "contact_trend",
+    metadata,
+    Column("contact_id", Integer, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True),
+    Column("months", LargeBinary, nullable=False),
+)
 
 # One row per `syncd merge`, what it moved, so that `syncd unmerge` can take it apart again.
 contact_merge = Table(
