@@ -328,30 +328,24 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
         for k in range(0, len(ids), step):
             chunk = ids[k:k + step]
             wanted = set(chunk)
-            aggregates: dict[int, Aggregate] = {}
-            trends: dict[int, MonthEnds] = {}
-
-            def score(cid: int, events: list[Any]) -> None:
-                agg = aggregates[cid] = aggregate(params, events, now_us, US_PER_DAY)
-                trends[cid] = trend_of(events, agg.half_life_days, now_us, US_PER_DAY)
-
+            scored: dict[int, tuple[Aggregate, MonthEnds]] = {}
             current, events = None, []
             cursor.execute(read.sql, read.params({"lo": chunk[0], "hi": chunk[-1]}))
             while rows := cursor.fetchmany(5000):
                 for row in rows:
                     if row[0] != current:
                         if current in wanted:
-                            score(current, events)
+                            scored[current] = _score(params, events, now_us)
                         current, events = row[0], []
                     events.append(row[1:])  # (at, kind, weight), as an Event unpacks
             if current in wanted:
-                score(current, events)
+                scored[current] = _score(params, events, now_us)
             events = []
             out = []
             for cid in chunk:
-                if cid not in aggregates:
-                    score(cid, [])
-                agg = aggregates[cid]
+                if cid not in scored:  # no interaction (left): its months are zero, not what they were
+                    scored[cid] = _score(params, [], now_us)
+                agg = scored[cid][0]
                 until = crossings(params, agg.activity * agg.reciprocity, agg.half_life_days, now)
                 out.append(write.params({
                     "cid": cid,
@@ -371,11 +365,17 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
                     "warmth_anchor": anchor(agg.activity * agg.reciprocity, agg.half_life_days, now.timestamp()),
                 }))
             cursor.executemany(write.sql, out)
-            cursor.executemany(trend.sql, [trend.params({"cid": cid, "months": pack_trend(trends[cid])})
-                                           for cid in chunk])
+            cursor.executemany(trend.sql, [trend.params({"cid": cid, "months": pack_trend(ends)})
+                                           for cid, (_, ends) in scored.items()])
     finally:
         cursor.close()
     return len(ids)
+
+
+def _score(params: Warmth, events: list[Any], now_us: int) -> tuple[Aggregate, MonthEnds]:
+    """A contact's aggregate and month ends from its events, in integer microseconds."""
+    agg = aggregate(params, events, now_us, US_PER_DAY)
+    return agg, trend_of(events, agg.half_life_days, now_us, US_PER_DAY)
 
 
 class _DriverStatement:
