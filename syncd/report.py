@@ -430,12 +430,10 @@ def _interaction(x: Any, hl_days: float, now_s: float) -> dict[str, Any]:
 # --- the twelve-month trend -----------------------------------------------------------------------
 
 def _trend(config: Config, ends: MonthEnds, recip: float, hl_days: float, now_s: float,
-           score_now: float) -> list[float] | None:
+           score_now: float) -> list[float]:
     """The score at the end of each of the last eleven months and now (oldest first), with
-    today's reciprocity and half-life; None when ``ends`` were scored at a later time than now."""
+    today's reciprocity and half-life, from month ends scored no later than ``now_s``'s month."""
     month = month_of(now_s)
-    if month < ends.month:
-        return None
     first = ends.month - MONTHS + 1
     points = []
     for m in range(month - MONTHS + 1, month):  # the months that have ended
@@ -448,17 +446,17 @@ def _trend(config: Config, ends: MonthEnds, recip: float, hl_days: float, now_s:
 def trends(conn: Connection, config: Config, rows: list[dict[str, Any]], now: datetime) -> None:
     """Add ``trend`` to each contact row (its ``warmth`` is the last point). The month ends were
     stored when each contact was scored: one row a contact. A contact without them (scored
-    before they were kept) has them summed from its interactions by the database, a row per
-    month of history, as :func:`syncd.warmth.month_sums` does."""
+    before they were kept, or by a clock ahead of ``now``) has them summed from its
+    interactions by the database, a row per month of history, as :func:`syncd.warmth.month_sums` does."""
     if not rows:
         return
     c, ct = t.contact, t.contact_trend
     now_s = now.timestamp()
-    found = {cid: (unpack_trend(months), recip, hl) for cid, months, recip, hl in conn.execute(
+    found = {cid: (ends, recip, hl) for cid, months, recip, hl in conn.execute(
         select(c.c.id, ct.c.months, c.c.reciprocity, c.c.half_life_days).join(ct, ct.c.contact_id == c.c.id)
-        .where(c.c.id.in_([r["id"] for r in rows])))}
-    missing = [r["id"] for r in rows if r["id"] not in found or month_of(now_s) < found[r["id"]][0].month]
-    found.update(_month_ends_from_interactions(conn, missing, now))
+        .where(c.c.id.in_([r["id"] for r in rows])))
+        if (ends := unpack_trend(months)).month <= month_of(now_s)}
+    found.update(_month_ends_from_interactions(conn, [r["id"] for r in rows if r["id"] not in found], now))
     for r in rows:
         ends, recip, hl = found.get(r["id"], (MonthEnds(month_of(now_s), (0.0,) * MONTHS), 0.0,
                                               config.warmth.half_life_days))
@@ -477,7 +475,8 @@ def _month_ends_from_interactions(conn: Connection, ids: list[int], now: datetim
     exponent = literal(-math.log(2.0)) * (literal_column(str(length)) - into_month) / (c.c.half_life_days * US_PER_DAY)
     # exp() of less than -700 is 0 to a double; PostgreSQL would call it an underflow error.
     decayed = case((exponent < -700, 0.0), else_=func.exp(exponent))
-    horizon = to_micros(now) + 60_000_000  # as syncd.warmth.aggregate
+    now_us = to_micros(now)
+    horizon = now_us + 60_000_000  # as syncd.warmth.month_sums
     q = (select(i.c.contact_id, at - into_month, func.sum(i.c.weight * decayed), c.c.reciprocity, c.c.half_life_days)
          .join_from(i, c, c.c.id == i.c.contact_id)
          .where(i.c.contact_id.in_(ids), at <= horizon)
@@ -487,7 +486,7 @@ def _month_ends_from_interactions(conn: Connection, ids: list[int], now: datetim
     for cid, month_start, total, recip, hl in conn.execute(q):
         sums[cid][int(month_start) // length] = total
         params[cid] = (recip, hl)
-    last = month_of(horizon, US_PER_DAY)
+    last = month_of(now_us, US_PER_DAY)
     return {cid: (month_ends(sums[cid], params[cid][1], last), *params[cid]) for cid in sums}
 
 

@@ -222,8 +222,9 @@ MONTH_DAYS = 365.25 / MONTHS  # its months: fixed instants, epoch-aligned, so a 
 
 class MonthEnds(NamedTuple):
     """The activity at the end of twelve consecutive months, oldest first; ``month`` is the last
-    one's number (epoch months of MONTH_DAYS), the month holding the scoring time, whose end may
-    lie ahead (the activity decayed to it)."""
+    one's number (epoch months of MONTH_DAYS), the month holding the scoring time, whose end lies
+    ahead (the activity decayed to it; an interaction in the minute's grace past that end, which
+    aggregate counts, is left for the next scoring)."""
 
     month: int
     activity: tuple[float, ...]
@@ -265,7 +266,7 @@ def month_ends(sums: dict[int, float], hl_days: float, last: int) -> MonthEnds:
 def trend_of(events: Sequence[Event | tuple[float, str, float]], hl_days: float, now: float,
              per_day: float = DAY) -> MonthEnds:
     """The activity at the end of the twelve months up to the one holding ``now``."""
-    return month_ends(month_sums(events, hl_days, now, per_day), hl_days, month_of(now + 60 * per_day / DAY, per_day))
+    return month_ends(month_sums(events, hl_days, now, per_day), hl_days, month_of(now, per_day))
 
 
 _TREND = struct.Struct(f"<i{MONTHS}f")  # 52 bytes a contact: single precision holds a tenth of a score

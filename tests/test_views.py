@@ -253,6 +253,18 @@ def test_a_contact_scored_before_month_ends_were_kept_has_its_trend_summed_by_th
         world.close()
 
 
+def test_month_ends_stored_by_a_clock_ahead_are_summed_afresh_for_an_earlier_now(tmp_path: Path, db_url: str) -> None:
+    world = _world(tmp_path, db_url)
+    try:
+        with world.store.begin() as conn:
+            recompute(conn, world.config.warmth, NOW + timedelta(days=75), everyone=True)
+        # The months agree; the last point is the listed warmth, which a score from a clock ahead
+        # does not take back (it only ever decays forward).
+        _agree([(listed[:-1] + [0.0], exact[:-1] + [0.0]) for listed, exact in _list_and_detail_trends(world, NOW)])
+    finally:
+        world.close()
+
+
 def test_a_stored_trend_stays_right_as_months_pass_without_a_new_interaction(tmp_path: Path, db_url: str) -> None:
     """Months end at fixed instants: what was stored at the last scoring needs no rescoring
     when time passes, only when an interaction comes (and that makes the contact dirty)."""
