@@ -367,7 +367,7 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
                 }))
             cursor.executemany(write.sql, out)
             cursor.executemany(trend.sql, [trend.params({"cid": cid, "months": pack_trend(ends)})
-                                           for cid, (_, ends) in scored.items()])
+                                           for cid, (_, ends) in sorted(scored.items())])  # in key order
     finally:
         cursor.close()
     return len(ids)
