@@ -25,6 +25,7 @@ from syncd.store import schema as t
 from tests.conftest import REPO, local_config
 from tests.conformance.samples import EventSpec, raw_message
 from tests.mailtree import IcsFolder, MailTree
+from tests.scenario import dangling_references
 
 ME = "ada@example.com"
 
@@ -105,6 +106,7 @@ def state(db_url: str, world: BusyWorld) -> dict[str, Any]:
             out["contacts"] = sorted(conn.execute(select(ca.c.address, t.contact.c.last_at, t.contact.c.n_out,
                                                          t.contact.c.n_in, t.contact.c.n_meetings)
                                                   .join(t.contact, t.contact.c.id == ca.c.contact_id)).tuples())
+            out["dangling"] = dangling_references(conn)  # none, wherever a run was killed
             out["messages"] = sorted(conn.execute(select(t.message.c.message_id, t.message.c.linked)).tuples())
             out["meetings"] = sorted(conn.execute(select(t.meeting.c.uid, t.meeting.c.recorded)).tuples())
             drafts = conn.execute(select(d.c.id, d.c.key, d.c.status, d.c.marker, d.c.subject)).all()

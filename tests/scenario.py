@@ -24,6 +24,17 @@ ME = "ada@example.com"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)  # a Wednesday, midday
 
 
+def dangling_references(conn: Any) -> list[tuple[Any, ...]]:
+    """Interactions that do not point at exactly one stored message or meeting. No foreign key
+    checks this (migration 0009): messages and meetings are never deleted, and ingest stores
+    each before its interactions, in the same transaction."""
+    return [tuple(r) for r in conn.execute(text(
+        "SELECT i.id, i.message_ref, i.meeting_ref FROM interaction i "
+        "WHERE (i.message_ref IS NULL) = (i.meeting_ref IS NULL) "
+        "OR (i.message_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM message m WHERE m.id = i.message_ref)) "
+        "OR (i.meeting_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM meeting e WHERE e.id = i.meeting_ref))"))]
+
+
 class Scenario:
     def __init__(self, root: Path, db_url: str | None = None, extra_config: str = "") -> None:
         self.root = root

@@ -23,7 +23,7 @@ from syncd.store.instant import Instant
 from syncd.store.schema import metadata
 from tests.conftest import REPO
 from tests.conformance.samples import raw_message
-from tests.scenario import NOW, Scenario
+from tests.scenario import NOW, Scenario, dangling_references
 
 
 def test_the_head_revision_constant_matches_the_newest_migration() -> None:
@@ -115,6 +115,48 @@ def _world(root: Path, db_url: str) -> Scenario:
                   uid="review@example.com")
     world.meeting("Future", NOW + timedelta(days=2), with_=("katherine@nasa.example",), uid="future@example.com")
     return world
+
+
+def test_every_interaction_points_at_a_stored_message_or_meeting(db_url: str, tmp_path: Path) -> None:
+    """What the foreign keys of interaction.message_ref / meeting_ref used to enforce (dropped by
+    migration 0009), after every path that writes or moves interactions: a sync, a recorded
+    meeting that changed (its interactions made again), one deleted at the provider, a merge
+    that drops a shared meeting's second interaction, the unmerge that puts it back, and a sync
+    after all that. Killed runs: tests/test_crash.py (tests.busy.state)."""
+    from syncd import curate, report
+
+    world = _world(tmp_path, db_url)
+    seen: list[tuple[str, int]] = []
+
+    def check(step: str) -> None:
+        with world.store.connect() as conn:
+            assert dangling_references(conn) == [], step
+            seen.append((step, conn.execute(text("SELECT count(*) FROM interaction")).scalar_one()))
+
+    try:
+        world.run()
+        check("first sync")
+        world.meeting("Review", NOW - timedelta(hours=3), uid="review@example.com",
+                      with_=("katherine@nasa.example", "grace@navy.example", "mary@example.com"))
+        world.sync()
+        check("a recorded meeting changed")
+        world.cal.delete("future@example.com")
+        world.sync()
+        check("a meeting deleted at the provider")
+        with world.store.begin() as conn:  # both were at the review: one interaction of it is dropped
+            keep = report.find_contact(conn, "grace@navy.example")
+            curate.merge(conn, keep, report.find_contact(conn, "katherine@nasa.example"), NOW)  # type: ignore[arg-type]
+        check("merged")
+        with world.store.begin() as conn:
+            curate.unmerge(conn, "katherine@nasa.example")
+        check("unmerged")
+        world.run()
+        check("synced again")
+    finally:
+        world.close()
+    assert all(n > 0 for _, n in seen), seen
+    counts = dict(seen)
+    assert counts["unmerged"] == counts["a meeting deleted at the provider"], seen  # what merge dropped came back
 
 
 @pytest.mark.slow

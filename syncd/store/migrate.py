@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Every schema revision syncd has ever had (the migration files are named after them): a database
 # at one of these is syncd's, even from before it carried syncd's mark.
