@@ -79,6 +79,19 @@ class _Mailbox:
 
 
 @dataclass
+class Prepared:
+    """A batch made ready for :meth:`Ingestor.write` without the database (:meth:`Ingestor.prepare`)."""
+
+    account_id: int
+    meetings: list[Meeting]
+    rows: list[dict[str, object]] = field(default_factory=list)  # message rows
+    # the people a message counts for: (address, name, role, weight, group size, Message-ID, sent at)
+    wanted: list[tuple[str, str, str, float, int, str, datetime]] = field(default_factory=list)
+    learned: dict[str, str] = field(default_factory=dict)  # lists new in this batch: address -> List-Id
+    skipped: list[Skip] = field(default_factory=list)
+
+
+@dataclass
 class IngestResult:
     messages: int = 0
     meetings: int = 0
@@ -193,16 +206,35 @@ class Ingestor:
     def apply(self, conn: Connection, account_id: int, items: Sequence[MailMessage | Meeting],
               gone: Sequence[tuple[str, str]] = (), now: datetime | None = None) -> IngestResult:
         self.load(conn)
-        result = IngestResult()
+        return self.write(conn, self.prepare(account_id, items), gone, now)
+
+    def prepare(self, account_id: int, items: Sequence[MailMessage | Meeting]) -> Prepared:
+        """The part of :meth:`apply` that needs no database: each message's row and the people it
+        counts for, judged with what is known (lists learned from earlier batches and this one).
+        On PostgreSQL the sync engine calls it in the reading thread, while the writer thread
+        stores the batch before; batches are prepared in the order they are written, so each is
+        judged as :meth:`apply` would judge it. Needs :meth:`load` first."""
+        assert self._loaded, "Ingestor.load() before prepare()"
         mails = [i for i in items if isinstance(i, MailMessage) and not i.is_draft]
-        meetings = [i for i in items if isinstance(i, Meeting)]
+        prepared = Prepared(account_id, [i for i in items if isinstance(i, Meeting)])
         if mails:
-            self._learn_lists(conn, mails, result)
-            self._ingest_mail(conn, account_id, mails, result)
-        if meetings:
-            self._ingest_meetings(conn, account_id, meetings, result)
+            prepared.learned = self._learn_lists(mails)
+            self._prepare_mail(account_id, mails, prepared)
+        return prepared
+
+    def write(self, conn: Connection, prepared: Prepared, gone: Sequence[tuple[str, str]] = (),
+              now: datetime | None = None) -> IngestResult:
+        """Store a prepared batch within the caller's transaction."""
+        self.load(conn)
+        result = IngestResult(skipped=list(prepared.skipped))
+        if prepared.learned:
+            self._store_lists(conn, prepared.learned, result)
+        if prepared.rows:
+            self._store_mail(conn, prepared, result)
+        if prepared.meetings:
+            self._ingest_meetings(conn, prepared.account_id, prepared.meetings, result)
         if gone and now is not None:
-            present = {m.uid for m in meetings}  # moved to another file, not deleted
+            present = {m.uid for m in prepared.meetings}  # moved to another file, not deleted
             self._mark_gone(conn, [g for g in gone if g[0] not in present], now)
         if result.touched:
             mark_dirty(conn, result.touched)
@@ -210,27 +242,29 @@ class Ingestor:
 
     # -- mail -------------------------------------------------------------------------------
 
-    def _learn_lists(self, conn: Connection, mails: Sequence[MailMessage], result: IngestResult) -> None:
+    def _learn_lists(self, mails: Sequence[MailMessage]) -> dict[str, str]:
+        """The lists these messages show that were not known: known from now on (the judgements
+        of this batch and the next ones see them), stored by :meth:`_store_lists`."""
         learned: dict[str, str] = {}
         for msg in mails:
             if msg.list_headers:
                 for addr, list_id in list_addresses(msg):
                     if addr not in self.lists and addr not in self.me.own:
                         learned[addr] = list_id
-        if not learned:
-            return
+        if learned:
+            self.lists |= set(learned)
+            self._forget_judgements()
+        return learned
+
+    def _store_lists(self, conn: Connection, learned: dict[str, str], result: IngestResult) -> None:
         now = to_db(self.now)
         conn.execute(insert_ignore(conn, t.mailing_list, ["address"]),
                      [{"address": a, "list_id": i[:500], "learned_at": now} for a, i in learned.items()])
-        self.lists |= set(learned)
-        self._forget_judgements()
         # A list we wrote to before we knew it was one: it is not a person after all.
         self._demote(conn, list(learned), result.touched)
 
-    def _ingest_mail(self, conn: Connection, account_id: int, mails: Sequence[MailMessage],
-                     result: IngestResult) -> None:
-        rows: list[dict[str, object]] = []
-        wanted: list[tuple[str, str, str, float, int, str, datetime]] = []  # (addr, name, role, weight, n, id, at)
+    def _prepare_mail(self, account_id: int, mails: Sequence[MailMessage], prepared: Prepared) -> None:
+        rows, wanted = prepared.rows, prepared.wanted
         own, lists, w_to, w_cc = self.me.own, self.lists, self.w_to, self.w_cc
         for msg in mails:
             sender = normalise(msg.sender.email) if msg.sender else ""
@@ -270,10 +304,13 @@ class Ingestor:
                         wanted.append((box.address, box.name, role, (w_to if role == "to" else w_cc) * share, n,
                                        msg.message_id, sent_at))
             if unusable:
-                result.skipped.append(_unusable_skip(f"message {msg.message_id}", "senders and recipients", unusable,
-                                                     "the number of recipients"))
-        refs, fresh = store_messages(conn, rows)
-        result.messages += len(rows)
+                prepared.skipped.append(_unusable_skip(f"message {msg.message_id}", "senders and recipients",
+                                                       unusable, "the number of recipients"))
+
+    def _store_mail(self, conn: Connection, prepared: Prepared, result: IngestResult) -> None:
+        refs, fresh = store_messages(conn, prepared.rows)
+        result.messages += len(prepared.rows)
+        wanted = prepared.wanted
         if not wanted:
             return
         ids = self.contact_ids(conn, [(a, name) for a, name, *_ in wanted])

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import DBAPIError
@@ -31,7 +31,7 @@ from syncd import connectors
 from syncd.connectors.base import AuthError, Batch, Connector, ConnectorEnv, ConnectorError, SourceError, TemporaryError
 from syncd import paths
 from syncd.config import AccountConfig, Config
-from syncd.ingest import Identity, Ingestor
+from syncd.ingest import Identity, Ingestor, Prepared
 from syncd.records import Skip
 from syncd.secrets import SecretError
 from syncd.settle import settle
@@ -45,6 +45,7 @@ log = logging.getLogger("syncd.sync")
 
 # (account, stream, items so far in this stream, items in all when the provider said: Batch.total)
 Progress = Callable[[str, str, int, "int | None"], None]
+B = TypeVar("B")  # a batch as the pull hands it over: here, with what Ingestor.prepare made of it
 # A stream's lease lasts this long past its last committed batch. A holder that dies on this
 # machine is replaced at once; one on another machine after this time.
 STREAM_LEASE = timedelta(minutes=10)
@@ -276,23 +277,28 @@ _gc_threshold = gc.get_threshold()
 def _pull_batches(store: Store, connector: Connector, acc_id: int, account: str, name: str, ingestor: Ingestor,
                   now: datetime, progress: Progress | None, cursor: str | None, out: StreamOutcome, held: str,
                   me: str, key: Any) -> None:
-    def write(batch: Batch) -> list[Skip]:
-        return _commit_batch(store, ingestor, acc_id, batch, now, held, me, key)
+    def write(item: tuple[Batch, Prepared]) -> list[Skip]:
+        return _commit_batch(store, ingestor, acc_id, *item, now, held, me, key)
 
-    def committed(batch: Batch, skipped: list[Skip]) -> None:
-        _count_batch(account, name, batch, skipped, out, progress)
+    def committed(item: tuple[Batch, Prepared], skipped: list[Skip]) -> None:
+        _count_batch(account, name, item[0], skipped, out, progress)
 
+    with store.begin() as conn:
+        ingestor.load(conn)  # what prepare() judges with: the lists and ignore rules stored
+    # Each batch is prepared (its rows built, its people judged) where it is read, in order.
+    batches = ((batch, ingestor.prepare(acc_id, batch.items)) for batch in connector.pull(name, cursor))
     if store.dialect == "postgresql":
-        _pull_overlapped(connector.pull(name, cursor), write, committed)
+        _pull_overlapped(batches, write, committed)
         return
-    for batch in connector.pull(name, cursor):
-        committed(batch, write(batch))
+    for item in batches:
+        committed(item, write(item))
 
 
-def _pull_overlapped(batches: Iterator[Batch], write: Callable[[Batch], list[Skip]],
-                     committed: Callable[[Batch, list[Skip]], None]) -> None:
+def _pull_overlapped(batches: Iterator[B], write: Callable[[B], list[Skip]],
+                     committed: Callable[[B, list[Skip]], None]) -> None:
     """PostgreSQL: batch N is written and committed by a writer thread (its own connection)
-    while this thread reads and parses batch N + 1. The server works in its own process, and
+    while this thread reads, parses and prepares batch N + 1 (Ingestor.prepare: the writer
+    only sends). The server works in its own process, and
     psycopg lets go of the GIL while it waits for it, so that wait overlaps the parsing.
 
     Batches are committed one at a time, in order, each with its cursor, exactly as without the
@@ -307,7 +313,7 @@ def _pull_overlapped(batches: Iterator[Batch], write: Callable[[Batch], list[Ski
     # Python's own GIL switch interval (5 ms) is kept: with today's parsing and ingest, 1 ms (which
     # once made the writer keep up) measured 9.9-11.2 s against 8.2-9.5 s for a 100k first sync.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-writer") as writer:
-        pending: tuple[Batch, Future[list[Skip]]] | None = None
+        pending: tuple[B, Future[list[Skip]]] | None = None
         try:
             for batch in batches:
                 if pending is not None:
@@ -324,8 +330,7 @@ def _pull_overlapped(batches: Iterator[Batch], write: Callable[[Batch], list[Ski
                 committed(pending[0], pending[1].result())
 
 
-def _store_in_hand(batch: Batch, write: Callable[[Batch], list[Skip]],
-                   committed: Callable[[Batch, list[Skip]], None]) -> None:
+def _store_in_hand(batch: B, write: Callable[[B], list[Skip]], committed: Callable[[B, list[Skip]], None]) -> None:
     """Write and count the batch read before a stop was asked for (the writer is idle by now)."""
     skipped = write(batch)
     try:
@@ -334,14 +339,14 @@ def _store_in_hand(batch: Batch, write: Callable[[Batch], list[Skip]],
         log.debug("a second stop request after the batch in hand", exc_info=True)
 
 
-def _commit_batch(store: Store, ingestor: Ingestor, acc_id: int, batch: Batch, now: datetime, held: str, me: str,
-                  key: Any) -> list[Skip]:
+def _commit_batch(store: Store, ingestor: Ingestor, acc_id: int, batch: Batch, prepared: Prepared, now: datetime,
+                  held: str, me: str, key: Any) -> list[Skip]:
     """One batch's records and the cursor after them, in one transaction; the skips it found."""
     s = t.stream
     with store.begin() as conn:
         if not lease.renew(conn, held, me, STREAM_LEASE):
             raise _LeaseLost()
-        ingested = ingestor.apply(conn, acc_id, batch.items, batch.gone, now)
+        ingested = ingestor.write(conn, prepared, batch.gone, now)
         skipped = [*batch.skipped, *ingested.skipped]  # the connector's, and unusable addresses
         values: dict[str, object] = {
             "cursor": batch.cursor,

@@ -1,17 +1,21 @@
 """On PostgreSQL the sync engine writes each batch in a writer thread while the next one is read
-(syncd.sync._pull_overlapped): the same commits, in the same order, as one thread would make,
-with at most one batch in flight and every error where it would have been."""
+and prepared (syncd.sync._pull_overlapped): the same commits, in the same order, as one thread
+would make, with at most one batch in flight, every error where it would have been, and each
+batch judged with what the batches before it taught."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from syncd.connectors.base import Batch, TemporaryError
 from syncd.records import Skip
 from syncd.sync import _pull_overlapped
+from tests.scenario import NOW, Scenario
 
 
 class Log:
@@ -123,3 +127,23 @@ def test_a_stop_between_batches_stores_the_batch_in_hand_and_reads_no_further() 
         _pull_overlapped(batches(log, 6), write, committed)
     assert [e for e in log.events if e.startswith("committed")] == ["committed 0", "committed 1", "committed 2"]
     assert "read 3" not in log.events
+
+
+def test_what_a_batch_teaches_holds_when_the_next_is_judged(db_url: str, tmp_path: Path) -> None:
+    """The reading thread prepares each batch (Ingestor.prepare: its rows, its people judged)
+    while the writer stores the one before: in order, so a mailing list learned from one batch
+    is not a person in the next, as when one thread did it all."""
+    world = Scenario(tmp_path, db_url)
+    world.config_path.write_text(world.config_path.read_text() + "batch_size = 1\n")
+    try:
+        world.sent("python-dev@python.example", NOW - timedelta(days=3), subject="[dev] release",
+                   extra={"List-Post": "<mailto:python-dev@python.example>", "List-Id": "<python-dev.python.example>"})
+        world.sent("Python Dev <python-dev@python.example>, grace@navy.example", NOW - timedelta(days=2),
+                   subject="Re: release")
+        world.sent("python-dev@python.example", NOW - timedelta(days=1), subject="Re: release again")
+        outcomes = world.sync()
+        assert [s.items for o in outcomes for s in o.streams if s.stream == "mail:Sent"] == [3]
+        assert world.interactions("grace@navy.example") == [("sent", "Re: release")]
+        assert world.contact("python-dev@python.example") is None
+    finally:
+        world.close()
