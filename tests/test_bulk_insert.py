@@ -170,14 +170,14 @@ def test_mark_dirty_marks_every_contact_and_waits_for_a_rescore_clearing_one(db_
         store.close()
 
 
-def test_copy_writes_every_value_exactly_in_text_built_here_or_by_the_driver(postgres_url: str) -> None:
-    """copy_insert builds COPY's text itself for bools, ints, floats, strings and None (escapes
-    and all), and leaves rows with any other type to psycopg: both arrive exactly as given."""
+def test_copy_writes_every_value_exactly(postgres_url: str) -> None:
+    """copy_insert hands each row to psycopg's COPY writer: bools, ints, floats, strings with
+    escapes and None, and a type of its own (an int enum), all arrive exactly as given."""
     import enum
 
     from syncd.store.upsert import copy_insert
 
-    class Size(enum.IntEnum):  # a type the text is not built for here
+    class Size(enum.IntEnum):  # an int of a type of its own
         TWO = 2
 
     store = open_store(postgres_url)
