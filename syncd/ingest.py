@@ -19,6 +19,7 @@ arrive in, and of where a crash interrupted the previous run.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,6 +119,11 @@ class Ingestor:
         self._contacts: dict[str, int] = {}  # normalised address -> contact id
         self._orgs: dict[str, int | None] = {}
         self._people: dict[str, bool] = {}  # is_person answers; cleared when lists are learned
+        # On PostgreSQL a pull prepares batch N + 1 (learning lists, forgetting judgements) while
+        # the writer judges batch N's meeting attendees: an answer reached before the forgetting
+        # must not be remembered after it. Answers count the forgettings; the lock orders them.
+        self._forgotten = 0
+        self._judging = threading.Lock()
         self._verdicts: dict[tuple[str, str], nonpeople.Verdict | None] = {}
         # (address as written, name) -> what ingest needs of a mailbox; cleared with _people
         self._mailboxes: dict[tuple[str, str], _Mailbox] = {}
@@ -143,17 +149,23 @@ class Ingestor:
 
     def _forget_judgements(self) -> None:
         """What is_person answered depends on your addresses, the lists and the ignore rules."""
-        self._people.clear()
-        self._mailboxes.clear()
+        with self._judging:
+            self._forgotten += 1
+            self._people.clear()
+            self._mailboxes.clear()
 
     def is_person(self, address: str, name: str = "") -> bool:
         """An address worth a contact: not ours, not a list, room or placeholder, not a machine,
         not silenced. ``name``, when known, can tell a room or a group too."""
         known = self._people.get(address)
         if known is None:
-            known = self._people[address] = bool(address) and address not in self.me.own \
+            forgotten = self._forgotten
+            known = bool(address) and address not in self.me.own \
                 and address not in self.lists and not automated_address(address) \
                 and not self.ignore.matches(address) and self.nonpeople.certain(address) is None
+            with self._judging:
+                if forgotten == self._forgotten:
+                    self._people[address] = known
         return known and (not name or self._certain(address, name) is None)
 
     def _certain(self, address: str, name: str) -> nonpeople.Verdict | None:
