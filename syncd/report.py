@@ -48,6 +48,7 @@ from syncd.warmth import (
     aggregate,
     decay,
     epoch_seconds,
+    horizon,
     log2_effective_now,
     log2_needed,
     month_ends,
@@ -476,10 +477,9 @@ def _month_ends_from_interactions(conn: Connection, ids: list[int], now: datetim
     # exp() of less than -700 is 0 to a double; PostgreSQL would call it an underflow error.
     decayed = case((exponent < -700, 0.0), else_=func.exp(exponent))
     now_us = to_micros(now)
-    horizon = now_us + 60_000_000  # as syncd.warmth.month_sums
     q = (select(i.c.contact_id, at - into_month, func.sum(i.c.weight * decayed), c.c.reciprocity, c.c.half_life_days)
          .join_from(i, c, c.c.id == i.c.contact_id)
-         .where(i.c.contact_id.in_(ids), at <= horizon)
+         .where(i.c.contact_id.in_(ids), at <= int(horizon(now_us, US_PER_DAY)))
          .group_by(i.c.contact_id, at - into_month, c.c.reciprocity, c.c.half_life_days))
     sums: dict[int, dict[int, float]] = defaultdict(dict)
     params: dict[int, tuple[float, float]] = {}

@@ -165,17 +165,22 @@ def decay(at: float, when: float, hl_days: float) -> float:
     return 2.0 ** (-max(0.0, when - at) / (hl_days * DAY))
 
 
+def horizon(now: float, per_day: float = DAY) -> float:
+    """The latest interaction a score counts: a clock a minute off is not "the future"."""
+    return now + 60 * per_day / DAY
+
+
 def aggregate(params: Warmth, events: Sequence[Event | tuple[float, str, float]], now: float,
               per_day: float = DAY) -> Aggregate:
     """The stored aggregate of one contact's interactions, as of ``now``. One pass, one pow each.
 
     Times are in one unit throughout, ``per_day`` of them a day: epoch seconds by default; the
     store passes integer microseconds, so first and last come back exact."""
-    horizon = now + 60 * per_day / DAY  # a clock a minute off is not "the future"
+    latest = horizon(now, per_day)
     first = last = last_out = last_in = None
     n_out = n_in = n_meet = 0
     for at, kind, _ in events:  # unpacked: an Event, or a plain (at, kind, weight) tuple
-        if at > horizon:
+        if at > latest:
             continue
         if first is None or at < first:
             first = at
@@ -196,7 +201,7 @@ def aggregate(params: Warmth, events: Sequence[Event | tuple[float, str, float]]
     hl = half_life(params, first, last, per_day)
     tau = hl * per_day
     # Decay to the last interaction first (exponents <= 0, no overflow), then to now: one factor.
-    at_last = sum(weight * 2.0 ** ((at - last) / tau) for at, _, weight in events if at <= horizon)
+    at_last = sum(weight * 2.0 ** ((at - last) / tau) for at, _, weight in events if at <= latest)
     activity = at_last * 2.0 ** (-max(0.0, now - last) / tau)
     r = reciprocity(params, n_out, n_in, n_meet)
     return Aggregate(
@@ -238,11 +243,10 @@ def month_sums(events: Sequence[Event | tuple[float, str, float]], hl_days: floa
                per_day: float = DAY) -> dict[int, float]:
     """Each month's interactions, each decayed to its month's end (what :func:`month_ends` carries
     forward; the read views have the database sum them the same way)."""
-    length, tau = MONTH_DAYS * per_day, hl_days * per_day
-    horizon = now + 60 * per_day / DAY  # as in aggregate
+    length, tau, latest = MONTH_DAYS * per_day, hl_days * per_day, horizon(now, per_day)
     sums: dict[int, float] = {}
     for at, _, weight in events:
-        if at <= horizon:
+        if at <= latest:
             k = int(at // length)
             sums[k] = sums.get(k, 0.0) + weight * 2.0 ** (-((k + 1) * length - at) / tau)
     return sums
