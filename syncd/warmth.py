@@ -45,7 +45,7 @@ from syncd.tiers import BOUNDED_TIERS, TIERS, Tier
 from syncd.store import refs
 from syncd.store import schema as t
 from syncd.store.instant import from_micros, to_micros
-from syncd.store.upsert import upsert_statement
+from syncd.store.upsert import DriverStatement, upsert_statement
 from syncd.timeutil import from_db
 
 DAY = 86400.0
@@ -315,15 +315,15 @@ def recompute(conn: Connection, params: Warmth, now: datetime, *, everyone: bool
     names = ["activity", "reciprocity", "half_life_days", "standing", "first_at", "last_at", "last_out_at",
              "last_in_at", "n_out", "n_in", "n_meetings", "scored_at", "inner_until", "warm_until",
              "cooling_until", "cold_until", "warmth_anchor"]
-    write = _DriverStatement(conn, update(c).where(c.c.id == bindparam("cid"))
+    write = DriverStatement(conn, update(c).where(c.c.id == bindparam("cid"))
                              .values(dirty=False, **{n: bindparam(n) for n in names}))
     # One contact's events at a time (the query walks the contact's index in order): memory
     # bounded by the busiest contact, not by the mailbox. The stored integers themselves
     # (exact, and no datetime made per row).
-    read = _DriverStatement(conn, select(i.c.contact_id, type_coerce(i.c.occurred_at, BigInteger), i.c.kind, i.c.weight)
+    read = DriverStatement(conn, select(i.c.contact_id, type_coerce(i.c.occurred_at, BigInteger), i.c.kind, i.c.weight)
                             .where(and_(i.c.contact_id >= bindparam("lo"), i.c.contact_id <= bindparam("hi")))
                             .order_by(i.c.contact_id))
-    trend = _DriverStatement(conn, upsert_statement(
+    trend = DriverStatement(conn, upsert_statement(
         conn, t.contact_trend, ["contact_id"], {"contact_id": bindparam("cid"), "months": bindparam("months")},
         update={"months": bindparam("months")}))
     scored_at = to_micros(now)
@@ -381,24 +381,6 @@ def _score(params: Warmth, events: list[Any], now_us: int) -> tuple[Aggregate, M
     """A contact's aggregate and month ends from its events, in integer microseconds."""
     agg = aggregate(params, events, now_us, US_PER_DAY)
     return agg, trend_of(events, agg.half_life_days, now_us, US_PER_DAY)
-
-
-class _DriverStatement:
-    """A statement compiled once for the connection's dialect, run on the driver's cursor with
-    parameters the caller gives in their stored form (an Instant as its integer): the SQL and
-    each row's parameters in the driver's own shape (a tuple for SQLite, a dict for psycopg)."""
-
-    def __init__(self, conn: Connection, stmt: Any) -> None:
-        compiled = stmt.compile(dialect=conn.dialect)
-        self.sql = compiled.string
-        self._fixed = dict(compiled.params)  # the statement's own constants; the rest are given
-        self._order = list(compiled.positiontup or []) if compiled.positional else None
-
-    def params(self, values: dict[str, object]) -> Any:
-        if self._order is None:
-            return {**self._fixed, **values}
-        fixed = self._fixed
-        return tuple(values[n] if n in values else fixed[n] for n in self._order)
 
 
 def rescore(conn: Connection, params: Warmth, now: datetime) -> int:

@@ -123,6 +123,24 @@ def _scalar_defaults(table: Table, names: list[str]) -> dict[str, object]:
             and c.default.is_scalar}
 
 
+class DriverStatement:
+    """A statement compiled once for the connection's dialect, run on the driver's cursor with
+    parameters the caller gives in their stored form (an Instant as its integer): the SQL and
+    each row's parameters in the driver's own shape (a tuple for SQLite, a dict for psycopg)."""
+
+    def __init__(self, conn: Connection, stmt: Any) -> None:
+        compiled = stmt.compile(dialect=conn.dialect)
+        self.sql = compiled.string
+        self._fixed = dict(compiled.params)  # the statement's own constants; the rest are given
+        self._order = list(compiled.positiontup or []) if compiled.positional else None
+
+    def params(self, values: dict[str, object]) -> Any:
+        if self._order is None:
+            return {**self._fixed, **values}
+        fixed = self._fixed
+        return tuple(values[n] if n in values else fixed[n] for n in self._order)
+
+
 class PreparedInsert:
     """An INSERT ... ON CONFLICT DO NOTHING of ``table`` compiled once, then run row by row
     (optionally RETURNING a column) on the driver's cursor inside the caller's transaction.
@@ -140,21 +158,17 @@ class PreparedInsert:
         stmt = insert_ignore(conn, table, keys).values(values)
         if returning is not None:
             stmt = stmt.returning(table.c[returning])
-        compiled = stmt.compile(dialect=conn.dialect)
-        self._sql = compiled.string
+        self._stmt = DriverStatement(conn, stmt)
         self._processors = _bind_processors(conn, table, names)
-        self._fixed = {k: v for k, v in compiled.params.items() if k not in self._processors}
-        self._order = list(compiled.positiontup or []) if compiled.positional else None
 
     def _params(self, row: dict[str, object]) -> Any:
-        values = {n: (p(row[n]) if p is not None else row[n]) for n, p in self._processors.items()} | self._fixed
-        return tuple(values[n] for n in self._order) if self._order is not None else values
+        return self._stmt.params({n: (p(row[n]) if p is not None else row[n]) for n, p in self._processors.items()})
 
     def one(self, row: dict[str, object]) -> Any:
         """Insert one row; the RETURNING value (None when the row existed and was skipped)."""
         cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(self._sql, self._params(row))
+            cursor.execute(self._stmt.sql, self._params(row))
             got = cursor.fetchone() if cursor.description else None
         finally:
             cursor.close()
@@ -165,7 +179,7 @@ class PreparedInsert:
             return
         cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(self._sql, [self._params(r) for r in rows])
+            cursor.executemany(self._stmt.sql, [self._params(r) for r in rows])
         finally:
             cursor.close()
 
